@@ -1,0 +1,196 @@
+"""Records of flow runs, task runs, deployments, logs and artifacts: one schema
+each, shared by the SDK, the worker, the scheduler, the API and the CLI."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def new_id() -> str:
+    return str(uuid.uuid4())
+
+
+class StateType(StrEnum):
+    SCHEDULED = "Scheduled"
+    PENDING = "Pending"
+    RUNNING = "Running"
+    COMPLETED = "Completed"
+    FAILED = "Failed"
+    CRASHED = "Crashed"
+    CANCELLING = "Cancelling"
+    CANCELLED = "Cancelled"
+    AWAITING_RETRY = "AwaitingRetry"
+    RETRYING = "Retrying"
+    LATE = "Late"
+
+    @property
+    def is_final(self) -> bool:
+        return self in FINAL_STATES
+
+
+FINAL_STATES = frozenset(
+    {StateType.COMPLETED, StateType.FAILED, StateType.CRASHED, StateType.CANCELLED}
+)
+# states in which a run has not started yet (the scheduler may mark them Late)
+WAITING_STATES = frozenset({StateType.SCHEDULED, StateType.PENDING, StateType.LATE})
+# states in which a run's process is alive and sends heartbeats
+ACTIVE_STATES = frozenset(
+    {StateType.RUNNING, StateType.RETRYING, StateType.AWAITING_RETRY, StateType.CANCELLING}
+)
+
+
+class StateRecord(BaseModel):
+    """One entry of a run's state history."""
+
+    type: StateType
+    timestamp: datetime = Field(default_factory=utcnow)
+    message: str | None = None
+
+
+class ErrorInfo(BaseModel):
+    type: str
+    message: str
+    traceback: str | None = None
+
+
+class FlowRun(BaseModel):
+    """A run of a flow, with its latest state; the history is stored beside it."""
+
+    id: str = Field(default_factory=new_id)
+    name: str
+    flow_name: str
+    deployment: str | None = None
+    work_queue: str | None = None
+    entrypoint: str | None = None
+    parameters: dict[str, Any] = Field(default_factory=dict)
+    tags: list[str] = Field(default_factory=list)
+    state: StateType = StateType.PENDING
+    state_message: str | None = None
+    error: ErrorInfo | None = None
+    created: datetime = Field(default_factory=utcnow)
+    expected_start: datetime | None = None
+    start_time: datetime | None = None
+    end_time: datetime | None = None
+    parent_run_id: str | None = None
+    parent_task_run_id: str | None = None
+    retry_of: str | None = None
+    # the first run of a chain of retries, for limits per lineage
+    lineage_root: str | None = None
+    job_id: str | None = None
+    run_count: int = 0
+    cancel_requested: datetime | None = None
+    result_summary: str | None = None
+
+    @property
+    def duration_s(self) -> float | None:
+        if self.start_time and self.end_time:
+            return (self.end_time - self.start_time).total_seconds()
+        return None
+
+
+class TaskRun(BaseModel):
+    id: str = Field(default_factory=new_id)
+    flow_run_id: str
+    task_name: str
+    name: str
+    state: StateType = StateType.PENDING
+    state_message: str | None = None
+    history: list[StateRecord] = Field(default_factory=list)
+    error: ErrorInfo | None = None
+    start_time: datetime | None = None
+    end_time: datetime | None = None
+    run_count: int = 0
+    cache_key: str | None = None
+    cached: bool = False
+    upstream: list[str] = Field(default_factory=list)
+    tags: list[str] = Field(default_factory=list)
+
+    @property
+    def duration_s(self) -> float | None:
+        if self.start_time and self.end_time:
+            return (self.end_time - self.start_time).total_seconds()
+        return None
+
+
+class Schedule(BaseModel):
+    """A cron expression or an interval, in UTC unless a timezone is given."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    cron: str | None = None
+    interval_seconds: float | None = Field(default=None, gt=0)
+    timezone: str = "UTC"
+    active: bool = True
+
+    @field_validator("cron")
+    @classmethod
+    def _valid_cron(cls, value: str | None) -> str | None:
+        if value is None:
+            return value
+        from croniter import croniter
+
+        if not croniter.is_valid(value):
+            raise ValueError(f"'{value}' is not a valid cron expression")
+        return value
+
+    def model_post_init(self, __context: Any) -> None:
+        if (self.cron is None) == (self.interval_seconds is None):
+            raise ValueError("a schedule needs exactly one of 'cron' or 'interval_seconds'")
+
+
+class DeploymentCreate(BaseModel):
+    """What a user gives to register a deployment."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1, max_length=200, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+    entrypoint: str = Field(pattern=r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
+    parameters: dict[str, Any] = Field(default_factory=dict)
+    work_queue: str = "default"
+    schedule: Schedule | None = None
+    tags: list[str] = Field(default_factory=list)
+    description: str | None = None
+    # an RQ job timeout in seconds; the flow's own timeout_seconds is enforced by the SDK
+    job_timeout_s: int | None = None
+
+
+class Deployment(DeploymentCreate):
+    """A registered deployment."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    created: datetime = Field(default_factory=utcnow)
+    updated: datetime = Field(default_factory=utcnow)
+
+
+class LogRecord(BaseModel):
+    time: datetime
+    level: str
+    message: str
+    logger: str | None = None
+    task_run_id: str | None = None
+
+
+class ArtifactType(StrEnum):
+    MARKDOWN = "markdown"
+    TABLE = "table"
+    LINK = "link"
+
+
+class Artifact(BaseModel):
+    key: str
+    type: ArtifactType
+    data: Any
+    description: str | None = None
+    created: datetime = Field(default_factory=utcnow)
+    flow_run_id: str
+    task_run_id: str | None = None

@@ -1,0 +1,99 @@
+"""One settings object for every process, built in the entry point and passed down."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+
+from pydantic import AliasChoices, Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+# A unix socket path longer than this does not fit in sockaddr_un (108 bytes with the NUL).
+MAX_SOCKET_PATH_BYTES = 100
+
+
+class Settings(BaseSettings):
+    """Configuration from FLOWKEEPER_* variables (and REDIS_URL, MLFLOW_TRACKING_URI)."""
+
+    model_config = SettingsConfigDict(env_prefix="FLOWKEEPER_", extra="ignore")
+
+    home: Path = Path(".flowkeeper")
+    redis_url: SecretStr | None = Field(
+        default=None, validation_alias=AliasChoices("REDIS_URL", "FLOWKEEPER_REDIS_URL")
+    )
+    key_prefix: str = "flowkeeper"
+
+    # the events stream keeps about this many entries (XADD MAXLEN ~)
+    events_maxlen: int = 100_000
+    # a flow run's process writes its heartbeat this often ...
+    heartbeat_interval_s: float = 5.0
+    # ... and the scheduler marks it Crashed when none came for this long
+    heartbeat_timeout_s: float = 30.0
+    # a scheduled run that has not started this long after it was due is Late
+    late_after_s: float = 60.0
+    # a cancelled run gets this long to stop cooperatively before its job is killed
+    cancel_grace_s: float = 10.0
+    # the scheduler creates runs this far ahead of their due time
+    schedule_horizon_s: float = 3600.0
+    scheduler_interval_s: float = 1.0
+    # logs kept per flow run (oldest dropped)
+    max_logs_per_run: int = 5_000
+    # runs and their records expire this long after they end (0 keeps them)
+    run_retention_s: int = 30 * 24 * 3600
+
+    api_host: str = "127.0.0.1"
+    api_port: int = 8000
+    # the address people use to reach the UI, for links in messages
+    ui_url: str | None = None
+
+    mlflow_tracking_uri: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("MLFLOW_TRACKING_URI", "FLOWKEEPER_MLFLOW_TRACKING_URI"),
+    )
+
+    @property
+    def home_dir(self) -> Path:
+        return self.home.expanduser().resolve()
+
+    @property
+    def redis_dir(self) -> Path:
+        return self.home_dir / "redis"
+
+    @property
+    def redis_socket(self) -> Path:
+        """Socket of the embedded Redis; a short path elsewhere when home is too deep."""
+        preferred = self.redis_dir / "redis.sock"
+        if len(os.fsencode(preferred)) <= MAX_SOCKET_PATH_BYTES:
+            return preferred
+        digest = hashlib.sha1(os.fsencode(self.home_dir)).hexdigest()[:16]
+        return Path("/tmp") / f"flowkeeper-{digest}.sock"
+
+    @property
+    def cache_dir(self) -> Path:
+        return self.home_dir / "cache"
+
+    @property
+    def data_dir(self) -> Path:
+        return self.home_dir / "data"
+
+    @property
+    def tracking_uri(self) -> str:
+        if self.mlflow_tracking_uri:
+            return self.mlflow_tracking_uri
+        return f"sqlite:///{self.home_dir / 'mlflow.db'}"
+
+    @property
+    def base_url(self) -> str:
+        return (self.ui_url or f"http://{self.api_host}:{self.api_port}").rstrip("/")
+
+    def redacted_redis(self) -> str:
+        """Where Redis is, for logs and summaries, without any password in the URL."""
+        if self.redis_url is None:
+            return f"embedded ({self.redis_socket})"
+        from urllib.parse import urlsplit
+
+        parts = urlsplit(self.redis_url.get_secret_value())
+        host = parts.hostname or ""
+        port = f":{parts.port}" if parts.port else ""
+        return f"{parts.scheme}://{host}{port}{parts.path}"

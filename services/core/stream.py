@@ -1,0 +1,175 @@
+"""The `events` stream: Event <-> stream fields, XADD, and the consumer-group
+helpers (XREADGROUP, XACK, XAUTOCLAIM) the rules engine reads with.
+
+Each entry has two fields: `event` (the name, so readers can filter without
+parsing) and `data` (the event as JSON).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+import redis
+from pydantic import ValidationError
+
+from automations.events import Event
+from services.core.keys import Keys
+
+DEFAULT_MAXLEN = 100_000
+
+
+def to_fields(event: Event) -> dict[str, str]:
+    return {"event": event.event, "data": event.model_dump_json()}
+
+
+def from_fields(fields: dict[str, str]) -> Event:
+    """Parse a stream entry; raises ValueError (with the reason) on a malformed one."""
+    data = fields.get("data")
+    if data is None:
+        raise ValueError("stream entry has no 'data' field")
+    try:
+        return Event.model_validate_json(data)
+    except ValidationError as error:
+        raise ValueError(f"malformed event: {error}") from error
+
+
+def append(client: redis.Redis | redis.client.Pipeline, keys: Keys, event: Event,
+           maxlen: int = DEFAULT_MAXLEN) -> Any:
+    """XADD one event, trimming the stream to about `maxlen` entries."""
+    return client.xadd(keys.events, to_fields(event), maxlen=maxlen, approximate=True)
+
+
+def append_many(client: redis.Redis, keys: Keys, events: Iterable[Event],
+                maxlen: int = DEFAULT_MAXLEN) -> list[str]:
+    pipe = client.pipeline(transaction=False)
+    for event in events:
+        append(pipe, keys, event, maxlen)
+    return pipe.execute()
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One stream entry as read: its id, and the event or the reason it did not parse."""
+
+    entry_id: str
+    event: Event | None
+    error: str | None = None
+    raw: dict[str, str] | None = None
+
+
+def _entries(raw: list[tuple[str, dict[str, str]]]) -> list[Entry]:
+    entries = []
+    for entry_id, fields in raw:
+        if fields is None:  # deleted by trimming while pending
+            entries.append(Entry(entry_id, None, "entry was trimmed from the stream", {}))
+            continue
+        try:
+            entries.append(Entry(entry_id, from_fields(fields)))
+        except ValueError as error:
+            entries.append(Entry(entry_id, None, str(error), fields))
+    return entries
+
+
+def ensure_group(client: redis.Redis, keys: Keys, group: str, start_id: str = "0") -> None:
+    """Create the consumer group (and the stream) unless it exists."""
+    try:
+        client.xgroup_create(keys.events, group, id=start_id, mkstream=True)
+    except redis.ResponseError as error:
+        if "BUSYGROUP" not in str(error):
+            raise
+
+
+def read_group(client: redis.Redis, keys: Keys, group: str, consumer: str,
+               count: int = 500, block_ms: int | None = 1000) -> list[Entry]:
+    """New entries for this consumer (XREADGROUP ... >)."""
+    response = client.xreadgroup(group, consumer, {keys.events: ">"}, count=count, block=block_ms)
+    if not response:
+        return []
+    _stream, raw = response[0]
+    return _entries(raw)
+
+
+def ack(client: redis.Redis | redis.client.Pipeline, keys: Keys, group: str,
+        entry_ids: list[str]) -> Any:
+    if not entry_ids:
+        return 0
+    return client.xack(keys.events, group, *entry_ids)
+
+
+def claim_stale(client: redis.Redis, keys: Keys, group: str, consumer: str,
+                min_idle_ms: int, count: int = 500) -> list[Entry]:
+    """Take over entries another consumer read but never acknowledged (XAUTOCLAIM)."""
+    entries: list[Entry] = []
+    cursor = "0-0"
+    while True:
+        response = client.xautoclaim(keys.events, group, consumer, min_idle_ms,
+                                     start_id=cursor, count=count)
+        cursor, raw = response[0], response[1]
+        entries.extend(_entries(raw))
+        if cursor in ("0-0", b"0-0") or len(entries) >= count:
+            return entries
+
+
+def dead_letter(client: redis.Redis | redis.client.Pipeline, keys: Keys, entry: Entry,
+                reason: str, maxlen: int = DEFAULT_MAXLEN) -> Any:
+    """Keep an entry that cannot be processed, with the reason, on the dead-letter stream."""
+    fields = dict(entry.raw or {})
+    fields["reason"] = reason
+    fields["entry_id"] = entry.entry_id
+    return client.xadd(keys.events_dead, fields, maxlen=maxlen, approximate=True)
+
+
+def recent(client: redis.Redis, keys: Keys, count: int = 100, *, names: set[str] | None = None,
+           prefix: str | None = None, resource_id: str | None = None,
+           scan_limit: int = 10_000) -> list[Event]:
+    """The newest events first, filtered by exact names, a name prefix or a resource id."""
+    found: list[Event] = []
+    last = "+"
+    scanned = 0
+    batch = max(count, 200)
+    while len(found) < count and scanned < scan_limit:
+        raw = client.xrevrange(keys.events, max=last, min="-", count=batch)
+        if not raw:
+            break
+        for entry_id, fields in raw:
+            if entry_id == last:
+                continue
+            scanned += 1
+            name = fields.get("event", "")
+            if names and name not in names:
+                continue
+            if prefix and not name.startswith(prefix):
+                continue
+            try:
+                event = from_fields(fields)
+            except ValueError:
+                continue
+            if resource_id and event.resource_id != resource_id and not any(
+                labels.get("resource.id") == resource_id for labels in event.related
+            ):
+                continue
+            found.append(event)
+            if len(found) >= count:
+                break
+        last = raw[-1][0]
+        if len(raw) < batch:
+            break
+    return found
+
+
+def count_by_name(client: redis.Redis, keys: Keys, min_id: str = "-") -> dict[str, int]:
+    """How many events of each name the stream holds from `min_id` on."""
+    counts: dict[str, int] = {}
+    cursor = min_id
+    exclusive = False
+    while True:
+        start = f"({cursor}" if exclusive else cursor
+        raw = client.xrange(keys.events, min=start, max="+", count=1000)
+        if not raw:
+            return counts
+        for _entry_id, fields in raw:
+            name = fields.get("event", "?")
+            counts[name] = counts.get(name, 0) + 1
+        cursor, exclusive = raw[-1][0], True

@@ -1,0 +1,135 @@
+"""Background writes: Redis commands queued by the caller and sent in ordered,
+pipelined batches by one thread, so that emitting events never slows a flow.
+
+Implementation notes:
+- Each submitted op is a function that adds commands to a pipeline. A batch
+  runs in one MULTI/EXEC, so a connection lost mid-batch leaves either the
+  whole batch written or none of it, and the retry does not duplicate events.
+- While Redis is unreachable the batch is kept and retried with a capped
+  backoff; one warning is logged when the outage starts and one when it ends.
+  Ops keep arriving in the buffer meanwhile (bounded by `max_buffer`; past it
+  new ones are refused with an error log, never silently).
+- `flush()` waits until every op submitted before the call has been written.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+
+import redis
+
+Op = Callable[["redis.client.Pipeline"], None]
+
+DEFAULT_MAX_BATCH = 1_000
+DEFAULT_MAX_BUFFER = 200_000
+RETRY_INITIAL_S = 0.05
+RETRY_MAX_S = 2.0
+
+log = logging.getLogger("flowkeeper.writer")
+
+
+class BackgroundWriter:
+    """Sends queued Redis ops in order from a daemon thread."""
+
+    def __init__(self, client: redis.Redis, *, max_batch: int = DEFAULT_MAX_BATCH,
+                 max_buffer: int = DEFAULT_MAX_BUFFER, name: str = "flowkeeper-writer") -> None:
+        self._client = client
+        self._max_batch = max_batch
+        self._max_buffer = max_buffer
+        self._queue: deque[Op] = deque()
+        self._wakeup = threading.Event()
+        self._done = threading.Condition()
+        self._submitted = 0
+        self._written = 0
+        self._dropped = 0
+        self._closing = False
+        self._outage_since: float | None = None
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+        self._thread.start()
+
+    @property
+    def pending(self) -> int:
+        return self._submitted - self._written
+
+    @property
+    def dropped(self) -> int:
+        return self._dropped
+
+    def submit(self, op: Op) -> None:
+        """Queue an op; it is written in the order submitted."""
+        if len(self._queue) >= self._max_buffer:
+            # only the writer thread pops, so refusing the newest keeps batches consistent
+            self._dropped += 1
+            if self._dropped == 1 or self._dropped % 10_000 == 0:
+                log.error("flowkeeper write buffer full (%d); %d writes dropped",
+                          self._max_buffer, self._dropped)
+            return
+        self._queue.append(op)
+        self._submitted += 1
+        if not self._wakeup.is_set():
+            self._wakeup.set()
+
+    def flush(self, timeout: float | None = 10.0) -> bool:
+        """Wait until everything submitted so far is written; False on timeout."""
+        target = self._submitted
+        deadline = None if timeout is None else time.monotonic() + timeout
+        with self._done:
+            while self._written < target:
+                self._wakeup.set()
+                remaining = None if deadline is None else deadline - time.monotonic()
+                if remaining is not None and remaining <= 0:
+                    return False
+                self._done.wait(remaining if remaining is not None else 1.0)
+        return True
+
+    def close(self, timeout: float | None = 10.0) -> bool:
+        flushed = self.flush(timeout)
+        self._closing = True
+        self._wakeup.set()
+        self._thread.join(timeout=1.0)
+        return flushed
+
+    def _run(self) -> None:
+        delay = RETRY_INITIAL_S
+        while True:
+            self._wakeup.wait(0.5)
+            self._wakeup.clear()
+            while self._queue:
+                batch = [self._queue[i] for i in range(min(self._max_batch, len(self._queue)))]
+                try:
+                    self._write(batch)
+                except (redis.ConnectionError, redis.TimeoutError, OSError) as error:
+                    if self._outage_since is None:
+                        self._outage_since = time.monotonic()
+                        log.warning("Redis unreachable (%s); keeping %d writes to send later",
+                                    error, len(self._queue))
+                    time.sleep(delay)
+                    delay = min(delay * 2, RETRY_MAX_S)
+                    continue
+                delay = RETRY_INITIAL_S
+                if self._outage_since is not None:
+                    log.warning("Redis reachable again after %.1f s; sending buffered writes",
+                                time.monotonic() - self._outage_since)
+                    self._outage_since = None
+                for _ in batch:
+                    self._queue.popleft()
+                with self._done:
+                    self._written += len(batch)
+                    self._done.notify_all()
+            if self._closing:
+                return
+
+    def _write(self, batch: list[Op]) -> None:
+        pipe = self._client.pipeline(transaction=True)
+        for op in batch:
+            op(pipe)
+        results = pipe.execute(raise_on_error=False)
+        for result in results:
+            if isinstance(result, redis.ConnectionError):
+                raise result
+            if isinstance(result, Exception):
+                log.error("a background Redis write failed: %s", result)
