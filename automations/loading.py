@@ -1,0 +1,165 @@
+"""Reading automation documents: a JSON file (or text) holding one automation or a list.
+
+Every error names where it is: the file, then the field path
+(`automations/x.json: trigger.threshold: Input should be greater than or equal
+to 1`), or the line and column of a JSON syntax error.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from automations.actions import ACTION_TYPES
+from automations.errors import FieldError, InvalidAutomation, MalformedDocument, UnreadableFile
+from automations.schema import AutomationCreate
+from automations.triggers import TRIGGER_TYPES
+
+_TAGS = frozenset(TRIGGER_TYPES) | frozenset(ACTION_TYPES)
+_CONTAINERS = frozenset({"trigger", "triggers", "actions", "actions_on_trigger",
+                         "actions_on_resolve"})
+
+
+def _field_names() -> list[str]:
+    from automations import actions, schema, triggers
+
+    names: set[str] = set()
+    for module in (actions, schema, triggers):
+        for value in vars(module).values():
+            fields = getattr(value, "model_fields", None)
+            if isinstance(fields, dict) and value.__module__ == module.__name__:
+                names.update(fields)
+    names.update({"expected_duration"})
+    return sorted(names)
+
+
+def _path(loc: tuple[Any, ...]) -> str:
+    parts: list[str] = []
+    previous: Any = None
+    for part in loc:
+        # a discriminated union puts the tag ("event", "send-email") in the location
+        if isinstance(part, str) and part in _TAGS and (
+                isinstance(previous, int) or previous in _CONTAINERS):
+            previous = part
+            continue
+        if isinstance(part, int):
+            parts.append(f"[{part}]")
+        else:
+            parts.append(f".{part}" if parts else str(part))
+        previous = part
+    return "".join(parts)
+
+
+def _message(error: dict[str, Any]) -> tuple[str, str]:
+    """(extra path, message) for one pydantic error, in the words a user needs."""
+    kind, message = error["type"], error["msg"]
+    if message.startswith("Value error, "):
+        message = message[len("Value error, "):]
+    if kind == "extra_forbidden":
+        field = str(error["loc"][-1])
+        close = difflib.get_close_matches(field, _field_names(), n=1)
+        hint = f" (did you mean '{close[0]}'?)" if close else ""
+        return "", f"unknown field{hint}"
+    if kind in ("union_tag_invalid", "union_tag_not_found"):
+        context = error.get("ctx", {})
+        expected = context.get("expected_tags", "")
+        if kind == "union_tag_not_found":
+            return ".type", f"missing; expected one of {expected}"
+        return ".type", f"unknown type '{context.get('tag')}'; expected one of {expected}"
+    return "", message
+
+
+def field_errors(exc: ValidationError, prefix: str = "") -> list[FieldError]:
+    """A pydantic ValidationError as (path, message) pairs with our path notation."""
+    found = []
+    for error in exc.errors(include_url=False):
+        extra, message = _message(error)
+        path = _path(tuple(error["loc"])) + extra
+        if prefix:
+            path = f"{prefix}.{path}" if path and not path.startswith("[") else prefix + path
+        path = path.lstrip(".")
+        found.append(FieldError(path, message))
+    return found
+
+
+def _reject_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    seen: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in seen:
+            raise ValueError(f"duplicate key '{key}' in an object")
+        seen[key] = value
+    return seen
+
+
+def parse_text(text: str, source_name: str) -> Any:
+    """The JSON document in `text`; MalformedDocument names the line and column of an error."""
+    if not text.strip():
+        raise MalformedDocument(source_name, [FieldError(
+            "", "the document is empty; write one automation (a JSON object) or a list of them")])
+    try:
+        return json.loads(text, object_pairs_hook=_reject_duplicate_keys)
+    except json.JSONDecodeError as exc:
+        raise MalformedDocument(source_name, [FieldError(
+            "", f"line {exc.lineno}, column {exc.colno}: {exc.msg}")]) from None
+    except ValueError as exc:
+        raise MalformedDocument(source_name, [FieldError("", str(exc))]) from None
+
+
+def validate_document(document: Any, source_name: str) -> list[AutomationCreate]:
+    """Validate a parsed document (one automation or a list); all errors at once."""
+    if isinstance(document, dict):
+        items, prefixes = [document], [""]
+    elif isinstance(document, list):
+        if not document:
+            raise InvalidAutomation(source_name, [FieldError("", "the list holds no automation")])
+        items, prefixes = document, [f"[{index}]" for index in range(len(document))]
+    else:
+        kind = {bool: "boolean", int: "number", float: "number", str: "string"}.get(
+            type(document), "null")
+        raise InvalidAutomation(source_name, [FieldError(
+            "", f"expected an automation (a JSON object) or a list of them, got a {kind}")])
+    automations: list[AutomationCreate] = []
+    errors: list[FieldError] = []
+    names: dict[str, str] = {}
+    for item, prefix in zip(items, prefixes, strict=True):
+        if not isinstance(item, dict):
+            errors.append(FieldError(prefix, "expected an automation (a JSON object)"))
+            continue
+        try:
+            automation = AutomationCreate.model_validate(item)
+        except ValidationError as exc:
+            errors.extend(field_errors(exc, prefix))
+            continue
+        if automation.name in names:
+            errors.append(FieldError(f"{prefix}.name".lstrip("."),
+                                     f"'{automation.name}' is already the name of "
+                                     f"{names[automation.name] or 'another automation'}"))
+        names[automation.name] = prefix
+        automations.append(automation)
+    if errors:
+        raise InvalidAutomation(source_name, errors)
+    return automations
+
+
+def validate_text(text: str, source_name: str) -> list[AutomationCreate]:
+    """Parse and validate JSON text holding one automation or a list of them."""
+    return validate_document(parse_text(text, source_name), source_name)
+
+
+def load_automation_file(path: str | Path) -> list[AutomationCreate]:
+    """The automations of a JSON file (one object or a list); errors name the file."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise UnreadableFile(f"{path}: no such file") from None
+    except UnicodeDecodeError as exc:
+        raise UnreadableFile(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") \
+            from None
+    except OSError as exc:
+        raise UnreadableFile(f"{path}: cannot be read ({exc.strerror})") from None
+    return validate_text(text, str(path))

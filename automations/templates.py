@@ -1,0 +1,43 @@
+"""Rendering the templated fields of actions (Jinja in a sandbox), when an action runs.
+
+The context is small and holds no secret: `event`, `flow_run`, `automation`,
+`firing` (plain dicts). A name the context lacks renders as an empty string;
+what the sandbox forbids (attributes starting with `_`, calls of unsafe
+methods) raises RenderError.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from automations.actions import _template_environment
+from automations.errors import RenderError
+
+
+def render_template(text: str, context: Mapping[str, Any]) -> str:
+    """One template rendered over `context`."""
+    from jinja2 import TemplateError
+
+    if "{" not in text:
+        return text
+    try:
+        return _template_environment().from_string(text).render(**context)
+    except TemplateError as error:
+        raise RenderError(f"template {text!r}: {error}") from None
+
+
+def render_value(value: Any, context: Mapping[str, Any], path: str = "") -> Any:
+    """Every string inside `value` (dicts and lists walked) rendered over `context`."""
+    if isinstance(value, str):
+        try:
+            return render_template(value, context)
+        except RenderError as error:
+            raise RenderError(f"{path}: {error}" if path else str(error)) from None
+    if isinstance(value, dict):
+        return {key: render_value(item, context, f"{path}.{key}" if path else str(key))
+                for key, item in value.items()}
+    if isinstance(value, list):
+        return [render_value(item, context, f"{path}[{index}]")
+                for index, item in enumerate(value)]
+    return value

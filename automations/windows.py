@@ -1,0 +1,259 @@
+"""Event trigger windows: one event, or one passing deadline, through one bucket.
+
+The building block of `automations.evaluation`, which adds composite triggers
+and the public API. Times are seconds since the epoch.
+
+Implementation notes (the branches cite them):
+
+[1] Windows are half-open, [start, end), as Prefect's `start <= occurred < end`:
+    an event at exactly start + within falls outside the window; for a
+    proactive trigger the deadline has passed by then, so it fires.
+[2] A window whose end is at or before an event's time is settled first, as
+    the timer would have settled it, then the event is taken on its own: a
+    proactive trigger fires (too few expected events by the deadline) even
+    when an event, not the timer, notices it; Prefect's evaluate does the same.
+[3] `after` opens a window at the event's time; a bucket already open is not
+    restarted. The event that opens a window does not count in it, even when
+    it is also in `expect` (Prefect starts such a bucket at count -1).
+[4] Reactive: each expected event counts; the count reaching `threshold`
+    fires and resets. A window opened by `after` closes on firing. Without
+    `after`, the window starts at the first counted event and, after a firing,
+    the next window starts where this one ends: events in between do not count
+    (Prefect fires at most once per window and bucket). `within` 0 counts
+    without a window: threshold 1 fires on every event, N fires on every Nth
+    (Prefect drops such counts when it sweeps; we keep them).
+[5] Proactive: the deadline is the window's end. With `after`, expected
+    events reaching the threshold close the window without firing; at the
+    deadline, fewer than `threshold` fire it, and the bucket then waits (up to
+    RESOLUTION_HORIZON_S) for an expected event, which resolves the firing
+    (`actions_on_resolve`). Without `after`, the window lasts to its end
+    whatever the count and the next one follows on (or starts when noticed, if
+    a whole window went by unnoticed): a trigger that watches a steady flow of
+    events fires once per empty window, and the next expected event resolves.
+[6] An expected event without an open window of an `after` trigger is ignored.
+[7] Out of order: an event older than its window's start is ignored (Prefect's
+    case 1); it may also be one redelivered after a firing reset the bucket.
+    An event already counted in the window (same id) is ignored: redelivery.
+    Firing keys are digests of their cause, so a firing repeated by a
+    redelivery has the same key and the engine records it once.
+[8] An adaptive `within` is resolved when a window opens, from the durations
+    the engine passes for the event's deployment or flow (`resolve_within`),
+    and the window keeps that end.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+
+from automations.events import Event
+from automations.state import (
+    RESOLVED,
+    TRIGGERED,
+    BucketState,
+    EventRef,
+    Firing,
+    TraceStep,
+    firing_key,
+    keep_refs,
+)
+from automations.triggers import ENGINE_RESOLUTION_S, AdaptiveWithin, EventTrigger
+
+# how long a proactive bucket that fired waits for an expected event to resolve it
+RESOLUTION_HORIZON_S = 24 * 3600.0
+# the completed runs an adaptive `within` looks at (the most recent ones)
+EXPECTED_DURATION_HISTORY_RUNS = 50
+
+Durations = Mapping[str, Sequence[float]]
+
+
+def resolve_within(trigger: EventTrigger, durations: Sequence[float]) -> float:
+    """The window of `trigger` in seconds; an adaptive one from run durations (oldest first)."""
+    if not isinstance(trigger.within, AdaptiveWithin):
+        return float(trigger.within)
+    spec = trigger.within.expected_duration
+    recent = [value for value in durations[-EXPECTED_DURATION_HISTORY_RUNS:]
+              if isinstance(value, int | float) and math.isfinite(value) and value >= 0]
+    if len(recent) < spec.min_runs:
+        return max(spec.default, ENGINE_RESOLUTION_S)
+    return max(_quantile(sorted(recent), spec.quantile) * spec.factor, ENGINE_RESOLUTION_S)
+
+
+def describe_within(trigger: EventTrigger, durations: Sequence[float]) -> str:
+    """How `resolve_within` got its answer, for `explain`."""
+    value = resolve_within(trigger, durations)
+    if not isinstance(trigger.within, AdaptiveWithin):
+        return f"within {value:g} s"
+    spec = trigger.within.expected_duration
+    count = len([d for d in durations[-EXPECTED_DURATION_HISTORY_RUNS:] if d >= 0])
+    if count < spec.min_runs:
+        return (f"within {value:g} s: the default, {count} of the {spec.min_runs} completed "
+                f"runs needed")
+    return (f"within {value:g} s: {spec.factor:g} x the p{spec.quantile * 100:g} of the last "
+            f"{count} completed runs")
+
+
+def _quantile(values: Sequence[float], quantile: float) -> float:
+    # linear interpolation between closest ranks (numpy's default)
+    position = quantile * (len(values) - 1)
+    low = math.floor(position)
+    high = min(low + 1, len(values) - 1)
+    return values[low] + (values[high] - values[low]) * (position - low)
+
+
+class Context:
+    """One evaluation's inputs and outputs (the trace); internal to evaluation."""
+
+    __slots__ = ("now", "durations", "event", "t", "_ref", "trace")
+
+    def __init__(self, now: float, durations: Durations | None, event: Event | None) -> None:
+        self.now = now
+        self.durations = durations
+        self.event = event
+        self.t = event.occurred.timestamp() if event is not None else now
+        self._ref: EventRef | None = None
+        self.trace: list[TraceStep] = []
+
+    @property
+    def ref(self) -> EventRef | None:
+        # made on first use: an event that changes nothing needs none
+        if self._ref is None and self.event is not None:
+            self._ref = EventRef.of(self.event, self.t)
+        return self._ref
+
+    def step(self, path: str, key: tuple[str, ...], step: str, detail: str,
+             bucket: BucketState | None = None, threshold: int = 0) -> None:
+        self.trace.append(TraceStep(
+            path, key, step, detail, bucket.count if bucket else 0, threshold,
+            bucket.start if bucket else None, bucket.end if bucket else None,
+            self.ref.id if self.ref is not None else None))
+
+    def within(self, trigger: EventTrigger) -> float:
+        scope = trigger.history_scope
+        if scope is None:
+            return float(trigger.within)  # type: ignore[arg-type]
+        return resolve_within(trigger, (self.durations or {}).get(scope, ()))
+
+
+def open_window(trigger: EventTrigger, key: tuple[str, ...], start: float, cx: Context,
+            **fields) -> BucketState:
+    end = None if trigger.immediate else start + cx.within(trigger)
+    return BucketState(key=key, start=start, end=end, **fields)
+
+
+def fire(trigger: EventTrigger, bucket: BucketState, cx: Context, path: str,
+          states: tuple[str, ...], occurred: float, reason: str, *cause: object) -> Firing:
+    return Firing(path, states, bucket.key, trigger.triggering_labels(bucket.key), occurred,
+                  cx.now, bucket.count, trigger.threshold, bucket.events, reason,
+                  firing_key(path, bucket.key, *cause))
+
+
+def next_start(end: float, length: float, at: float) -> float:
+    # the next window follows on, unless a whole window went by unnoticed (engine down)
+    return end if at < end + length else at
+
+
+def settle(trigger: EventTrigger, bucket: BucketState, at: float, cx: Context,
+            path: str) -> tuple[BucketState | None, list[Firing]]:
+    """Close a window whose end (`bucket.end`) is at or before `at` [1][5]."""
+    key, threshold = bucket.key, trigger.threshold
+    if bucket.fired is not None and trigger.after:
+        cx.step(path, key, "unresolved", "no expected event came to resolve the firing",
+                bucket, threshold)
+        return None, []
+    if trigger.posture == "Reactive":
+        cx.step(path, key, "expired",
+                f"the window ended with {bucket.count} of {threshold} events", bucket, threshold)
+        return None, []
+    assert bucket.end is not None
+    length = bucket.end - bucket.start
+    if bucket.count < threshold:
+        firing = fire(trigger, bucket, cx, path, (TRIGGERED,), bucket.end,
+                       f"{bucket.count} of {threshold} expected events by the deadline",
+                       "deadline", bucket.start, bucket.end)
+        cx.step(path, key, "fired", firing.reason, bucket, threshold)
+        if trigger.after:
+            waiting = BucketState(key=key, start=bucket.start, end=bucket.end + RESOLUTION_HORIZON_S,
+                                  count=bucket.count, events=bucket.events, fired=bucket.end)
+            return waiting, [firing]
+        start = next_start(bucket.end, length, at)
+        return BucketState(key=key, start=start, end=start + length, fired=bucket.end), [firing]
+    start = next_start(bucket.end, length, at)
+    cx.step(path, key, "satisfied",
+            f"{bucket.count} of {threshold} expected events in the window; the next one starts",
+            bucket, threshold)
+    return BucketState(key=key, start=start, end=start + length), []
+
+
+def event_step(trigger: EventTrigger, bucket: BucketState | None, cx: Context, path: str,
+                key: tuple[str, ...]) -> tuple[BucketState | None, list[Firing]]:
+    """One covered event through one bucket of an event trigger."""
+    assert cx.event is not None
+    t, name, threshold = cx.t, cx.event.event, trigger.threshold
+    firings: list[Firing] = []
+    if bucket is not None and bucket.end is not None and bucket.end <= t:
+        bucket, firings = settle(trigger, bucket, t, cx, path)  # [2]
+    if trigger.starts_after(name):
+        if bucket is None or bucket.fired is not None:
+            if bucket is not None:
+                cx.step(path, key, "superseded",
+                        "a new 'after' event replaces the window that fired", bucket, threshold)
+            bucket = open_window(trigger, key, t, cx, events=(cx.ref,))
+            cx.step(path, key, "opened", f"'{name}' opened the window [3]", bucket, threshold)
+            return bucket, firings
+        cx.step(path, key, "already-open",
+                f"'{name}' does not restart the open window [3]", bucket, threshold)
+    if not trigger.expects(name):
+        return bucket, firings
+    if bucket is None:
+        if trigger.after:
+            cx.step(path, key, "no-window",
+                    f"no open window: waiting for one of {trigger.after} [6]", None, threshold)
+            return None, firings
+        bucket = open_window(trigger, key, t, cx)
+    elif trigger.after and bucket.fired is not None:
+        resolving = BucketState(key=key, start=bucket.start, end=bucket.end, count=bucket.count,
+                                events=keep_refs(bucket.events, cx.ref), fired=bucket.fired)
+        firing = fire(trigger, resolving, cx, path, (RESOLVED,), t,
+                       f"'{name}' arrived after the firing", "resolved", cx.ref.id)
+        cx.step(path, key, "resolved", firing.reason, bucket, threshold)
+        return None, [*firings, firing]
+    if t < bucket.start:
+        cooling = trigger.posture == "Reactive" and bucket.count == 0 and not bucket.events
+        cx.step(path, key, "late",
+                "after a firing, counting resumes with the next window [4]" if cooling else
+                "occurred before the window's start: ignored [7]", bucket, threshold)
+        return bucket, firings
+    if any(ref.id == cx.ref.id for ref in bucket.events):
+        cx.step(path, key, "duplicate", "already counted (a redelivery) [7]", bucket, threshold)
+        return bucket, firings
+    counted = BucketState(key=key, start=bucket.start, end=bucket.end, count=bucket.count + 1,
+                          events=keep_refs(bucket.events, cx.ref))
+    if bucket.fired is not None:
+        firing = fire(trigger, counted, cx, path, (RESOLVED,), t,
+                       f"'{name}' arrived after the firing", "resolved", cx.ref.id)
+        cx.step(path, key, "resolved", firing.reason, counted, threshold)
+        firings.append(firing)
+    if trigger.posture == "Reactive":
+        if counted.count < threshold:
+            cx.step(path, key, "counted", f"{counted.count} of {threshold}", counted, threshold)
+            return counted, firings
+        firing = fire(trigger, counted, cx, path, (TRIGGERED, RESOLVED), t,
+                       f"{counted.count} of {threshold} events", "reached", cx.ref.id)
+        firings.append(firing)
+        if trigger.after or counted.end is None:
+            cx.step(path, key, "fired", f"{firing.reason}; the bucket resets [4]", counted,
+                    threshold)
+            return None, firings
+        cx.step(path, key, "fired",
+                f"{firing.reason}; the next window starts when this one ends [4]", counted,
+                threshold)
+        length = counted.end - counted.start
+        return BucketState(key=key, start=counted.end, end=counted.end + length), firings
+    if trigger.after and counted.count >= threshold:
+        cx.step(path, key, "satisfied",
+                f"{counted.count} of {threshold} expected events arrived: no firing [5]",
+                counted, threshold)
+        return None, firings
+    cx.step(path, key, "counted", f"{counted.count} of {threshold} expected", counted, threshold)
+    return counted, firings
