@@ -9,9 +9,11 @@ from datetime import datetime
 from typing import Any
 
 from automations.events import Event
-from services.core.models import FlowRun, StateType, TaskRun
+from services.core.models import FlowRun, StateType, TaskRun, construct
 
 MAX_MESSAGE_CHARS = 2_000
+# (state-name, state-type) labels by state, computed once: events are built on hot paths
+_STATE_NAMES = {state: (state.value, state.value.upper()) for state in StateType}
 
 
 def _related(flow_name: str, deployment: str | None, tags: list[str], work_queue: str | None,
@@ -32,9 +34,10 @@ def _related(flow_name: str, deployment: str | None, tags: list[str], work_queue
 
 
 def _state_labels(state: StateType, message: str | None, run_count: int) -> dict[str, str]:
+    name, kind = _STATE_NAMES[state]
     return {
-        "state-name": state.value,
-        "state-type": state.value.upper(),
+        "state-name": name,
+        "state-type": kind,
         "state-message": (message or "")[:MAX_MESSAGE_CHARS],
         "run-count": str(run_count),
     }
@@ -76,7 +79,8 @@ def task_run_event(task_run: TaskRun, flow_run: FlowRun, state: StateType, occur
                    *, message: str | None = None, error: dict[str, Any] | None = None,
                    follows: uuid.UUID | None = None) -> Event:
     """`task-run.<State>` for a task run of `flow_run` that moved to `state`."""
-    payload: dict[str, Any] = {"state": state.value, "message": message,
+    name = _STATE_NAMES[state][0]
+    payload: dict[str, Any] = {"state": name, "message": message,
                                "task": task_run.task_name, "run_count": task_run.run_count}
     if error:
         payload["error"] = error
@@ -86,11 +90,11 @@ def task_run_event(task_run: TaskRun, flow_run: FlowRun, state: StateType, occur
         payload["cached"] = True
     related = [{"resource.id": f"flow-run.{flow_run.id}", "resource.role": "flow-run",
                 "resource.name": flow_run.name}]
-    related += _related(flow_run.flow_name, flow_run.deployment,
-                        sorted(set(flow_run.tags) | set(task_run.tags)), flow_run.work_queue, None)
+    tags = sorted(set(flow_run.tags).union(task_run.tags)) if flow_run.tags or task_run.tags else []
+    related += _related(flow_run.flow_name, flow_run.deployment, tags, flow_run.work_queue, None)
     resource = {"resource.id": f"task-run.{task_run.id}", "resource.name": task_run.name,
                 **_state_labels(state, message, task_run.run_count)}
-    return Event.model_construct(
-        id=uuid.uuid4(), occurred=occurred, event=f"task-run.{state.value}",
-        resource=resource, related=related, payload=payload, follows=follows,
-    )
+    return construct(Event, {
+        "id": uuid.uuid4(), "occurred": occurred, "event": f"task-run.{name}",
+        "resource": resource, "related": related, "payload": payload, "follows": follows,
+    })

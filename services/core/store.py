@@ -107,6 +107,13 @@ def task_run_ops(pipe: Pipe, keys: Keys, task_run: TaskRun) -> None:
     pipe.hset(keys.flow_run_tasks(task_run.flow_run_id), task_run.id, task_run.model_dump_json())
 
 
+def task_runs_ops(pipe: Pipe, keys: Keys, flow_run_id: str, task_runs: list[TaskRun]) -> None:
+    """Write several task run records of one flow run in one HSET."""
+    if task_runs:
+        pipe.hset(keys.flow_run_tasks(flow_run_id),
+                  mapping={task_run.id: task_run.model_dump_json() for task_run in task_runs})
+
+
 def task_edge_ops(pipe: Pipe, keys: Keys, flow_run_id: str, upstream: str, downstream: str) -> None:
     pipe.sadd(keys.flow_run_edges(flow_run_id), f"{upstream}>{downstream}")
 

@@ -38,7 +38,10 @@ def from_fields(fields: dict[str, str]) -> Event:
 def append(client: redis.Redis | redis.client.Pipeline, keys: Keys, event: Event,
            maxlen: int = DEFAULT_MAXLEN) -> Any:
     """XADD one event, trimming the stream to about `maxlen` entries."""
-    return client.xadd(keys.events, to_fields(event), maxlen=maxlen, approximate=True)
+    # the command `client.xadd(keys.events, to_fields(event), maxlen=maxlen, approximate=True)`
+    # sends, without its argument handling: this runs for every event the SDK emits
+    return client.execute_command("XADD", keys.events, "MAXLEN", "~", maxlen, "*",
+                                  "event", event.event, "data", event.model_dump_json())
 
 
 def append_many(client: redis.Redis, keys: Keys, events: Iterable[Event],
@@ -82,9 +85,12 @@ def ensure_group(client: redis.Redis, keys: Keys, group: str, start_id: str = "0
 
 
 def read_group(client: redis.Redis, keys: Keys, group: str, consumer: str,
-               count: int = 500, block_ms: int | None = 1000) -> list[Entry]:
-    """New entries for this consumer (XREADGROUP ... >)."""
-    response = client.xreadgroup(group, consumer, {keys.events: ">"}, count=count, block=block_ms)
+               count: int = 500, block_ms: int | None = 1000, *,
+               start_id: str = ">") -> list[Entry]:
+    """New entries for this consumer (XREADGROUP ... >); with `start_id` "0", the
+    entries it read before and has not acknowledged (after a restart)."""
+    response = client.xreadgroup(group, consumer, {keys.events: start_id}, count=count,
+                                 block=block_ms)
     if not response:
         return []
     _stream, raw = response[0]

@@ -1,0 +1,125 @@
+"""What the SDK knows about the runs in progress, found through context variables:
+the flow run a piece of code belongs to, and the task run, if any.
+
+Threads of a task runner get a copy of the submitting context, so a task that
+runs in a pool thread still belongs to its flow run.
+"""
+
+from __future__ import annotations
+
+import itertools
+import threading
+from contextvars import ContextVar
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import uuid
+    from concurrent.futures import ThreadPoolExecutor
+
+    from flows.decorators import Flow, Task
+    from flows.interrupts import Interrupt, ThreadGuard
+    from flows.runtime import Runtime
+    from services.core.models import FlowRun, TaskRun
+
+FLOW_RUN: ContextVar[FlowRunContext | None] = ContextVar("flowkeeper_flow_run", default=None)
+TASK_RUN: ContextVar[TaskRunContext | None] = ContextVar("flowkeeper_task_run", default=None)
+# whether print() inside the current run becomes a log record (log_prints)
+LOG_PRINTS: ContextVar[bool] = ContextVar("flowkeeper_log_prints", default=False)
+
+
+@dataclass(eq=False)
+class FlowRunContext:
+    """A flow run in progress in this process."""
+
+    flow: Flow
+    run: FlowRun
+    runtime: Runtime
+    parent: FlowRunContext | None
+    thread_id: int
+    cancel_event: threading.Event = field(default_factory=threading.Event)
+    cancel_class: type[Interrupt] | None = None
+    last_event_id: uuid.UUID | None = None
+    # results of this run's task runs by id(): (task run id, a reference to the object, so
+    # that a reused id is never mistaken for it)
+    results: dict[int, tuple[str, Any]] = field(default_factory=dict)
+    task_counters: dict[str, itertools.count] = field(default_factory=dict)
+    # threads running this run's tasks (thread id -> how many), for cancellation
+    task_threads: dict[int, int] = field(default_factory=dict)
+    executor: ThreadPoolExecutor | None = None
+    futures: list[Any] = field(default_factory=list)
+    log_buffer: Any = None
+    task_run_writes: Any = None
+    # shared by a top-level run and its subflows
+    guards: dict[int, ThreadGuard] = field(default_factory=dict)
+    active: dict[str, FlowRunContext] = field(default_factory=dict)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    terminate_requested: bool = False
+    # interrupts sent to threads on behalf of this run: (thread id, class)
+    sent_interrupts: list[tuple[int, type]] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        if self.parent is not None:
+            root = self.parent.root
+            self.guards = root.guards
+            self.active = root.active
+            self.lock = root.lock
+
+    @property
+    def root(self) -> FlowRunContext:
+        ctx = self
+        while ctx.parent is not None:
+            ctx = ctx.parent
+        return ctx
+
+    def guard(self, thread_id: int | None = None) -> ThreadGuard:
+        """The guard of a thread (the current one by default) for this run tree."""
+        thread_id = thread_id if thread_id is not None else threading.get_ident()
+        guard = self.guards.get(thread_id)
+        if guard is None:
+            from flows.interrupts import ThreadGuard
+
+            with self.lock:
+                guard = self.guards.setdefault(thread_id, ThreadGuard(thread_id))
+        return guard
+
+    def next_task_run_name(self, task_name: str) -> str:
+        counter = self.task_counters.get(task_name)
+        if counter is None:
+            counter = self.task_counters.setdefault(task_name, itertools.count(1))
+        return f"{task_name}-{next(counter)}"
+
+    def descendants(self) -> list[FlowRunContext]:
+        """This run and its active subflows, at any depth."""
+        found = [self]
+        with self.lock:
+            active = list(self.active.values())
+        for ctx in active:
+            node = ctx.parent
+            while node is not None and node is not self:
+                node = node.parent
+            if node is self:
+                found.append(ctx)
+        return found
+
+
+@dataclass(eq=False)
+class TaskRunContext:
+    """A task run in progress; `cache_key_fn(context, parameters)` receives one."""
+
+    task: Task
+    task_run: TaskRun
+    flow_run_context: FlowRunContext
+    parameters: dict[str, Any] | None = None
+
+    @property
+    def flow_run(self) -> FlowRun:
+        return self.flow_run_context.run
+
+
+def current_flow_run() -> FlowRunContext | None:
+    return FLOW_RUN.get()
+
+
+def current_task_run() -> TaskRunContext | None:
+    return TASK_RUN.get()

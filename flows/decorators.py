@@ -1,0 +1,259 @@
+"""`@flow` and `@task`: Prefect's names and options on flowkeeper's engine.
+
+Importing this module is cheap: the engine (and with it Redis and pydantic) is
+imported on the first call of a flow or a task.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+from collections.abc import Callable, Iterable
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar, overload
+
+from flows.policies import RetryDelay, resolve_retry_delays
+
+if TYPE_CHECKING:
+    from flows.context import TaskRunContext
+    from flows.futures import FutureList, TaskRunFuture
+    from services.core.models import StateType
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+_UNSET: Any = object()
+
+
+def _check_function(fn: Any, kind: str) -> None:
+    if not callable(fn):
+        raise TypeError(f"@{kind} decorates a function, not a {type(fn).__name__}")
+    if inspect.iscoroutinefunction(fn) or inspect.isasyncgenfunction(fn):
+        raise TypeError(f"@{kind} '{getattr(fn, '__name__', fn)}' is async; flowkeeper runs "
+                        f"synchronous {kind}s (call async code with asyncio.run inside it)")
+
+
+def _check_number(name: str, value: float | None, *, allow_none: bool = True) -> None:
+    if value is None and allow_none:
+        return
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+        raise ValueError(f"{name} must be a number of at least 0, not {value!r}")
+
+
+def _entrypoint(fn: Callable[..., Any]) -> str | None:
+    qualname = getattr(fn, "__qualname__", "")
+    if "<" in qualname or "." in qualname or fn.__module__ == "__main__":
+        return None  # a nested function, a method or a script cannot be imported by name
+    return f"{fn.__module__}:{qualname}"
+
+
+class Task(Generic[P, R]):
+    """A function whose calls inside a flow are recorded as task runs."""
+
+    def __init__(self, fn: Callable[P, R], name: str | None = None,
+                 description: str | None = None, tags: Iterable[str] | None = None,
+                 retries: int = 0, retry_delay_seconds: RetryDelay | None = None,
+                 retry_jitter_factor: float | None = None, timeout_seconds: float | None = None,
+                 cache_key_fn: Callable[[TaskRunContext, dict[str, Any]], str | None] | None = None,
+                 cache_expiration: timedelta | None = None, log_prints: bool | None = None) -> None:
+        _check_function(fn, "task")
+        if not isinstance(retries, int) or retries < 0:
+            raise ValueError(f"retries must be an integer of at least 0, not {retries!r}")
+        _check_number("retry_jitter_factor", retry_jitter_factor)
+        _check_number("timeout_seconds", timeout_seconds)
+        if cache_key_fn is not None and not callable(cache_key_fn):
+            raise TypeError("cache_key_fn must be a function (context, parameters) -> str | None")
+        if cache_expiration is not None and not isinstance(cache_expiration, timedelta):
+            raise TypeError("cache_expiration must be a datetime.timedelta")
+        functools.update_wrapper(self, fn)
+        self.fn = fn
+        self.name = name or fn.__name__
+        self.description = description if description is not None else inspect.getdoc(fn)
+        self.tags = sorted(set(tags or ()))
+        self.retries = retries
+        self.retry_delay_seconds = retry_delay_seconds
+        self.retry_delays = resolve_retry_delays(retry_delay_seconds, retries)
+        self.retry_jitter_factor = retry_jitter_factor
+        self.timeout_seconds = timeout_seconds
+        self.cache_key_fn = cache_key_fn
+        self.cache_expiration = cache_expiration
+        self.log_prints = log_prints
+        self.task_key = f"{fn.__module__}.{fn.__qualname__}"
+        self._signature: inspect.Signature | None = None
+
+    @property
+    def signature(self) -> inspect.Signature:
+        if self._signature is None:
+            self._signature = inspect.signature(self.fn)
+        return self._signature
+
+    def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R:
+        wait_for = kwargs.pop("wait_for", None)
+        return _engine().call_task(self, args, kwargs, wait_for)
+
+    def submit(self, *args: P.args, **kwargs: P.kwargs) -> TaskRunFuture[R]:
+        """Run the task on the flow run's thread pool; returns a future of its result."""
+        wait_for = kwargs.pop("wait_for", None)
+        from flows.task_runner import submit_task
+
+        return submit_task(self, args, kwargs, wait_for)
+
+    def map(self, *args: Any, **kwargs: Any) -> FutureList:
+        """Submit one task run per item of the iterable arguments (see `unmapped`)."""
+        wait_for = kwargs.pop("wait_for", None)
+        from flows.task_runner import map_task
+
+        return map_task(self, args, kwargs, wait_for)
+
+    def with_options(self, *, name: str | None = _UNSET, description: str | None = _UNSET,
+                     tags: Iterable[str] | None = _UNSET, retries: int = _UNSET,
+                     retry_delay_seconds: RetryDelay | None = _UNSET,
+                     retry_jitter_factor: float | None = _UNSET,
+                     timeout_seconds: float | None = _UNSET,
+                     cache_key_fn: Callable[..., str | None] | None = _UNSET,
+                     cache_expiration: timedelta | None = _UNSET,
+                     log_prints: bool | None = _UNSET) -> Task[P, R]:
+        """A copy of this task with some options changed."""
+        changes = {key: value for key, value in locals().items()
+                   if key != "self" and value is not _UNSET}
+        options = {"name": self.name, "description": self.description, "tags": self.tags,
+                   "retries": self.retries, "retry_delay_seconds": self.retry_delay_seconds,
+                   "retry_jitter_factor": self.retry_jitter_factor,
+                   "timeout_seconds": self.timeout_seconds, "cache_key_fn": self.cache_key_fn,
+                   "cache_expiration": self.cache_expiration, "log_prints": self.log_prints}
+        options.update(changes)
+        return Task(self.fn, **options)
+
+    def __repr__(self) -> str:
+        return f"Task(name={self.name!r}, fn={self.fn.__qualname__})"
+
+
+class Flow(Generic[P, R]):
+    """A function whose calls are recorded as flow runs."""
+
+    def __init__(self, fn: Callable[P, R], name: str | None = None,
+                 description: str | None = None, tags: Iterable[str] | None = None,
+                 retries: int = 0, retry_delay_seconds: float = 0,
+                 timeout_seconds: float | None = None, log_prints: bool | None = None,
+                 validate_parameters: bool = True, version: str | None = None) -> None:
+        _check_function(fn, "flow")
+        if not isinstance(retries, int) or retries < 0:
+            raise ValueError(f"retries must be an integer of at least 0, not {retries!r}")
+        _check_number("retry_delay_seconds", retry_delay_seconds, allow_none=False)
+        _check_number("timeout_seconds", timeout_seconds)
+        functools.update_wrapper(self, fn)
+        self.fn = fn
+        self.name = name or fn.__name__.replace("_", "-")
+        self.description = description if description is not None else inspect.getdoc(fn)
+        self.tags = sorted(set(tags or ()))
+        self.retries = retries
+        self.retry_delay_seconds = float(retry_delay_seconds)
+        self.timeout_seconds = timeout_seconds
+        self.log_prints = log_prints
+        self.should_validate_parameters = validate_parameters
+        self.version = version
+        self.entrypoint = _entrypoint(fn)
+        self._signature: inspect.Signature | None = None
+        self._parameter_model: Any = None
+
+    @property
+    def signature(self) -> inspect.Signature:
+        if self._signature is None:
+            self._signature = inspect.signature(self.fn)
+        return self._signature
+
+    def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R:
+        from flows.flow_engine import call_flow
+
+        return call_flow(self, args, kwargs)
+
+    def validate_parameters(self, parameters: dict[str, Any]) -> dict[str, Any]:
+        """Check parameters given by name against the signature and its annotations; returns
+        them coerced (e.g. "3" -> 3 for an int); raises InvalidInput naming the parameter."""
+        from flows.errors import InvalidInput
+        from flows.parameters import ParameterModel, check_names
+
+        if not isinstance(parameters, dict):
+            raise InvalidInput(f"parameters of flow '{self.name}' must be a mapping of names "
+                               f"to values, not {type(parameters).__name__}")
+        check_names(self.signature, parameters, self.name)
+        if self._parameter_model is None:
+            self._parameter_model = ParameterModel(self.fn)
+        return self._parameter_model.validate(parameters, self.name)
+
+    def run_existing(self, flow_run_id: str, parameters: dict[str, Any] | None = None) -> StateType:
+        """Run this flow as the existing flow run `flow_run_id`; returns its final state."""
+        from flows.flow_engine import run_existing
+
+        return run_existing(self, flow_run_id, parameters)
+
+    def with_options(self, *, name: str | None = _UNSET, description: str | None = _UNSET,
+                     tags: Iterable[str] | None = _UNSET, retries: int = _UNSET,
+                     retry_delay_seconds: float = _UNSET, timeout_seconds: float | None = _UNSET,
+                     log_prints: bool | None = _UNSET, validate_parameters: bool = _UNSET,
+                     version: str | None = _UNSET) -> Flow[P, R]:
+        """A copy of this flow with some options changed."""
+        changes = {key: value for key, value in locals().items()
+                   if key != "self" and value is not _UNSET}
+        options = {"name": self.name, "description": self.description, "tags": self.tags,
+                   "retries": self.retries, "retry_delay_seconds": self.retry_delay_seconds,
+                   "timeout_seconds": self.timeout_seconds, "log_prints": self.log_prints,
+                   "validate_parameters": self.should_validate_parameters,
+                   "version": self.version}
+        options.update(changes)
+        return Flow(self.fn, **options)
+
+    def __repr__(self) -> str:
+        return f"Flow(name={self.name!r}, fn={self.fn.__qualname__})"
+
+
+@overload
+def flow(__fn: Callable[P, R]) -> Flow[P, R]: ...
+
+
+@overload
+def flow(*, name: str | None = None, description: str | None = None,
+         tags: Iterable[str] | None = None, retries: int = 0, retry_delay_seconds: float = 0,
+         timeout_seconds: float | None = None, log_prints: bool | None = None,
+         validate_parameters: bool = True,
+         version: str | None = None) -> Callable[[Callable[P, R]], Flow[P, R]]: ...
+
+
+def flow(__fn: Callable[P, R] | None = None, **options: Any) -> Any:
+    """Make a function a flow: `@flow` or `@flow(name=..., retries=..., ...)`."""
+    if __fn is None:
+        return lambda fn: Flow(fn, **options)
+    return Flow(__fn, **options)
+
+
+@overload
+def task(__fn: Callable[P, R]) -> Task[P, R]: ...
+
+
+@overload
+def task(*, name: str | None = None, description: str | None = None,
+         tags: Iterable[str] | None = None, retries: int = 0,
+         retry_delay_seconds: RetryDelay | None = None,
+         retry_jitter_factor: float | None = None, timeout_seconds: float | None = None,
+         cache_key_fn: Callable[..., str | None] | None = None,
+         cache_expiration: timedelta | None = None,
+         log_prints: bool | None = None) -> Callable[[Callable[P, R]], Task[P, R]]: ...
+
+
+def task(__fn: Callable[P, R] | None = None, **options: Any) -> Any:
+    """Make a function a task: `@task` or `@task(name=..., retries=..., ...)`."""
+    if __fn is None:
+        return lambda fn: Task(fn, **options)
+    return Task(__fn, **options)
+
+
+_task_engine: Any = None
+
+
+def _engine() -> Any:
+    global _task_engine
+    if _task_engine is None:
+        from flows import task_engine
+
+        _task_engine = task_engine
+    return _task_engine

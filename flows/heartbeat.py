@@ -1,0 +1,122 @@
+"""The heartbeat of a flow run's process, and cooperative cancellation.
+
+One daemon thread per top-level flow run. Each `heartbeat_interval_s` it renews
+the heartbeat of the run and of its active subflows (through the writer), and
+reads their `cancel_requested` fields. A run whose flag is set is cancelled in
+this process: its cancel event is set (tasks check it before they start, retry
+delays wait on it) and the threads running its code are interrupted (see
+flows.interrupts), so the run ends Cancelled.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from flows.interrupts import CancelInterrupt, interrupt_class
+from services.core.store import heartbeat_ops
+
+if TYPE_CHECKING:
+    from flows.context import FlowRunContext
+
+log = logging.getLogger("flowkeeper.sdk")
+
+CANCEL_MESSAGE = "Flow run was cancelled"
+STOP_JOIN_TIMEOUT_S = 2.0
+
+
+class Heartbeat:
+    """Renews heartbeats and watches for cancellation requests of one run tree."""
+
+    def __init__(self, root: FlowRunContext) -> None:
+        self.root = root
+        self.interval = max(0.05, root.runtime.settings.heartbeat_interval_s)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, daemon=True,
+                                        name=f"flowkeeper-heartbeat-{root.run.name}")
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread.is_alive() and self._thread is not threading.current_thread():
+            self._thread.join(STOP_JOIN_TIMEOUT_S)
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self.interval):
+            try:
+                self.beat(datetime.now(UTC))
+            except Exception as error:  # a beat that fails is retried at the next one
+                log.debug("heartbeat of flow run %s failed: %s", self.root.run.id, error)
+
+    def beat(self, now: datetime) -> None:
+        with self.root.lock:
+            runs = list(self.root.active.values())
+        if not runs:
+            return
+        runtime = self.root.runtime
+        run_ids = [ctx.run.id for ctx in runs]
+        timeout_s = runtime.settings.heartbeat_timeout_s
+
+        def renew(pipe: Any) -> None:
+            for run_id in run_ids:
+                heartbeat_ops(pipe, runtime.keys, run_id, now, timeout_s)
+
+        runtime.writer.submit(renew)
+        for ctx, requested in zip(runs, self._cancel_flags(run_ids), strict=True):
+            if requested is not None and not ctx.cancel_event.is_set():
+                ctx.run.cancel_requested = requested
+                request_cancel(ctx, CANCEL_MESSAGE)
+
+    def _cancel_flags(self, run_ids: list[str]) -> list[datetime | None]:
+        runtime = self.root.runtime
+        pipe = runtime.client.pipeline(transaction=False)
+        for run_id in run_ids:
+            pipe.hget(runtime.keys.flow_run(run_id), "cancel_requested")
+        return [parse_cancel_flag(raw) for raw in pipe.execute()]
+
+
+def parse_cancel_flag(raw: str | bytes | None) -> datetime | None:
+    """The time a cancellation was requested, from the run record's JSON field."""
+    if raw is None:
+        return None
+    value = json.loads(raw)
+    if not value:
+        return None
+    try:
+        return datetime.fromisoformat(value)
+    except (TypeError, ValueError):
+        return datetime.now(UTC)
+
+
+def request_cancel(ctx: FlowRunContext, message: str) -> None:
+    """Cancel a run and its subflows in this process: flag them, interrupt their threads."""
+    targets = ctx.descendants()
+    threads: set[int] = set()
+    for target in targets:
+        target.cancel_class = interrupt_class(CancelInterrupt, message)
+        target.cancel_event.set()
+        threads.add(target.thread_id)
+        with target.lock:
+            threads.update(target.task_threads)
+    for thread_id in threads:
+        interrupt_thread(ctx, thread_id, interrupt_class(CancelInterrupt, message))
+
+
+def interrupt_thread(ctx: FlowRunContext, thread_id: int, exc_class: type) -> None:
+    """Interrupt one thread of the run tree, remembering it so the run can withdraw it."""
+    ctx.guard(thread_id).interrupt(exc_class)
+    with ctx.lock:
+        ctx.sent_interrupts.append((thread_id, exc_class))
+
+
+def withdraw_interrupts(ctx: FlowRunContext) -> None:
+    """Forget the interrupts sent for a run that has ended, so none lands in later code."""
+    with ctx.lock:
+        sent, ctx.sent_interrupts = ctx.sent_interrupts, []
+    for thread_id, exc_class in sent:
+        ctx.guard(thread_id).discard(exc_class)

@@ -1,0 +1,246 @@
+"""Stopping a run's code from outside it: cancellation, timeouts and SIGTERM.
+
+Implementation notes:
+- An interrupt is a BaseException, so that `except Exception` in a flow does not
+  swallow it. It is raised in the thread that runs the code: by a signal handler
+  when that thread is the main thread (SIGALRM, SIGTERM: these also cut a
+  `time.sleep` short), else with PyThreadState_SetAsyncExc from another thread
+  (the heartbeat, a timer), which lands at the thread's next Python bytecode.
+- Raising it while the thread is inside the SDK's own bookkeeping could leave a
+  half-recorded state. So each thread that runs a flow's code has a ThreadGuard
+  that knows whether the thread is in user code. An interrupt for a thread in
+  SDK code is kept pending and raised when the thread next enters user code
+  (the next task start, the return from a task to the flow body).
+- When a thread leaves user code, an async exception that was sent but has not
+  landed yet is withdrawn and kept pending instead, so it never lands in SDK
+  code. Whether it landed is known because landing instantiates the exception
+  class, which marks the class `delivered`: every interrupt sent is a class of
+  its own, made by `interrupt_class`, which also carries the message.
+- Async exceptions do not cut a blocking C call short (time.sleep, a socket
+  read): the interrupt lands when the call returns.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import signal
+import threading
+import time
+from typing import Any, ClassVar
+
+from flows.errors import RunTimeout
+from services.core.models import StateType
+
+# an alarm that fires this close to a deadline counts as that deadline's
+ALARM_TOLERANCE_S = 0.002
+
+
+class Interrupt(BaseException):
+    """Raised into a run's thread to stop it; `interrupt_class` makes one per cause."""
+
+    message: ClassVar[str] = "interrupted"
+    # how a task run that the interrupt passes through ends
+    task_state: ClassVar[StateType] = StateType.CRASHED
+    delivered: ClassVar[bool] = False
+
+    def __init__(self, *args: object) -> None:
+        super().__init__(*args)
+        type(self).delivered = True
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else type(self).message
+
+
+class CancelInterrupt(Interrupt):
+    """The flow run was cancelled."""
+
+    task_state = StateType.CANCELLED
+
+
+class TimeoutInterrupt(Interrupt):
+    """A timeout scope expired; the scope turns it into RunTimeout."""
+
+    task_state = StateType.FAILED
+    scope: ClassVar[Any] = None
+
+
+class TerminateInterrupt(Interrupt):
+    """The process received SIGTERM."""
+
+    task_state = StateType.CRASHED
+
+
+def interrupt_class(base: type[Interrupt], message: str, **attributes: Any) -> type[Interrupt]:
+    """A fresh subclass of `base` carrying `message` (async exceptions are sent as classes)."""
+    return type(base.__name__, (base,), {"message": message, "delivered": False, **attributes})
+
+
+def _send_async(thread_id: int, exc_class: type[BaseException] | None) -> None:
+    target = ctypes.py_object(exc_class) if exc_class is not None else None
+    ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(thread_id), target)
+
+
+class ThreadGuard:
+    """Whether one thread is running user code, and the interrupts waiting for it."""
+
+    __slots__ = ("thread_id", "lock", "in_user_code", "_sent", "_pending")
+
+    def __init__(self, thread_id: int) -> None:
+        self.thread_id = thread_id
+        self.lock = threading.RLock()
+        self.in_user_code = False
+        self._sent: type[Interrupt] | None = None
+        self._pending: type[Interrupt] | None = None
+
+    def enter(self) -> None:
+        """The thread is about to run user code; raises an interrupt that was waiting."""
+        with self.lock:
+            self.in_user_code = True
+            pending = self._pending
+            if pending is not None:
+                self._pending = None
+                self.in_user_code = False
+                raise pending()
+
+    def leave(self) -> None:
+        """The thread is back in SDK code; an interrupt sent meanwhile waits for `enter`."""
+        with self.lock:
+            self.in_user_code = False
+            sent = self._sent
+            if sent is not None:
+                self._sent = None
+                if not sent.delivered:
+                    _send_async(self.thread_id, None)
+                    if self._pending is None:
+                        self._pending = sent
+
+    def interrupt(self, exc_class: type[Interrupt]) -> None:
+        """Stop the thread's user code with `exc_class`, now or when it next enters user code.
+
+        From the guarded thread itself (a signal handler) it raises when in user code."""
+        with self.lock:
+            if threading.get_ident() == self.thread_id:
+                if self.in_user_code:
+                    raise exc_class()
+                if self._pending is None:
+                    self._pending = exc_class
+                return
+            if self.in_user_code and self._sent is None:
+                self._sent = exc_class
+                _send_async(self.thread_id, exc_class)
+            elif self._pending is None and self._sent is not exc_class:
+                self._pending = exc_class
+
+    def discard(self, exc_class: type[Interrupt]) -> None:
+        """Forget `exc_class` if it has not landed (its scope ended first)."""
+        with self.lock:
+            if self._sent is exc_class:
+                self._sent = None
+                if not exc_class.delivered:
+                    _send_async(self.thread_id, None)
+            if self._pending is exc_class:
+                self._pending = None
+
+
+class TimeLimit:
+    """A timeout around user code: raises RunTimeout(message) when `seconds` pass.
+
+    In the main thread it uses SIGALRM (setitimer), saving the previous handler and
+    the time left on a previous timer (RQ's job timeout uses SIGALRM too) and
+    handing over to them; elsewhere a timer thread interrupts the guarded thread.
+    """
+
+    def __init__(self, seconds: float | None, message: str, guard: ThreadGuard) -> None:
+        self.seconds = seconds
+        self.message = message
+        self.guard = guard
+        self._exc: type[Interrupt] | None = None
+        self._timer: threading.Timer | None = None
+        self._previous_handler: Any = None
+        self._previous_deadline: float | None = None
+        self._previous_interval = 0.0
+        self._previous_fired = False
+        self._deadline = 0.0
+        self._uses_alarm = False
+        self._closed = False
+
+    def __enter__(self) -> TimeLimit:
+        if not self.seconds:
+            return self
+        self._exc = interrupt_class(TimeoutInterrupt, self.message, scope=self)
+        now = time.monotonic()
+        self._deadline = now + self.seconds
+        if (threading.current_thread() is threading.main_thread()
+                and hasattr(signal, "setitimer")):
+            self._uses_alarm = True
+            self._previous_handler = signal.getsignal(signal.SIGALRM)
+            remaining, interval = signal.getitimer(signal.ITIMER_REAL)
+            self._previous_interval = interval
+            self._previous_deadline = now + remaining if remaining > 0 else None
+            signal.signal(signal.SIGALRM, self._on_alarm)
+            first = self.seconds if not remaining else min(self.seconds, remaining)
+            signal.setitimer(signal.ITIMER_REAL, first)
+        else:
+            self._timer = threading.Timer(self.seconds, self._on_timer)
+            self._timer.daemon = True
+            self._timer.name = "flowkeeper-timeout"
+            self._timer.start()
+        return self
+
+    def _on_timer(self) -> None:
+        with self.guard.lock:  # the scope may have ended while the timer fired
+            if not self._closed and self._exc is not None:
+                self.guard.interrupt(self._exc)
+
+    def _on_alarm(self, signum: int, frame: Any) -> None:
+        now = time.monotonic()
+        if (self._previous_deadline is not None and not self._previous_fired
+                and now >= self._previous_deadline - ALARM_TOLERANCE_S):
+            # the enclosing timer was due first: hand the signal to its owner, then re-arm ours
+            self._previous_fired = True
+            if now < self._deadline - ALARM_TOLERANCE_S:
+                signal.setitimer(signal.ITIMER_REAL, self._deadline - now)
+            self._call_previous(signum, frame)
+            return
+        if now >= self._deadline - ALARM_TOLERANCE_S:
+            assert self._exc is not None
+            self.guard.interrupt(self._exc)
+        else:
+            signal.setitimer(signal.ITIMER_REAL, self._deadline - now)
+
+    def _call_previous(self, signum: int, frame: Any) -> None:
+        handler = self._previous_handler
+        if callable(handler):
+            handler(signum, frame)
+        elif handler == signal.SIG_DFL:
+            # SIGALRM's default action ends the process; keep that meaning
+            signal.signal(signal.SIGALRM, signal.SIG_DFL)
+            signal.raise_signal(signal.SIGALRM)
+
+    def __exit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> bool:
+        if not self.seconds or self._exc is None:
+            return False
+        if self._uses_alarm:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+            signal.signal(signal.SIGALRM, self._previous_handler)
+            self._restore_previous_timer()
+        elif self._timer is not None:
+            self._timer.cancel()
+        with self.guard.lock:
+            self._closed = True
+            self.guard.discard(self._exc)
+        if exc_type is not None and issubclass(exc_type, self._exc):
+            raise RunTimeout(self.message) from None
+        return False
+
+    def _restore_previous_timer(self) -> None:
+        if self._previous_deadline is None:
+            return
+        if self._previous_fired:
+            if self._previous_interval:
+                signal.setitimer(signal.ITIMER_REAL, self._previous_interval,
+                                 self._previous_interval)
+            return
+        remaining = self._previous_deadline - time.monotonic()
+        # a deadline that passed inside the scope still fires, right away
+        signal.setitimer(signal.ITIMER_REAL, max(remaining, 1e-4), self._previous_interval)

@@ -1,0 +1,190 @@
+"""Flow and task parameters: binding calls to signatures, validating parameters
+given as data (deployments, the API, the CLI), and making them storable as JSON.
+
+pydantic is imported only when a flow's parameters are validated, never at import.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import enum
+import inspect
+import json
+import math
+import uuid
+from collections.abc import Callable
+from decimal import Decimal
+from pathlib import PurePath
+from typing import Any
+
+from services.core.errors import InvalidInput
+
+MAX_PARAMETER_JSON_CHARS = 10_000
+MAX_JSON_ITEMS = 1_000
+MAX_REPR_CHARS = 200
+
+
+def bind_arguments(signature: inspect.Signature, args: tuple, kwargs: dict[str, Any]) -> dict[str, Any]:
+    """The call's arguments by parameter name, defaults applied (TypeError as a call would)."""
+    bound = signature.bind(*args, **kwargs)
+    bound.apply_defaults()
+    return dict(bound.arguments)
+
+
+def call_arguments(signature: inspect.Signature,
+                   parameters: dict[str, Any]) -> tuple[tuple, dict[str, Any]]:
+    """Positional and keyword arguments that call a function with `parameters` by name."""
+    ordered = {name: parameters[name] for name in signature.parameters if name in parameters}
+    extra = {name: value for name, value in parameters.items()
+             if name not in signature.parameters}
+    var_keyword = next((name for name, p in signature.parameters.items()
+                        if p.kind is p.VAR_KEYWORD), None)
+    if extra and var_keyword is not None:
+        ordered[var_keyword] = {**ordered.get(var_keyword, {}), **extra}
+    bound = inspect.BoundArguments(signature, ordered)  # type: ignore[arg-type]
+    return bound.args, bound.kwargs
+
+
+def check_names(signature: inspect.Signature, parameters: dict[str, Any], flow_name: str) -> None:
+    """InvalidInput naming the first unknown or missing parameter."""
+    accepted = signature.parameters
+    takes_any = any(p.kind is p.VAR_KEYWORD for p in accepted.values())
+    names = [name for name, p in accepted.items()
+             if p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)]
+    if not takes_any:
+        for name in parameters:
+            if name not in accepted:
+                raise InvalidInput(f"parameter '{name}': flow '{flow_name}' has no such parameter "
+                                   f"(it takes: {', '.join(names) or 'none'})")
+    for name in names:
+        parameter = accepted[name]
+        if parameter.default is parameter.empty and name not in parameters:
+            if parameter.kind is parameter.POSITIONAL_ONLY:
+                raise InvalidInput(f"parameter '{name}' of flow '{flow_name}' is positional-only "
+                                   "and cannot be given by name")
+            raise InvalidInput(f"parameter '{name}': missing; flow '{flow_name}' requires it")
+
+
+class ParameterModel:
+    """The pydantic model of a function's annotated parameters, built on first use."""
+
+    def __init__(self, fn: Callable[..., Any]) -> None:
+        self._fn = fn
+        self._model: Any = None
+        self._skipped: set[str] = set()
+
+    def validate(self, parameters: dict[str, Any], flow_name: str) -> dict[str, Any]:
+        """The parameters with annotated ones validated and coerced (e.g. "3" -> 3 for int)."""
+        from pydantic import ValidationError
+
+        model = self._build()
+        checked = {name: value for name, value in parameters.items()
+                   if name in model.model_fields}
+        try:
+            validated = model.model_validate(checked)
+        except ValidationError as error:
+            first = error.errors()[0]
+            name = ".".join(str(part) for part in first["loc"]) or "?"
+            got = repr(first.get("input"))[:MAX_REPR_CHARS]
+            raise InvalidInput(f"parameter '{name}' of flow '{flow_name}': {first['msg']} "
+                               f"(got {got})") from None
+        result = dict(parameters)
+        for name in checked:
+            result[name] = getattr(validated, name)
+        return result
+
+    def _build(self) -> Any:
+        if self._model is not None:
+            return self._model
+        import typing
+
+        from pydantic import ConfigDict, create_model
+
+        signature = inspect.signature(self._fn)
+        try:
+            hints = typing.get_type_hints(self._fn)
+        except Exception:  # an annotation that does not resolve is left unchecked
+            hints = {}
+        fields: dict[str, Any] = {}
+        for name, parameter in signature.parameters.items():
+            if parameter.kind in (parameter.VAR_POSITIONAL, parameter.VAR_KEYWORD):
+                continue
+            annotation = hints.get(name, Any)
+            default = ... if parameter.default is parameter.empty else parameter.default
+            fields[name] = (annotation, default)
+        config = ConfigDict(arbitrary_types_allowed=True, protected_namespaces=())
+        try:
+            self._model = create_model(f"{self._fn.__name__}_parameters", __config__=config,
+                                       **_safe_field_names(fields))
+        except Exception:
+            # an annotation pydantic cannot check: validate names only, types as given
+            self._model = create_model(f"{self._fn.__name__}_parameters", __config__=config,
+                                       **_safe_field_names({n: (Any, d) for n, (_, d)
+                                                           in fields.items()}))
+        return self._model
+
+
+def _safe_field_names(fields: dict[str, Any]) -> dict[str, Any]:
+    # pydantic reserves names starting with an underscore; those are passed through unchecked
+    return {name: spec for name, spec in fields.items() if not name.startswith("_")}
+
+
+def jsonable(value: Any, max_chars: int = MAX_PARAMETER_JSON_CHARS) -> Any:
+    """`value` as JSON data for a stored record; a short repr when it is not JSON data
+    (a DataFrame, a model) or too large."""
+    if isinstance(value, (list, tuple, set, frozenset, dict)) and len(value) > MAX_JSON_ITEMS:
+        return f"<{type(value).__name__} of {len(value)} items>"  # too big to store anyway
+    try:
+        text = json.dumps(value, default=_encode_known, allow_nan=False)
+    except (TypeError, ValueError, RecursionError):
+        try:
+            text = json.dumps(_replace_nan(value), default=_encode_known, allow_nan=False)
+        except (TypeError, ValueError, RecursionError):
+            return _short_repr(value)
+    if len(text) > max_chars:
+        return _short_repr(value)
+    return json.loads(text)
+
+
+def jsonable_parameters(parameters: dict[str, Any]) -> dict[str, Any]:
+    return {str(name): jsonable(value) for name, value in parameters.items()}
+
+
+def _short_repr(value: Any) -> str:
+    try:
+        text = repr(value)
+    except Exception:
+        text = f"<{type(value).__name__}>"
+    text = " ".join(text.split())
+    return text if len(text) <= MAX_REPR_CHARS else text[: MAX_REPR_CHARS - 3] + "..."
+
+
+def _replace_nan(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {key: _replace_nan(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_replace_nan(item) for item in value]
+    return value
+
+
+def _encode_known(value: Any) -> Any:
+    if isinstance(value, (dt.datetime, dt.date, dt.time)):
+        return value.isoformat()
+    if isinstance(value, dt.timedelta):
+        return value.total_seconds()
+    if isinstance(value, (uuid.UUID, PurePath, Decimal)):
+        return str(value)
+    if isinstance(value, enum.Enum):
+        return value.value
+    if isinstance(value, (set, frozenset, tuple)):
+        return list(value)
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return dataclasses.asdict(value)
+    if hasattr(value, "model_dump") and callable(value.model_dump):
+        return value.model_dump(mode="json")
+    if type(value).__module__ == "numpy" and hasattr(value, "item"):
+        return value.item()  # numpy scalars
+    raise TypeError(f"{type(value).__name__} is not JSON data")

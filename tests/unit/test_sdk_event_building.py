@@ -1,0 +1,36 @@
+"""The fast model construction the SDK's hot path uses builds what pydantic builds."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+
+from services.core.models import FlowRun, StateRecord, StateType, TaskRun, construct
+from services.core.run_events import task_run_event
+
+NOW = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
+
+
+def test_construct_matches_model_construct():
+    values = {"type": StateType.RUNNING, "timestamp": NOW, "message": "go"}
+    fast = construct(StateRecord, dict(values))
+    assert fast == StateRecord.model_construct(**values)
+    assert fast.model_dump_json() == StateRecord.model_construct(**values).model_dump_json()
+    assert StateRecord.model_validate_json(fast.model_dump_json()) == fast
+
+
+def test_a_task_run_event_labels_its_run_flow_and_sorted_tags():
+    flow_run = FlowRun(name="brave-otter", flow_name="etl", tags=["nightly", "b"])
+    task_run = TaskRun(flow_run_id=flow_run.id, task_name="load", name="load-1",
+                       tags=["a", "b"], run_count=1, start_time=NOW - timedelta(seconds=2))
+    event = task_run_event(task_run, flow_run, StateType.COMPLETED, NOW, message="done")
+    data = json.loads(event.model_dump_json())
+    assert data["event"] == "task-run.Completed"
+    assert data["resource"] == {"resource.id": f"task-run.{task_run.id}",
+                                "resource.name": "load-1", "state-name": "Completed",
+                                "state-type": "COMPLETED", "state-message": "done",
+                                "run-count": "1"}
+    assert [labels["resource.id"] for labels in data["related"]] == [
+        f"flow-run.{flow_run.id}", "flow.etl", "tag.a", "tag.b", "tag.nightly"]
+    assert data["payload"] == {"state": "Completed", "message": "done", "task": "load",
+                               "run_count": 1, "duration_s": 2.0}

@@ -1,0 +1,138 @@
+"""Timeouts and interrupts of user code, without Redis: SIGALRM in the main thread,
+async exceptions elsewhere, and the guard that keeps them out of SDK code."""
+
+from __future__ import annotations
+
+import signal
+import threading
+import time
+
+import pytest
+
+from flows.errors import RunTimeout
+from flows.interrupts import CancelInterrupt, ThreadGuard, TimeLimit, interrupt_class
+
+
+def _busy(seconds: float) -> None:
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        pass
+
+
+def _run_limited(seconds: float, body, guard: ThreadGuard) -> None:
+    with TimeLimit(seconds, "Task run exceeded timeout of 0.1 seconds", guard):
+        guard.enter()
+        try:
+            body()
+        finally:
+            guard.leave()
+
+
+def test_a_time_limit_in_the_main_thread_cuts_a_sleep_short():
+    guard = ThreadGuard(threading.get_ident())
+    started = time.monotonic()
+    with pytest.raises(RunTimeout, match="exceeded timeout of 0.1 seconds"):
+        _run_limited(0.1, lambda: time.sleep(5), guard)
+    assert time.monotonic() - started < 2
+
+
+def test_the_main_thread_gets_back_the_previous_alarm_handler_and_timer():
+    calls = []
+
+    def outer(*_):
+        calls.append("outer")
+
+    previous = signal.signal(signal.SIGALRM, outer)
+    signal.setitimer(signal.ITIMER_REAL, 30)
+    try:
+        guard = ThreadGuard(threading.get_ident())
+        _run_limited(1.0, lambda: None, guard)
+        remaining, _interval = signal.getitimer(signal.ITIMER_REAL)
+        assert 28 < remaining <= 30
+        assert signal.getsignal(signal.SIGALRM) is outer
+        signal.setitimer(signal.ITIMER_REAL, 0.01)
+        time.sleep(0.2)
+        assert calls == ["outer"]
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+def test_an_enclosing_timer_that_is_due_first_still_fires():
+    calls = []
+    previous = signal.signal(signal.SIGALRM, lambda *_: calls.append("outer"))
+    signal.setitimer(signal.ITIMER_REAL, 0.05)
+    try:
+        guard = ThreadGuard(threading.get_ident())
+        with pytest.raises(RunTimeout):
+            _run_limited(0.3, lambda: time.sleep(2), guard)
+        assert calls == ["outer"]
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+def test_a_time_limit_in_another_thread_interrupts_python_code():
+    outcome = {}
+
+    def worker():
+        guard = ThreadGuard(threading.get_ident())
+        try:
+            _run_limited(0.1, lambda: _busy(5), guard)
+        except RunTimeout as error:
+            outcome["error"] = str(error)
+
+    thread = threading.Thread(target=worker)
+    started = time.monotonic()
+    thread.start()
+    thread.join(5)
+    assert outcome["error"] == "Task run exceeded timeout of 0.1 seconds"
+    assert time.monotonic() - started < 2
+
+
+def test_code_that_finishes_in_time_is_not_interrupted_later():
+    guard = ThreadGuard(threading.get_ident())
+    _run_limited(0.05, lambda: None, guard)
+    time.sleep(0.1)  # the timer would have fired here had it not been withdrawn
+
+
+def test_an_interrupt_for_a_thread_in_sdk_code_waits_until_it_enters_user_code():
+    guard = ThreadGuard(threading.get_ident())
+    cancel = interrupt_class(CancelInterrupt, "Flow run was cancelled")
+    guard.interrupt(cancel)  # the thread is in SDK code: nothing is raised yet
+    with pytest.raises(CancelInterrupt, match="Flow run was cancelled"):
+        guard.enter()
+
+
+def test_an_interrupt_sent_while_in_user_code_lands_there():
+    ready, outcome = threading.Event(), {}
+
+    def worker():
+        guard_box["guard"] = guard = ThreadGuard(threading.get_ident())
+        guard.enter()
+        try:
+            ready.set()
+            _busy(5)
+        except CancelInterrupt as interrupt:
+            outcome["message"] = str(interrupt)
+        finally:
+            guard.leave()
+
+    guard_box: dict = {}
+    thread = threading.Thread(target=worker)
+    thread.start()
+    ready.wait(2)
+    guard_box["guard"].interrupt(interrupt_class(CancelInterrupt, "stop"))
+    thread.join(5)
+    assert outcome == {"message": "stop"}
+
+
+def test_an_interrupt_that_has_not_landed_when_user_code_ends_is_kept_for_later():
+    guard = ThreadGuard(threading.get_ident())
+    cancel = interrupt_class(CancelInterrupt, "stop")
+    guard.enter()
+    with guard.lock:  # as if another thread sent it just before user code returned
+        guard._sent = cancel
+    guard.leave()
+    with pytest.raises(CancelInterrupt):
+        guard.enter()
