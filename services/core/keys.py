@@ -71,6 +71,14 @@ class Keys:
         """Counter of retries made in one lineage of runs."""
         return self._k("lineage", root_run_id, "retries")
 
+    def run_enqueue_claim(self, run_id: str) -> str:
+        """Claimed (SET NX) by the one process that enqueues a scheduled run's job."""
+        return self._k("flow-run", run_id, "enqueued")
+
+    def run_idempotency(self, deployment: str, idempotency_key: str) -> str:
+        """The id of the run created for one idempotency key of a deployment."""
+        return self._k("idempotency", deployment, idempotency_key)
+
     # --- deployments and schedules
     @property
     def deployments(self) -> str:
@@ -84,6 +92,66 @@ class Keys:
     def schedule_cursor(self, deployment: str) -> str:
         """The due time up to which a deployment's schedule has been expanded."""
         return self._k("schedule", deployment, "cursor")
+
+    # --- automations (every multi-key update touches one hash slot: see the hash tags)
+    @property
+    def automations(self) -> str:
+        """Hash of automation id -> automation record (JSON)."""
+        return self._k("{automations}", "all")
+
+    @property
+    def automation_names(self) -> str:
+        """Hash of automation name -> id (names are unique)."""
+        return self._k("{automations}", "names")
+
+    @property
+    def automations_version(self) -> str:
+        """Counter incremented by every change of an automation: engines poll it."""
+        return self._k("{automations}", "version")
+
+    def bucket_state(self, automation_id: str, bucket: str) -> str:
+        """The trigger state of one bucket (`bucket`: a digest of fingerprint and key)."""
+        return self._k("auto", "{" + automation_id + ":" + bucket + "}", "state")
+
+    def bucket_outbox(self, automation_id: str, bucket: str) -> str:
+        """Firings written with a bucket's state, until they are recorded and enqueued."""
+        return self._k("auto", "{" + automation_id + ":" + bucket + "}", "outbox")
+
+    def bucket_fired(self, automation_id: str, bucket: str, firing_key: str) -> str:
+        """Set (NX) once per firing of a bucket: a redelivered event never fires twice."""
+        return self._k("auto", "{" + automation_id + ":" + bucket + "}", "fired", firing_key)
+
+    @property
+    def bucket_deadlines(self) -> str:
+        """Sorted set of 'automation|fingerprint|bucket' scored by deadline (epoch s)."""
+        return self._k("auto-deadlines")
+
+    def automation_firings(self, automation_id: str) -> str:
+        """Sorted set of an automation's firing ids scored by firing time (epoch s)."""
+        return self._k("auto", "{" + automation_id + "}", "firings")
+
+    def automation_firing(self, automation_id: str, firing_id: str) -> str:
+        """Hash of one firing: its record and the outcome of each action."""
+        return self._k("auto", "{" + automation_id + "}", "firing", firing_id)
+
+    def action_lease(self, automation_id: str, firing_id: str, index: int) -> str:
+        """Held (SET NX PX) while one action of a firing is carried out."""
+        return self._k("auto", "{" + automation_id + "}", "action", firing_id, str(index),
+                       "lease")
+
+    def action_done(self, automation_id: str, firing_id: str, index: int) -> str:
+        """Set once one action of a firing was carried out: a redelivered job skips it."""
+        return self._k("auto", "{" + automation_id + "}", "action", firing_id, str(index),
+                       "done")
+
+    def evaluation_trace(self, resource_id: str) -> str:
+        """Capped list of the engine's evaluation steps for events of one resource."""
+        return self._k("trace", resource_id)
+
+    def run_durations(self, scope: str, name: str) -> str:
+        """Sorted set of '<run id>:<duration s>' of completed runs of a deployment or flow,
+        scored by completion time (the newest few kept)."""
+        return self._k("durations", scope, name)
 
     # --- caches and leases
     def lease(self, name: str) -> str:

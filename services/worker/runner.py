@@ -1,0 +1,86 @@
+"""The worker process: an RQ worker that forks a work horse per flow run.
+
+Implementation notes:
+- RQ's stop-job command (what the scheduler sends after a cancellation's grace
+  period) makes RQ 3.0 SIGKILL the work horse at once. This worker sends SIGTERM
+  first, so the flow's process can record Cancelled and flush its buffered events
+  and logs, and SIGKILLs it HORSE_STOP_GRACE_S later if it is still alive. Either
+  way RQ then calls the job's on_stopped callback in this process
+  (jobs.on_job_stopped), which ends the run Cancelled if the horse did not.
+- A horse that dies without being asked to (OOM killer, kill -9) is reported by
+  RQ through `handle_work_horse_killed`: the run ends Crashed at once, without
+  waiting for its heartbeat to expire.
+- If the whole worker dies, nobody is left here to notice: the scheduler's
+  heartbeat reaper ends the run Crashed.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+from typing import Any
+
+from rq.worker import SHUTDOWN_SIGNAL, Worker
+
+from services.core.connection import connect
+from services.core.settings import Settings
+from services.worker.jobs import end_killed_run
+
+DEFAULT_QUEUES = ["default"]
+# a stopped flow gets this long to end itself after SIGTERM before it is killed
+HORSE_STOP_GRACE_S = 3.0
+
+
+class FlowWorker(Worker):
+    """An RQ worker whose stop-job lets the flow's process end its run first."""
+
+    def kill_horse(self, sig: signal.Signals = SHUTDOWN_SIGNAL) -> None:
+        pid = self.horse_pid
+        if not (pid and self._stopped_job_id and sig == SHUTDOWN_SIGNAL):
+            super().kill_horse(sig)
+            return
+        try:
+            os.killpg(os.getpgid(pid), signal.SIGTERM)
+        except ProcessLookupError:
+            return
+        self.log.info("Worker %s: sent SIGTERM to horse %s, SIGKILL in %g s if it is still alive",
+                      self.name, pid, HORSE_STOP_GRACE_S)
+        timer = threading.Timer(HORSE_STOP_GRACE_S, self._kill_if_alive, args=(pid,))
+        timer.daemon = True
+        timer.start()
+
+    def _kill_if_alive(self, pid: int) -> None:
+        if self.horse_pid == pid:
+            super().kill_horse(signal.SIGKILL)
+
+    def execute_job(self, job: Any, queue: Any) -> None:
+        try:
+            super().execute_job(job, queue)
+        finally:
+            # RQ clears it only when the stopped horse exits non-zero
+            self._stopped_job_id = None
+
+    def handle_work_horse_killed(self, job: Any, retpid: Any, ret_val: Any, rusage: Any) -> None:
+        super().handle_work_horse_killed(job, retpid, ret_val, rusage)
+        if ret_val is not None and os.WIFSIGNALED(ret_val):
+            how = f"killed by {signal.Signals(os.WTERMSIG(ret_val)).name}"
+        else:
+            how = f"exit status {os.waitstatus_to_exitcode(ret_val) if ret_val is not None else '?'}"
+        try:
+            end_killed_run(job.args[0], how)
+        except Exception:
+            self.log.exception("Worker %s: could not record the crash of job %s", self.name, job.id)
+
+
+def run_worker(settings: Settings, queues: list[str], *, burst: bool = False,
+               name: str | None = None) -> None:
+    """Work on `queues` (default: "default") until stopped; with `burst`, until they are empty."""
+    from flows import runtime  # noqa: F401 - imported once here, inherited by every work horse
+
+    connection = connect(settings, decode_responses=False)
+    worker = FlowWorker(queues or DEFAULT_QUEUES, connection=connection, name=name)
+    try:
+        worker.work(burst=burst, logging_level="INFO")
+    finally:
+        connection.close()

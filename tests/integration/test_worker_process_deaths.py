@@ -1,0 +1,66 @@
+"""Real worker processes: a machine that dies mid-run leaves a Crashed run (heartbeat
+reaper); a work horse killed alone is reported by its worker at once."""
+
+from __future__ import annotations
+
+import os
+import signal
+
+import pytest
+
+from services.core import control
+from services.core.models import DeploymentCreate, StateType, utcnow
+from services.scheduler import tick
+from tests.conftest import wait_until
+from tests.integration.control_helpers import event_names, with_settings
+from tests.integration.worker_processes import WorkerProcess, pid_from_file
+
+pytestmark = pytest.mark.slow
+
+SLEEPER = "tests.integration.flows_for_tests:sleeper"
+
+
+@pytest.fixture()
+def fast_store(store):
+    return with_settings(store, heartbeat_timeout_s=2.0, heartbeat_interval_s=0.3)
+
+
+def start_sleeper(store, tmp_path, worker):
+    control.register_deployment(store, DeploymentCreate(name="sleep", entrypoint=SLEEPER))
+    pid_file = tmp_path / "horse.pid"
+    run = control.run_deployment(store, "sleep", {"seconds": 60, "pid_file": str(pid_file)})
+    horse_pid = pid_from_file(pid_file, worker)
+    wait_until(lambda: store.require_flow_run(run.id).state is StateType.RUNNING, 10,
+               message="the run to be Running")
+    return run, horse_pid
+
+
+def test_a_worker_killed_mid_run_leaves_a_crashed_run(fast_store, tmp_path):
+    store = fast_store
+    with WorkerProcess(store.settings, tmp_path) as worker:
+        run, horse_pid = start_sleeper(store, tmp_path, worker)
+
+        # a dead machine: the worker and its work horse go at once, nobody reports
+        os.kill(horse_pid, signal.SIGKILL)
+        os.kill(worker.pid, signal.SIGKILL)
+
+        wait_until(lambda: tick(store, utcnow()).crashed, 10, interval=0.2,
+                   message="the reaper to find the expired heartbeat")
+    crashed = store.require_flow_run(run.id)
+    assert crashed.state is StateType.CRASHED
+    assert crashed.state_message.startswith("heartbeat expired")
+    assert event_names(store, run.id)[-1] == "flow-run.Crashed"
+
+
+def test_a_work_horse_killed_alone_is_reported_crashed_by_its_worker(fast_store, tmp_path):
+    store = fast_store
+    with WorkerProcess(store.settings, tmp_path) as worker:
+        run, horse_pid = start_sleeper(store, tmp_path, worker)
+
+        os.kill(horse_pid, signal.SIGKILL)
+
+        wait_until(lambda: store.require_flow_run(run.id).state is StateType.CRASHED, 10,
+                   message="the worker to record the crash")
+    crashed = store.require_flow_run(run.id)
+    assert "work horse died unexpectedly (killed by SIGKILL)" in crashed.state_message
+    assert event_names(store, run.id)[-1] == "flow-run.Crashed"
