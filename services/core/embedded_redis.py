@@ -21,6 +21,8 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 from services.core.errors import RedisUnavailable
 
@@ -116,7 +118,9 @@ def stop(redis_dir: Path, socket_path: Path) -> bool:
     """Shut the embedded server down (its append-only file keeps the data); True if one was running."""
     if not is_answering(socket_path):
         return False
-    client = redis.Redis(unix_socket_path=str(socket_path), socket_timeout=10)
+    # no retries: redis-py would resend SHUTDOWN to the closed socket with backoff (~3 s)
+    client = redis.Redis(unix_socket_path=str(socket_path), socket_timeout=10,
+                         retry=Retry(NoBackoff(), 0))
     try:
         client.shutdown(nosave=True)
     except (redis.ConnectionError, OSError):

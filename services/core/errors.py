@@ -28,3 +28,27 @@ class InvalidTransition(FlowkeeperError):
 
 class InvalidInput(FlowkeeperError):
     """User input that does not validate; the message says which field and why."""
+
+
+def field_path(loc: tuple | list) -> str:
+    """A pydantic error location as people write it: `("related", 0, "resource.id")` ->
+    `related[0]["resource.id"]`."""
+    path = ""
+    for part in loc:
+        if isinstance(part, int):
+            path += f"[{part}]"
+        elif "." in str(part) or " " in str(part):
+            path += f'["{part}"]'
+        else:
+            path += f".{part}" if path else str(part)
+    return path
+
+
+def validation_messages(errors: list[dict]) -> list[str]:
+    """`path: message` for each error of a pydantic ValidationError's `errors()`."""
+    lines = []
+    for error in errors:
+        message = str(error.get("msg", "")).removeprefix("Value error, ")
+        path = field_path(error.get("loc", ()))
+        lines.append(f"{path}: {message}" if path else message)
+    return lines

@@ -42,6 +42,10 @@ class Settings(BaseSettings):
     # runs and their records expire this long after they end (0 keeps them)
     run_retention_s: int = 30 * 24 * 3600
 
+    # the rules engine keeps its evaluation steps per flow run this long, for `explain`
+    # (0 keeps none)
+    automation_trace_retention_s: int = 7 * 24 * 3600
+
     api_host: str = "127.0.0.1"
     api_port: int = 8000
     # the address people use to reach the UI, for links in messages
