@@ -1,0 +1,46 @@
+"""The FastAPI application, built from settings and a Redis client passed in."""
+
+from __future__ import annotations
+
+import redis
+from fastapi import FastAPI
+from fastapi.responses import RedirectResponse
+
+from services.api.errors import install_error_handlers
+from services.api.routes import deployments, events, flow_runs, health
+from services.core.settings import Settings
+from services.core.store import Store
+
+
+def create_app(settings: Settings, client: redis.Redis) -> FastAPI:
+    """The API over this installation's Redis (a client with decode_responses=True)."""
+    from services.api.routes.health import package_version
+
+    app = FastAPI(
+        title="flowkeeper",
+        version=package_version(),
+        description="Flow runs, deployments and events of a flowkeeper installation.",
+    )
+    app.state.settings = settings
+    app.state.client = client
+    app.state.store = Store(client, settings)
+    install_error_handlers(app)
+    for module in (health, flow_runs, deployments, events):
+        app.include_router(module.router)
+
+    @app.get("/", include_in_schema=False)
+    def home() -> RedirectResponse:
+        return RedirectResponse("/docs")
+
+    return app
+
+
+def run_api(settings: Settings, host: str | None = None, port: int | None = None) -> None:
+    """Serve the API with uvicorn until interrupted."""
+    import uvicorn
+
+    from services.core.connection import connect
+
+    app = create_app(settings, connect(settings))
+    uvicorn.run(app, host=host or settings.api_host, port=port or settings.api_port,
+                log_level="info")

@@ -1,0 +1,33 @@
+"""/api/events: recent events with filters, and custom events posted by users (e.g. data.arrived)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query, status
+
+from automations.events import Event
+from services.api.deps import SettingsDep, StoreDep
+from services.core import stream
+
+router = APIRouter(prefix="/api/events", tags=["events"])
+
+
+@router.get("", response_model=list[Event])
+def recent_events(
+    store: StoreDep,
+    event: Annotated[list[str] | None, Query(description="exact event names (repeatable)")] = None,
+    prefix: Annotated[str | None, Query(description="event name prefix, e.g. 'flow-run.'")] = None,
+    resource_id: Annotated[str | None, Query(description="resource or related resource id")] = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+) -> list[Event]:
+    """The newest events first."""
+    return stream.recent(store.client, store.keys, limit, names=set(event) if event else None,
+                         prefix=prefix, resource_id=resource_id)
+
+
+@router.post("", response_model=Event, status_code=status.HTTP_201_CREATED)
+def post_event(event: Event, store: StoreDep, settings: SettingsDep) -> Event:
+    """Append a custom event to the stream; `id` and `occurred` are filled in when missing."""
+    stream.append(store.client, store.keys, event, settings.events_maxlen)
+    return event

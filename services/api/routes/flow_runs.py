@@ -1,0 +1,96 @@
+"""/api/flow-runs: list, detail, logs, artifacts, cancel, retry."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Body, Query, status
+from fastapi.exceptions import RequestValidationError
+
+from services.api.deps import StoreDep
+from services.api.schemas import CancelRequest, FlowRunDetail, task_graph
+from services.core import control
+from services.core.models import Artifact, FlowRun, LogRecord, StateType
+
+router = APIRouter(prefix="/api/flow-runs", tags=["flow runs"])
+
+DETAIL_LOG_LINES = 200
+
+
+def _state(value: str | None) -> str | None:
+    if value is None:
+        return None
+    for state in StateType:
+        if state.value.lower() == value.lower():
+            return state.value
+    choices = ", ".join(state.value for state in StateType)
+    raise RequestValidationError([{"loc": ("query", "state"), "type": "enum",
+                                   "msg": f"'{value}' is not a state; one of {choices}"}])
+
+
+@router.get("", response_model=list[FlowRun])
+def list_flow_runs(
+    store: StoreDep,
+    state: Annotated[str | None, Query(description="state name, any case")] = None,
+    flow: str | None = None,
+    deployment: str | None = None,
+    tag: str | None = None,
+    parent: Annotated[str | None, Query(description="only subflow runs of this run")] = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 50,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> list[FlowRun]:
+    """The newest flow runs first."""
+    return store.list_flow_runs(state=_state(state), flow=flow, deployment=deployment, tag=tag,
+                                parent=parent, limit=limit, offset=offset)
+
+
+@router.get("/{run_id}", response_model=FlowRunDetail)
+def get_flow_run(
+    store: StoreDep, run_id: str,
+    log_lines: Annotated[int, Query(ge=0, le=5000, description="recent log lines to include")]
+    = DETAIL_LOG_LINES,
+) -> FlowRunDetail:
+    """A flow run with its state history, task runs, task graph, subflows, artifacts and last logs."""
+    run = store.require_flow_run(run_id)
+    task_runs = store.task_runs(run_id)
+    log_count = store.client.llen(store.keys.flow_run_logs(run_id))
+    logs = store.logs(run_id, limit=log_lines, offset=-log_lines) if log_lines else []
+    return FlowRunDetail(
+        **run.model_dump(),
+        history=store.history(run_id),
+        task_runs=task_runs,
+        task_graph=task_graph(task_runs, store.task_graph(run_id)),
+        subflow_ids=store.subflow_ids(run_id),
+        artifacts=store.artifacts(run_id),
+        logs=logs,
+        log_count=log_count,
+    )
+
+
+@router.get("/{run_id}/logs", response_model=list[LogRecord])
+def get_logs(store: StoreDep, run_id: str,
+             limit: Annotated[int, Query(ge=1, le=10_000)] = 1000,
+             offset: Annotated[int, Query(ge=0)] = 0) -> list[LogRecord]:
+    """A run's log lines, oldest first."""
+    store.require_flow_run(run_id)
+    return store.logs(run_id, limit=limit, offset=offset)
+
+
+@router.get("/{run_id}/artifacts", response_model=list[Artifact])
+def get_artifacts(store: StoreDep, run_id: str) -> list[Artifact]:
+    store.require_flow_run(run_id)
+    return store.artifacts(run_id)
+
+
+@router.post("/{run_id}/cancel", response_model=FlowRun)
+def cancel(store: StoreDep, run_id: str,
+           request: Annotated[CancelRequest | None, Body()] = None) -> FlowRun:
+    """Ask a run to stop: Cancelling (the run stops cooperatively), or Cancelled at once
+    when its job never started. 409 when the run has already finished."""
+    return control.cancel_flow_run(store, run_id, request.message if request else None)
+
+
+@router.post("/{run_id}/retry", response_model=FlowRun, status_code=status.HTTP_201_CREATED)
+def retry(store: StoreDep, run_id: str) -> FlowRun:
+    """A new run of the same deployment with the same parameters, linked to this one."""
+    return control.retry_flow_run(store, run_id)

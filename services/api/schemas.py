@@ -1,0 +1,82 @@
+"""Request and response shapes of the API that are not records of their own: they
+compose the models of services.core.models and automations.events."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from services.core.models import (
+    Artifact,
+    FlowRun,
+    LogRecord,
+    StateRecord,
+    StateType,
+    TaskRun,
+)
+
+
+class HealthPublic(BaseModel):
+    status: str = Field(description="'ok', or 'unavailable' when Redis does not answer")
+    version: str
+    redis: str = Field(description="where Redis is, without credentials")
+    redis_reachable: bool
+
+
+class TaskNode(BaseModel):
+    id: str
+    name: str
+    task_name: str
+    state: StateType
+    duration_s: float | None = None
+
+
+class TaskEdge(BaseModel):
+    upstream: str
+    downstream: str
+
+
+class TaskGraph(BaseModel):
+    """Which task run's result fed which: nodes are task runs, edges upstream -> downstream."""
+
+    nodes: list[TaskNode]
+    edges: list[TaskEdge]
+
+
+class FlowRunDetail(FlowRun):
+    """A flow run with everything a page about it shows."""
+
+    history: list[StateRecord]
+    task_runs: list[TaskRun]
+    task_graph: TaskGraph
+    subflow_ids: list[str]
+    artifacts: list[Artifact]
+    logs: list[LogRecord] = Field(description="the most recent log lines, oldest first")
+    log_count: int
+
+
+class CancelRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    message: str | None = None
+
+
+class RunDeploymentRequest(BaseModel):
+    """Parameters (merged over the deployment's defaults) and options of one run."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    parameters: dict[str, Any] = Field(default_factory=dict)
+    tags: list[str] | None = None
+    scheduled_for: datetime | None = None
+    idempotency_key: str | None = None
+
+
+def task_graph(task_runs: list[TaskRun], edges: list[tuple[str, str]]) -> TaskGraph:
+    """The graph of a flow run's task runs; edges to unknown task runs are kept (still being written)."""
+    nodes = [TaskNode(id=t.id, name=t.name, task_name=t.task_name, state=t.state,
+                      duration_s=t.duration_s) for t in task_runs]
+    return TaskGraph(nodes=nodes,
+                     edges=[TaskEdge(upstream=up, downstream=down) for up, down in edges])

@@ -1,0 +1,130 @@
+"""Deployments from a JSON or YAML file: one deployment, a list of them, or
+`{"deployments": [...]}`. Errors name the file and the line, and for
+validation errors the field path."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from services.core.errors import InvalidInput, field_path
+from services.core.models import DeploymentCreate
+
+SUFFIXES = (".json", ".yaml", ".yml")
+
+
+class DeploymentFileError(InvalidInput):
+    """A deployment file that cannot be read, parsed or validated; the message says where."""
+
+
+def is_deployment_file(target: str) -> bool:
+    """Whether a `deployment register` argument names a file rather than a deployment."""
+    return target.lower().endswith(SUFFIXES) or "/" in target
+
+
+def load_deployment_file(path: Path) -> list[DeploymentCreate]:
+    """The deployments a file describes, validated."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as error:
+        raise DeploymentFileError(f"{path}: cannot read the file: {error.strerror}") from None
+    except UnicodeDecodeError:
+        raise DeploymentFileError(f"{path}: not a UTF-8 text file") from None
+    return parse_deployments(path, text)
+
+
+def parse_deployments(path: Path, text: str) -> list[DeploymentCreate]:
+    document = _parse(path, text)
+    items, prefix = _items(path, document)
+    if not items:
+        raise DeploymentFileError(f"{path}: the file describes no deployment")
+    return [_validate(path, text, (*prefix, index) if prefix is not None else (), item)
+            for index, item in enumerate(items)]
+
+
+def _parse(path: Path, text: str) -> Any:
+    if path.suffix.lower() == ".json":
+        try:
+            return json.loads(text)
+        except json.JSONDecodeError as error:
+            raise DeploymentFileError(
+                f"{path}:{error.lineno}:{error.colno}: invalid JSON: {error.msg}") from None
+    if path.suffix.lower() in (".yaml", ".yml"):
+        import yaml
+
+        try:
+            return yaml.safe_load(text)
+        except yaml.MarkedYAMLError as error:
+            mark = error.problem_mark or error.context_mark
+            where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark else str(path)
+            problem = error.problem or error.context or "cannot parse"
+            raise DeploymentFileError(f"{where}: invalid YAML: {problem}") from None
+        except yaml.YAMLError as error:
+            raise DeploymentFileError(f"{path}: invalid YAML: {error}") from None
+    raise DeploymentFileError(f"{path}: give a .json, .yaml or .yml file")
+
+
+def _items(path: Path, document: Any) -> tuple[list[Any], tuple[str | int, ...] | None]:
+    """The deployment objects, and the path of their list in the document (None: the root)."""
+    if document is None:
+        raise DeploymentFileError(f"{path}: the file is empty: it describes no deployment")
+    if isinstance(document, dict) and "deployments" in document:
+        if not isinstance(document["deployments"], list):
+            raise DeploymentFileError(f"{path}: 'deployments' must be a list")
+        return document["deployments"], ("deployments",)
+    if isinstance(document, list):
+        return document, ()
+    if isinstance(document, dict):
+        return [document], None
+    raise DeploymentFileError(f"{path}: expected a deployment object or a list of them")
+
+
+def _validate(path: Path, text: str, prefix: tuple[str | int, ...], item: Any) -> DeploymentCreate:
+    from pydantic import ValidationError
+
+    if not isinstance(item, dict):
+        line = locate(text, prefix)
+        where = f"{path}:{line}" if line else str(path)
+        raise DeploymentFileError(f"{where}: {field_path(prefix) or 'document'}: "
+                                  "expected a deployment object")
+    try:
+        return DeploymentCreate.model_validate(item)
+    except ValidationError as error:
+        problems = []
+        for detail in error.errors():
+            loc = (*prefix, *detail["loc"])
+            line = locate(text, loc)
+            where = f"{path}:{line}" if line else str(path)
+            message = str(detail["msg"]).removeprefix("Value error, ")
+            problems.append(f"{where}: {field_path(loc)}: {message}")
+        raise DeploymentFileError("; ".join(problems)) from None
+
+
+def locate(text: str, loc: tuple[str | int, ...]) -> int | None:
+    """The 1-based line of the deepest node of `loc` present in the document (JSON is YAML
+    enough for this), or None when the text does not compose as YAML."""
+    import yaml
+
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.YAMLError:
+        return None
+    if node is None:
+        return None
+    line = node.start_mark.line + 1
+    for part in loc:
+        if isinstance(node, yaml.MappingNode):
+            found = next(((key, value) for key, value in node.value if key.value == str(part)),
+                         None)
+            if found is None:
+                break
+            # the key's line: for a nested object that is where it starts in the text
+            line, node = found[0].start_mark.line + 1, found[1]
+        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int) \
+                and 0 <= part < len(node.value):
+            node = node.value[part]
+            line = node.start_mark.line + 1
+        else:
+            break
+    return line

@@ -1,0 +1,56 @@
+"""`flowkeeper events tail`: the newest events, and new ones as they arrive."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from services.cli.common import console, load_settings
+
+app = typer.Typer(help="The event stream.", no_args_is_help=True)
+
+BLOCK_MS = 1_000
+
+
+@app.command("tail")
+def tail(
+    follow: Annotated[bool, typer.Option("--follow", "-f",
+                                         help="keep printing events as they arrive")] = False,
+    name: Annotated[str | None, typer.Option("--name", help="only events whose name starts "
+                                             "with this, e.g. 'flow-run.'")] = None,
+    count: Annotated[int, typer.Option("-n", "--count", min=0,
+                                       help="how many recent events to show first")] = 20,
+) -> None:
+    """Print the most recent events, oldest first; with --follow, then each new one."""
+    from services.cli.render import event_line
+    from services.core import stream
+    from services.core.connection import connect
+    from services.core.keys import Keys
+
+    settings = load_settings()
+    client = connect(settings)
+    keys = Keys(settings.key_prefix)
+    out = console()
+    # read the newest id first, so following starts exactly where the recent events end
+    newest = client.xrevrange(keys.events, count=1)
+    last_id = newest[0][0] if newest else "0-0"
+    shown = set()
+    for event in reversed(stream.recent(client, keys, count, prefix=name) if count else []):
+        shown.add(event.id)
+        out.print(event_line(event))
+    if not follow:
+        return
+    while True:
+        response = client.xread({keys.events: last_id}, count=500, block=BLOCK_MS)
+        for _stream, entries in response or []:
+            for entry_id, fields in entries:
+                last_id = entry_id
+                try:
+                    event = stream.from_fields(fields)
+                except ValueError as error:
+                    out.print(f"[red]{entry_id}: {error}[/red]")
+                    continue
+                if event.id in shown or (name and not event.event.startswith(name)):
+                    continue
+                out.print(event_line(event))

@@ -1,0 +1,79 @@
+"""`flowkeeper`: the console script. Sub-commands live in one module per resource."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import typer
+from typer.core import TyperGroup
+
+from services.cli import (
+    data_cmds,
+    demo,
+    deployment_cmds,
+    event_cmds,
+    process_cmds,
+    redis_cmds,
+    run_cmds,
+)
+from services.cli.errors import describe, fail
+
+
+class _ReportingGroup(TyperGroup):
+    """Turns the errors a user can cause into one line on stderr and an exit code."""
+
+    def invoke(self, ctx: Any) -> Any:
+        try:
+            return super().invoke(ctx)
+        except Exception as error:
+            described = describe(error)
+            if described is None:
+                raise
+            message, code = described
+            raise fail(message, code) from None
+
+
+app = typer.Typer(
+    cls=_ReportingGroup,
+    name="flowkeeper",
+    help="Observed, self-healing ML pipelines: flows, runs, events on Redis.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+)
+app.add_typer(deployment_cmds.app, name="deployment")
+app.add_typer(run_cmds.app, name="run")
+app.add_typer(event_cmds.app, name="events")
+app.add_typer(data_cmds.app, name="data")
+app.add_typer(redis_cmds.app, name="redis")
+app.command("up")(process_cmds.up)
+app.command("api")(process_cmds.api)
+app.command("worker")(process_cmds.worker)
+app.command("scheduler")(process_cmds.scheduler)
+app.command("demo")(demo.demo)
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        from importlib.metadata import version
+
+        typer.echo(f"flowkeeper {version('flowkeeper')}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[bool, typer.Option("--version", callback=_print_version, is_eager=True,
+                                          help="Print the version and exit.")] = False,
+) -> None:
+    """Observed, self-healing ML pipelines: flows, runs, events on Redis."""
+
+
+def main() -> None:
+    """Entry point of the `flowkeeper` console script."""
+    app(prog_name="flowkeeper")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,139 @@
+"""The processes: `flowkeeper api`, `worker`, `scheduler`, and `up` (all of them at once)."""
+
+from __future__ import annotations
+
+import signal
+import threading
+from typing import Annotated
+
+import typer
+
+from services.cli.common import console, load_settings
+from services.cli.errors import EXIT_FAILURE, fail
+
+Host = Annotated[str | None, typer.Option(help="address to listen on [default: 127.0.0.1]")]
+Port = Annotated[int | None, typer.Option(help="port to listen on [default: 8000]")]
+Queues = Annotated[list[str] | None, typer.Option(
+    "--queue", "-q", metavar="QUEUE", help="work queue to take jobs from (repeatable) [default: default]")]
+API_START_TIMEOUT_S = 30.0
+
+
+def api(host: Host = None, port: Port = None) -> None:
+    """Serve the JSON API (docs at /docs)."""
+    from services.api.app import run_api
+
+    _log_to_stderr()
+    run_api(load_settings(), host, port)
+
+
+def worker(
+    queue: Queues = None,
+    burst: Annotated[bool, typer.Option("--burst", help="exit when the queues are empty")] = False,
+    name: Annotated[str | None, typer.Option(help="worker name (unique among live workers)")]
+    = None,
+) -> None:
+    """Run flow runs from the work queues (an RQ worker)."""
+    from services.worker import run_worker
+
+    run_worker(load_settings(), queue or ["default"], burst=burst, name=name)
+
+
+def scheduler(
+    once: Annotated[bool, typer.Option("--once", help="one pass, then exit")] = False,
+) -> None:
+    """Run the deployment schedules; mark Late and Crashed runs.
+
+    It creates runs from schedules, marks runs Late that did not start in time, and
+    Crashed those whose heartbeat expired.
+    """
+    from services.scheduler import run_scheduler
+
+    _log_to_stderr()
+    run_scheduler(load_settings(), once=once)
+
+
+def up(
+    host: Host = None,
+    port: Port = None,
+    workers: Annotated[int, typer.Option(min=0, help="how many workers to start")] = 1,
+    queue: Queues = None,
+) -> None:
+    """Start Redis, the API, the scheduler and workers together.
+
+    Redis is the embedded server unless REDIS_URL is set. Ctrl-C stops everything;
+    a second Ctrl-C stops it without waiting for running jobs.
+    """
+    from services.cli.supervisor import Supervisor, child_environment, wait_for_port
+    from services.core.connection import start_embedded, stop_embedded
+
+    settings = load_settings()
+    host = host or settings.api_host
+    port = port or settings.api_port
+    queues = queue or ["default"]
+    out = console()
+    signals = _SignalLatch()
+    started_redis = start_embedded(settings)
+    supervisor = Supervisor(child_environment(str(settings.home_dir)))
+    failed = False
+    try:
+        api_child = supervisor.start("api", "api", "--host", host, "--port", str(port))
+        supervisor.start("scheduler", "scheduler")
+        for _ in range(workers):
+            supervisor.start("worker", "worker", *(arg for q in queues for arg in ("--queue", q)))
+        if wait_for_port(_reachable(host), port, API_START_TIMEOUT_S,
+                         lambda: api_child.alive and not signals.count):
+            out.print(f"flowkeeper is up: API at http://{host}:{port}/api, docs at "
+                      f"http://{host}:{port}/docs")
+            out.print(f"Redis: {settings.redacted_redis()}; {workers} worker(s) on "
+                      f"{', '.join(queues)}; Ctrl-C to stop")
+        elif api_child.alive and not signals.count:
+            out.print(f"[yellow]the API does not answer on {host}:{port} yet[/yellow]")
+        while not signals.wait(0.5):
+            exited = supervisor.exited()
+            if exited:
+                names = ", ".join(f"{c.name} (exit code {c.process.returncode})" for c in exited)
+                out.print(f"[red]stopping: {names} exited[/red]")
+                failed = True
+                break
+    finally:
+        out.print("stopping flowkeeper ...")
+        supervisor.stop(force_requested=lambda: signals.count > 1)
+        if started_redis:
+            stop_embedded(settings)
+        signals.restore()
+    if failed:
+        raise fail("a flowkeeper process exited; see its output above", EXIT_FAILURE)
+    out.print("stopped")
+
+
+def _log_to_stderr() -> None:
+    import logging
+
+    logging.basicConfig(level=logging.INFO,
+                        format="%(asctime)s %(name)s %(levelname)s %(message)s")
+
+
+def _reachable(host: str) -> str:
+    """The address to connect to for a server listening on `host`."""
+    return {"0.0.0.0": "127.0.0.1", "": "127.0.0.1", "::": "::1"}.get(host, host)
+
+
+class _SignalLatch:
+    """Counts SIGINT/SIGTERM while installed, instead of letting them raise."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self._event = threading.Event()
+        self._previous = {signum: signal.signal(signum, self._on_signal)
+                          for signum in (signal.SIGINT, signal.SIGTERM)}
+
+    def _on_signal(self, _signum: int, _frame: object) -> None:
+        self.count += 1
+        self._event.set()
+
+    def wait(self, timeout: float) -> bool:
+        return self._event.wait(timeout)
+
+    def restore(self) -> None:
+        for signum, handler in self._previous.items():
+            signal.signal(signum, handler)

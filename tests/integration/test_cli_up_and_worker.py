@@ -1,0 +1,116 @@
+"""`flowkeeper up` (all processes on the embedded Redis, stopped on SIGTERM) and the
+`flowkeeper worker` command running a deployment's run."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import wait_until
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def children_of(pid: int) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+                found.append(int(entry.name))
+    return found
+
+
+def alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+@pytest.mark.slow
+def test_up_runs_api_scheduler_and_worker_on_the_embedded_redis_and_stops_them(tmp_path):
+    import httpx
+
+    from services.core import embedded_redis
+    from services.core.settings import Settings
+
+    home = tmp_path / "home"
+    env = {**os.environ, "FLOWKEEPER_HOME": str(home), "COLUMNS": "200"}
+    env.pop("REDIS_URL", None)
+    settings = Settings(home=home)
+    port = free_port()
+    up = subprocess.Popen([sys.executable, "-m", "services.cli.main", "up", "--port", str(port)],
+                          env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    lines: list[str] = []
+
+    def read_output() -> None:
+        for line in up.stdout:
+            lines.append(line)
+
+    reader = threading.Thread(target=read_output, daemon=True)
+    reader.start()
+    try:
+        wait_until(lambda: any("flowkeeper is up" in line for line in lines), timeout=60,
+                   message="flowkeeper up to say it is up")
+        assert httpx.get(f"http://127.0.0.1:{port}/api/health").status_code == 200
+        children = wait_until(lambda: len(children_of(up.pid)) == 3 and children_of(up.pid),
+                              timeout=30, message="api, scheduler and worker")
+        assert embedded_redis.is_answering(settings.redis_socket)
+
+        def worker_registered():
+            import redis
+            from rq import Worker
+
+            connection = redis.Redis(unix_socket_path=str(settings.redis_socket))
+            return len(Worker.all(connection=connection)) == 1
+
+        wait_until(worker_registered, timeout=30, message="the worker to register")
+    finally:
+        up.send_signal(signal.SIGTERM)
+        up.wait(timeout=60)
+        reader.join(timeout=10)
+    output = "".join(lines)
+
+    assert up.returncode == 0, output
+    assert f"API at http://127.0.0.1:{port}/api" in output
+    assert "stopped" in output and "Traceback" not in output
+    assert not any(alive(pid) for pid in children)
+    assert not embedded_redis.is_answering(settings.redis_socket)
+
+
+@pytest.mark.slow
+def test_the_worker_command_runs_a_deployments_run_to_completion(settings, store):
+    from typer.testing import CliRunner
+
+    from services.cli.main import app
+
+    runner = CliRunner()
+    runner.invoke(app, ["deployment", "register", "adder", "--entrypoint",
+                        "tests.integration.api_flows:add", "--queue", "math"])
+    created = runner.invoke(app, ["deployment", "run", "adder", "-p", "x=40", "-p", "y=2"])
+    assert created.exit_code == 0, created.output
+    (run,) = store.list_flow_runs()
+
+    worker = subprocess.run([sys.executable, "-m", "services.cli.main", "worker", "--queue",
+                             "math", "--burst"], capture_output=True, text=True, timeout=120)
+
+    assert worker.returncode == 0, worker.stderr
+    finished = store.require_flow_run(run.id)
+    assert finished.state.value == "Completed", (finished.state_message, worker.stderr[-3000:])
+    assert runner.invoke(app, ["run", "wait", run.id]).exit_code == 0
