@@ -1,0 +1,1 @@
+"""flowkeeper's benchmarks: `make bench` runs them and prints a table."""
