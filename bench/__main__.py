@@ -7,7 +7,11 @@ import importlib
 import sys
 from datetime import UTC, datetime
 
+from pathlib import Path
+
 from bench.harness import machine_line, render
+
+RESULTS = Path(__file__).resolve().parent / "results"
 
 SECTIONS = ["bench.sdk", "bench.emitter", "bench.imports"]
 
@@ -23,8 +27,12 @@ def main() -> int:
         module = importlib.import_module(name)
         print(f"running {name} ...", file=sys.stderr, flush=True)
         rows.extend(module.run())
-    print(f"\nflowkeeper benchmarks, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, {machine_line()}\n")
-    print(render(rows))
+    report = (f"flowkeeper benchmarks, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, "
+              f"{machine_line()}\n\n{render(rows)}\n")
+    print("\n" + report)
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / "latest.md").write_text(report)
+    print(f"(also written to {RESULTS / 'latest.md'})", file=sys.stderr)
     return 0
 
 

@@ -87,7 +87,7 @@ def machine_line() -> str:
 
 
 def render(rows: list[Row]) -> str:
-    header = ["section", "measure", "value", "baseline (same run)", "ratio", "target"]
+    header = ["section", "measure", "value", "baseline (same run)", "ratio / spread", "target"]
     table = [header] + [[r.section, r.measure, r.value, r.baseline, r.ratio, r.target] for r in rows]
     widths = [max(len(line[i]) for line in table) for i in range(len(header))]
     lines = ["| " + " | ".join(cell.ljust(widths[i]) for i, cell in enumerate(line)) + " |"
