@@ -6,7 +6,6 @@ import argparse
 import importlib
 import sys
 from datetime import UTC, datetime
-
 from pathlib import Path
 
 from bench.harness import machine_line, render
