@@ -52,7 +52,7 @@ from flows.recorder import (
 )
 from flows.runtime import DEFAULT_FLUSH_TIMEOUT_S, Runtime, get_runtime
 from flows.task_runner import end_unstarted
-from services.core.models import FINAL_STATES, FlowRun, StateType
+from services.core.models import FINAL_STATES, WAITING_STATES, FlowRun, StateType
 
 if TYPE_CHECKING:
     from flows.decorators import Flow
@@ -115,7 +115,34 @@ def run_existing(flow: Flow, flow_run_id: str, parameters: dict[str, Any] | None
         set_flow_state(ctx, StateType.FAILED, f"Invalid parameters: {error}", error)
         _flush(runtime)
         return StateType.FAILED
+    started = _claim_start(runtime, run.id)
+    if started is None:
+        return _not_started(ctx, runtime)
+    ctx.run = started
     return execute(flow, ctx, call_args, call_kwargs, created=False).state
+
+
+def _claim_start(runtime: Runtime, run_id: str) -> FlowRun | None:
+    """Move a waiting run to Running in one checked step, so that a cancel arriving while
+    the job starts is never overwritten by a buffered Running; None if it was not waiting."""
+    from services.core.store import Store
+
+    store = Store(runtime.client, runtime.settings)
+    _flush(runtime)
+    return store.transition(run_id, StateType.RUNNING, allowed_from=WAITING_STATES)
+
+
+def _not_started(ctx: FlowRunContext, runtime: Runtime) -> StateType:
+    from services.core.store import Store
+
+    store = Store(runtime.client, runtime.settings)
+    current = store.require_flow_run(ctx.run.id)
+    if current.state is StateType.CANCELLING or current.cancel_requested is not None:
+        ended = store.transition(current.id, StateType.CANCELLED,
+                                 "Flow run was cancelled before it started",
+                                 allowed_from={StateType.CANCELLING})
+        return ended.state if ended else store.require_flow_run(current.id).state
+    return current.state
 
 
 def _call_subflow(flow: Flow, parent: FlowRunContext, run: FlowRun, parameters: dict[str, Any],
@@ -227,7 +254,8 @@ def _attempts(flow: Flow, ctx: FlowRunContext, call_args: tuple, call_kwargs: di
     logger = run_logger(ctx)
     retries_done = 0
     while True:
-        set_flow_state(ctx, StateType.RUNNING)
+        if ctx.run.state is not StateType.RUNNING:  # run_existing claims the first start itself
+            set_flow_state(ctx, StateType.RUNNING)
         try:
             result = _call_body(flow, ctx, call_args, call_kwargs, guard)
         except Interrupt as interrupt:

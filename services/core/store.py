@@ -69,8 +69,10 @@ def flow_run_ops(pipe: Pipe, keys: Keys, run: FlowRun, fields: set[str] | None =
 def flow_run_state_ops(pipe: Pipe, keys: Keys, run: FlowRun, record: StateRecord, event: Event,
                        settings: Settings) -> None:
     """Record a state change already applied to `run`: fields, history, event, indexes."""
-    changed = {"state", "state_message", "start_time", "end_time", "error", "run_count",
-               "cancel_requested"}
+    changed = {"state", "state_message", "start_time", "end_time", "error", "run_count"}
+    if run.cancel_requested is not None:
+        # only ever set, never cleared: a writer that has not seen a request must not erase it
+        changed.add("cancel_requested")
     flow_run_ops(pipe, keys, run, changed)
     pipe.rpush(keys.flow_run_history(run.id), record.model_dump_json())
     stream.append(pipe, keys, event, settings.events_maxlen)
@@ -283,8 +285,10 @@ class Store:
         now = utcnow()
         run.state = state
         run.state_message = message
-        if state is StateType.RUNNING and run.start_time is None:
-            run.start_time = now
+        if state is StateType.RUNNING:
+            run.run_count += 1
+            if run.start_time is None:
+                run.start_time = now
         if state is StateType.CANCELLING and run.cancel_requested is None:
             run.cancel_requested = now
         if state in FINAL_STATES:

@@ -91,6 +91,25 @@ def test_run_existing_does_not_start_a_run_cancelled_while_pending(sdk):
     assert sdk.task_runs_by_name(run.id) == {}
 
 
+def test_a_cancel_that_lands_while_the_job_starts_is_not_overwritten(sdk, monkeypatch):
+    from flows import flow_engine
+
+    run = _pending_run(sdk, {"x": 1})
+    real_claim = flow_engine._claim_start
+
+    def cancel_then_claim(runtime_, run_id):
+        # the cancel arrives after run_existing read the run and before it starts it
+        sdk.store.transition(run_id, StateType.CANCELLING, "cancelled during start")
+        return real_claim(runtime_, run_id)
+
+    monkeypatch.setattr(flow_engine, "_claim_start", cancel_then_claim)
+    flow = load_flow(f"{MODULE}:sum_numbers")
+    assert flow.run_existing(run.id) is StateType.CANCELLED
+    names = sdk.event_names(f"flow-run.{run.id}")
+    assert "flow-run.Running" not in names and names[-1] == "flow-run.Cancelled"
+    assert sdk.store.require_flow_run(run.id).cancel_requested is not None
+
+
 def test_run_existing_leaves_a_finished_run_alone(sdk):
     run = _pending_run(sdk, {"x": 1})
     sdk.store.transition(run.id, StateType.CANCELLED, "done already")
