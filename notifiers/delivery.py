@@ -1,0 +1,61 @@
+"""One delivery attempt: send, classify the failure, decide what comes next.
+
+The services run the stages around it (idempotency, silences, grouping, rate limit,
+scheduling the retry, the dead-letter list, recording); this is the one place that
+turns a send into a `Delivery` record, so every channel is retried the same way.
+
+Implementation notes:
+  (a) sent -> status "sent" with the provider's answer.
+  (b) RetryableDelivery before the last attempt -> "retrying", `retry_at` from
+      `next_delay` (never sooner than the provider's Retry-After).
+  (c) RetryableDelivery at the last attempt -> "dead": nothing is lost, the
+      services keep the message in the dead-letter list for a resend.
+  (d) PermanentDelivery -> "dead" at once, `permanent` set.
+  (e) any other exception is a bug in a notifier or its client: treated as (b)/(c),
+      recorded by type with its message redacted, since a bug may go away with an
+      upgrade and a lost notification never comes back.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable, Iterable
+
+from notifiers.errors import DeliveryFailed, PermanentDelivery, RetryableDelivery
+from notifiers.message import Delivery, Message
+from notifiers.notifier import Notifier
+from notifiers.policy import DEFAULT_MAX_ATTEMPTS, next_delay
+from notifiers.redact import redact
+
+
+def attempt_delivery(notifier: Notifier, message: Message, *, attempt: int,
+                     max_attempts: int = DEFAULT_MAX_ATTEMPTS, secrets: Iterable[str] = (),
+                     clock: Callable[[], float] = time.time,
+                     rand: Callable[[], float] = random.random) -> Delivery:
+    """Send `message` once (attempt number `attempt`, from 1) and return the record."""
+    try:
+        answer = notifier.send(message)
+    except PermanentDelivery as error:  # (d)
+        return _failed(message, attempt, clock(), error, None, permanent=True)
+    except RetryableDelivery as error:  # (b), (c)
+        return _failed(message, attempt, clock(), error, error.retry_after,
+                       last=attempt >= max_attempts, rand=rand)
+    except Exception as error:  # (e)  # noqa: BLE001 - isolate a notifier's bug
+        detail = redact(f"{type(error).__name__}: {error}", secrets)
+        unexpected = RetryableDelivery(None, None, detail)
+        return _failed(message, attempt, clock(), unexpected, None,
+                       last=attempt >= max_attempts, rand=rand)
+    return Delivery(message_id=message.id, status="sent", attempt=attempt, at=clock(),
+                    answer=answer)  # (a)
+
+
+def _failed(message: Message, attempt: int, now: float, error: DeliveryFailed,
+            retry_after: float | None, *, permanent: bool = False, last: bool = False,
+            rand: Callable[[], float] = random.random) -> Delivery:
+    record = Delivery(message_id=message.id, status="dead", attempt=attempt, at=now,
+                      error=error.detail, error_status=error.status, permanent=permanent)
+    if permanent or last:
+        return record
+    delay = next_delay(attempt, retry_after, rand=rand)
+    return record.model_copy(update={"status": "retrying", "retry_at": now + delay})

@@ -1,0 +1,135 @@
+"""Any HTTP endpoint: a method, headers, a JSON or text body, an HMAC signature.
+
+The body is the message's `payload` when it has one (already rendered: a dict is sent
+as JSON, a string as text), else the whole message as JSON (`Message.webhook_body`).
+
+Signature (when the notifier has a secret), for receivers to check:
+  X-Flowkeeper-Timestamp: <unix seconds>
+  X-Flowkeeper-Signature: sha256=<hex HMAC-SHA256(secret, "<timestamp>." + body bytes)>
+The timestamp inside the signed bytes lets a receiver refuse a replayed request
+(`verify_signature` allows 5 minutes of difference). Every request also carries
+X-Flowkeeper-Message-Id, the same across redeliveries, for a receiver to drop duplicates.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from notifiers._answers import answer_detail, network_detail
+from notifiers.config import WebhookConfig
+from notifiers.message import Message, ProviderAnswer
+from notifiers.policy import classify
+from notifiers.redact import hide_in_logs, mask_url
+
+CHANNEL = "webhook"
+SIGNATURE_HEADER = "X-Flowkeeper-Signature"
+TIMESTAMP_HEADER = "X-Flowkeeper-Timestamp"
+MESSAGE_ID_HEADER = "X-Flowkeeper-Message-Id"
+SIGNATURE_TOLERANCE_S = 300.0
+USER_AGENT = "flowkeeper-webhook"
+
+
+@dataclass(frozen=True, slots=True)
+class WebhookRequest:
+    """One request, ready to send: what `build_request` decides, byte for byte."""
+
+    method: str
+    url: str
+    headers: dict[str, str] = field(default_factory=dict)
+    body: bytes = b""
+
+
+def build_payload(message: Message, config: WebhookConfig) -> dict[str, Any] | str:
+    """The body before encoding: the message's payload, or the message as JSON."""
+    return message.payload if message.payload is not None else message.webhook_body()
+
+
+def sign(secret: str, timestamp: str, body: bytes) -> str:
+    """The signature header's value for `body` sent at `timestamp`."""
+    digest = hmac.new(secret.encode(), timestamp.encode() + b"." + body, hashlib.sha256)
+    return f"sha256={digest.hexdigest()}"
+
+
+def verify_signature(secret: str, timestamp: str | None, body: bytes, signature: str | None,
+                     *, now: float, tolerance_s: float = SIGNATURE_TOLERANCE_S) -> bool:
+    """Whether a received request was signed with `secret` within `tolerance_s` of `now`."""
+    if not timestamp or not signature:
+        return False
+    try:
+        sent_at = float(timestamp)
+    except ValueError:
+        return False
+    if abs(now - sent_at) > tolerance_s:
+        return False
+    return hmac.compare_digest(sign(secret, timestamp, body), signature)
+
+
+def build_request(message: Message, config: WebhookConfig, *, now: float) -> WebhookRequest:
+    """The request for `message`, signed at `now` when the configuration has a secret."""
+    payload = build_payload(message, config)
+    headers = {name: value.get_secret_value() for name, value in config.headers.items()}
+    has_type = any(name.lower() == "content-type" for name in headers)
+    if isinstance(payload, str):
+        body = payload.encode()
+        content_type = "text/plain; charset=utf-8"
+    else:
+        body = json.dumps(payload, separators=(",", ":"), ensure_ascii=False,
+                          default=str).encode()
+        content_type = "application/json"
+    if config.method == "GET":
+        # a GET carries no body; the message id and the signature still identify it
+        body = b""
+    elif not has_type:
+        headers["Content-Type"] = content_type
+    headers[MESSAGE_ID_HEADER] = message.id
+    if config.secret is not None:
+        timestamp = str(int(now))
+        headers[TIMESTAMP_HEADER] = timestamp
+        headers[SIGNATURE_HEADER] = sign(config.secret.get_secret_value(), timestamp, body)
+    return WebhookRequest(config.method, config.url.get_secret_value(), headers, body)
+
+
+class WebhookNotifier:
+    """Calls one endpoint per message, over connections kept open between messages."""
+
+    channel = CHANNEL
+
+    def __init__(self, config: WebhookConfig, *, transport: Any = None) -> None:
+        import httpx
+
+        self.config = config
+        self._secrets = config.secret_values()
+        hide_in_logs("httpx", self._secrets)
+        # one client per notifier: its pool reuses connections across messages
+        self._client = httpx.Client(timeout=config.timeout_s, follow_redirects=False,
+                                    headers={"User-Agent": USER_AGENT}, transport=transport)
+
+    def __repr__(self) -> str:
+        where = mask_url(self.config.url.get_secret_value())
+        return f"WebhookNotifier({self.config.method} {where})"
+
+    def send(self, message: Message) -> ProviderAnswer:
+        """One request; RetryableDelivery or PermanentDelivery on failure."""
+        import httpx
+
+        request = build_request(message, self.config, now=time.time())
+        try:
+            response = self._client.request(request.method, request.url,
+                                            headers=request.headers, content=request.body)
+        except httpx.RequestError as error:
+            raise classify(None).failure(network_detail(CHANNEL, error, self._secrets)) \
+                from None
+        outcome = classify(response.status_code, response.headers, now=time.time())
+        detail = answer_detail(CHANNEL, response.status_code, response.text, self._secrets)
+        if not outcome.sent:
+            raise outcome.failure(detail)
+        return ProviderAnswer(channel=CHANNEL, status=response.status_code, summary=detail)
+
+    def close(self) -> None:
+        """Close the kept-open connections."""
+        self._client.close()
