@@ -137,9 +137,10 @@ def _conclusion(automation: AutomationCore, lines: Sequence[EventLine],
         found.append(f"fired at {_when(firing['fired_at'])}: {firing['reason']}; actions: "
                      f"{_outcomes(firing)}")
     for deadline in deadlines:
+        left = max(0.0, deadline["deadline"] - now)
         found.append(f"waiting: the deadline of bucket {deadline['bucket']} is at "
-                     f"{_when(deadline['deadline'])} (in {max(0.0, deadline['deadline'] - now):.0f} s);"
-                     f" {deadline.get('count', 0)} of {deadline.get('threshold', 0)} expected "
+                     f"{_when(deadline['deadline'])} (in {left:.0f} s); "
+                     f"{deadline.get('count', 0)} of {deadline.get('threshold', 0)} expected "
                      "events so far")
     if firings or deadlines:
         return found

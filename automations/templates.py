@@ -1,18 +1,27 @@
 """Rendering the templated fields of actions (Jinja in a sandbox), when an action runs.
 
 The context is small and holds no secret: `event`, `flow_run`, `automation`,
-`firing` (plain dicts). A name the context lacks renders as an empty string;
-what the sandbox forbids (attributes starting with `_`, calls of unsafe
-methods) raises RenderError.
+`firing` (plain dicts). A field the context lacks (`flow_run.name` when the
+event is about no run) renders as an empty string; an unknown name used as an
+object (`deployment.name`), and what the sandbox forbids (attributes starting
+with `_`, calls of unsafe methods), raise RenderError.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from functools import cache
 from typing import Any
 
-from automations.actions import _template_environment
 from automations.errors import RenderError
+
+
+@cache
+def _environment() -> Any:
+    # jinja2 is imported on first use (`import flows` stays light)
+    from jinja2.sandbox import SandboxedEnvironment
+
+    return SandboxedEnvironment()
 
 
 def render_template(text: str, context: Mapping[str, Any]) -> str:
@@ -22,7 +31,7 @@ def render_template(text: str, context: Mapping[str, Any]) -> str:
     if "{" not in text:
         return text
     try:
-        return _template_environment().from_string(text).render(**context)
+        return _environment().from_string(text).render(**context)
     except TemplateError as error:
         raise RenderError(f"template {text!r}: {error}") from None
 

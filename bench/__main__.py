@@ -12,7 +12,7 @@ from bench.harness import machine_line, render
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
-SECTIONS = ["bench.sdk", "bench.emitter", "bench.imports"]
+SECTIONS = ["bench.sdk", "bench.emitter", "bench.imports", "bench.engine"]
 
 
 def main() -> int:

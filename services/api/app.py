@@ -7,7 +7,7 @@ from fastapi import FastAPI
 from fastapi.responses import RedirectResponse
 
 from services.api.errors import install_error_handlers
-from services.api.routes import deployments, events, flow_runs, health
+from services.api.routes import automations, deployments, events, flow_runs, health
 from services.core.settings import Settings
 from services.core.store import Store
 
@@ -25,7 +25,7 @@ def create_app(settings: Settings, client: redis.Redis) -> FastAPI:
     app.state.client = client
     app.state.store = Store(client, settings)
     install_error_handlers(app)
-    for module in (health, flow_runs, deployments, events):
+    for module in (health, flow_runs, deployments, events, automations):
         app.include_router(module.router)
 
     @app.get("/", include_in_schema=False)

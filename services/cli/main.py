@@ -8,6 +8,7 @@ import typer
 from typer.core import TyperGroup
 
 from services.cli import (
+    automation_cmds,
     data_cmds,
     demo,
     deployment_cmds,
@@ -47,10 +48,12 @@ app.add_typer(run_cmds.app, name="run")
 app.add_typer(event_cmds.app, name="events")
 app.add_typer(data_cmds.app, name="data")
 app.add_typer(redis_cmds.app, name="redis")
+app.add_typer(automation_cmds.automation_app, name="automation")
 app.command("up")(process_cmds.up)
 app.command("api")(process_cmds.api)
 app.command("worker")(process_cmds.worker)
 app.command("scheduler")(process_cmds.scheduler)
+app.command("engine")(automation_cmds.engine)
 app.command("demo")(demo.demo)
 
 

@@ -14,7 +14,9 @@ from services.cli.errors import EXIT_FAILURE, fail
 Host = Annotated[str | None, typer.Option(help="address to listen on [default: 127.0.0.1]")]
 Port = Annotated[int | None, typer.Option(help="port to listen on [default: 8000]")]
 Queues = Annotated[list[str] | None, typer.Option(
-    "--queue", "-q", metavar="QUEUE", help="work queue to take jobs from (repeatable) [default: default]")]
+    "--queue", "-q", metavar="QUEUE",
+    help="work queue to take jobs from (repeatable) [default: default and actions]")]
+DEFAULT_QUEUES = ("default", "actions")
 API_START_TIMEOUT_S = 30.0
 
 
@@ -35,7 +37,7 @@ def worker(
     """Run flow runs from the work queues (an RQ worker)."""
     from services.worker import run_worker
 
-    run_worker(load_settings(), queue or ["default"], burst=burst, name=name)
+    run_worker(load_settings(), queue or list(DEFAULT_QUEUES), burst=burst, name=name)
 
 
 def scheduler(
@@ -57,8 +59,10 @@ def up(
     port: Port = None,
     workers: Annotated[int, typer.Option(min=0, help="how many workers to start")] = 1,
     queue: Queues = None,
+    load_examples: Annotated[bool, typer.Option(
+        "--load-examples", help="apply the example automations (automations/examples)")] = False,
 ) -> None:
-    """Start Redis, the API, the scheduler and workers together.
+    """Start Redis, the API, the engine, the scheduler and workers together.
 
     Redis is the embedded server unless REDIS_URL is set. Ctrl-C stops everything;
     a second Ctrl-C stops it without waiting for running jobs.
@@ -69,13 +73,17 @@ def up(
     settings = load_settings()
     host = host or settings.api_host
     port = port or settings.api_port
-    queues = queue or ["default"]
+    queues = queue or list(DEFAULT_QUEUES)
     out = console()
     signals = _SignalLatch()
     started_redis = start_embedded(settings)
     supervisor = Supervisor(child_environment(str(settings.home_dir)))
     failed = False
     try:
+        if load_examples:
+            _apply_examples(settings, out)
+        # the engine first: its consumer group starts at the end of the stream
+        supervisor.start("engine", "engine")
         api_child = supervisor.start("api", "api", "--host", host, "--port", str(port))
         supervisor.start("scheduler", "scheduler")
         for _ in range(workers):
@@ -104,6 +112,15 @@ def up(
     if failed:
         raise fail("a flowkeeper process exited; see its output above", EXIT_FAILURE)
     out.print("stopped")
+
+
+def _apply_examples(settings, out) -> None:
+    from services.cli.automation_cmds import apply_examples
+
+    for result in apply_examples(settings):
+        out.print(f"{result.status} automation {result.name}")
+        for warning in result.warnings:
+            out.print(f"  [yellow]{warning}[/yellow]")
 
 
 def _log_to_stderr() -> None:

@@ -156,3 +156,68 @@ class Keys:
     # --- caches and leases
     def lease(self, name: str) -> str:
         return self._k("lease", name)
+
+    # --- notifications (one hash tag: each delivery step is one MULTI/EXEC on one slot)
+    @property
+    def notifiers(self) -> str:
+        """Hash of notifier name -> stored configuration (secrets encrypted)."""
+        return self._k("{notify}", "notifiers")
+
+    @property
+    def notifiers_version(self) -> str:
+        """Counter incremented by every change of a stored notifier configuration."""
+        return self._k("{notify}", "notifiers-version")
+
+    def notification(self, notification_id: str) -> str:
+        """One notification: its message, where it goes, and each delivery step (JSON)."""
+        return self._k("{notify}", "notification", notification_id)
+
+    @property
+    def notifications(self) -> str:
+        """Sorted set of recent notification ids scored by creation time (epoch s)."""
+        return self._k("{notify}", "recent")
+
+    @property
+    def notifications_due(self) -> str:
+        """Sorted set of notification ids scored by the time of their next attempt."""
+        return self._k("{notify}", "due")
+
+    @property
+    def notifications_dead(self) -> str:
+        """Sorted set of dead-lettered notification ids scored by when they died."""
+        return self._k("{notify}", "dead")
+
+    def notification_key(self, idempotency_key: str) -> str:
+        """The id of the notification made for one idempotency key (SET NX)."""
+        return self._k("{notify}", "key", idempotency_key)
+
+    def notification_lease(self, notification_id: str) -> str:
+        """Held (SET NX PX) while one delivery step of a notification runs."""
+        return self._k("{notify}", "notification", notification_id, "lease")
+
+    def notification_done(self, notification_id: str) -> str:
+        """Set once a notification reached a final outcome: a redelivery skips it."""
+        return self._k("{notify}", "notification", notification_id, "done")
+
+    @property
+    def outbox(self) -> str:
+        """Capped list of the messages the outbox notifier kept (newest first)."""
+        return self._k("{notify}", "outbox")
+
+    @property
+    def silences(self) -> str:
+        """Hash of silence id -> silence (JSON)."""
+        return self._k("{notify}", "silences")
+
+    def notification_group(self, group_id: str) -> str:
+        """The state of one notification group (JSON)."""
+        return self._k("{notify}", "group", group_id)
+
+    @property
+    def notification_groups_due(self) -> str:
+        """Sorted set of group ids scored by their next flush time (epoch s)."""
+        return self._k("{notify}", "groups-due")
+
+    def notifier_tokens(self, notifier: str) -> str:
+        """The token bucket of one notifier's rate limit (JSON)."""
+        return self._k("{notify}", "tokens", notifier)

@@ -56,6 +56,23 @@ class Settings(BaseSettings):
         validation_alias=AliasChoices("MLFLOW_TRACKING_URI", "FLOWKEEPER_MLFLOW_TRACKING_URI"),
     )
 
+    # encrypts notifier secrets at rest (a Fernet key, or any passphrase; several, comma
+    # separated, to rotate: the first encrypts, each decrypts); None: a key generated once
+    # in FLOWKEEPER_HOME/secret.key
+    secret_key: SecretStr | None = None
+    # notification retries: the first waits about this long, each next one twice as long
+    # (with jitter), up to notify_retry_max_s; a provider's Retry-After is always honoured
+    notify_retry_base_s: float = Field(1.0, gt=0)
+    notify_retry_max_s: float = Field(300.0, gt=0)
+    # sends of one notification before it goes to the dead letters
+    notify_max_attempts: int = Field(8, ge=1, le=50)
+    # the notification dispatcher looks for due retries and groups this often
+    notify_poll_s: float = Field(0.2, gt=0)
+    # messages kept in the outbox (oldest dropped)
+    notify_outbox_max: int = Field(1_000, ge=1)
+    # delivery records are kept this long
+    notify_retention_s: int = Field(7 * 24 * 3600, ge=60)
+
     @property
     def home_dir(self) -> Path:
         return self.home.expanduser().resolve()

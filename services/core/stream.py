@@ -7,7 +7,7 @@ parsing) and `data` (the event as JSON).
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -85,16 +85,34 @@ def ensure_group(client: redis.Redis, keys: Keys, group: str, start_id: str = "0
 
 
 def read_group(client: redis.Redis, keys: Keys, group: str, consumer: str,
-               count: int = 500, block_ms: int | None = 1000, *,
-               start_id: str = ">") -> list[Entry]:
-    """New entries for this consumer (XREADGROUP ... >); with `start_id` "0", the
-    entries it read before and has not acknowledged (after a restart)."""
-    response = client.xreadgroup(group, consumer, {keys.events: start_id}, count=count,
-                                 block=block_ms)
+               count: int = 500, block_ms: int | None = 1000) -> list[Entry]:
+    """New entries for this consumer (XREADGROUP ... >)."""
+    response = client.xreadgroup(group, consumer, {keys.events: ">"}, count=count, block=block_ms)
     if not response:
         return []
     _stream, raw = response[0]
     return _entries(raw)
+
+
+def read_group_wanted(client: redis.Redis, keys: Keys, group: str, consumer: str,
+                      wanted: Callable[[str], bool], count: int = 500,
+                      block_ms: int | None = 1000, *,
+                      start_id: str = ">") -> tuple[list[Entry], list[str]]:
+    """Like `read_group`, but only the entries whose event name `wanted` accepts are
+    parsed; the ids of the others come apart (to acknowledge). With `start_id` "0",
+    the entries this consumer read before and has not acknowledged (after a restart)."""
+    response = client.xreadgroup(group, consumer, {keys.events: start_id}, count=count,
+                                 block=block_ms)
+    if not response:
+        return [], []
+    kept, skipped = [], []
+    for entry_id, fields in response[0][1]:
+        name = fields.get("event") if fields is not None else None
+        if name is not None and not wanted(name):
+            skipped.append(entry_id)
+        else:
+            kept.append((entry_id, fields))
+    return _entries(kept), skipped
 
 
 def ack(client: redis.Redis | redis.client.Pipeline, keys: Keys, group: str,
@@ -116,6 +134,57 @@ def claim_stale(client: redis.Redis, keys: Keys, group: str, consumer: str,
         entries.extend(_entries(raw))
         if cursor in ("0-0", b"0-0") or len(entries) >= count:
             return entries
+
+
+def entry_time(entry_id: str) -> float:
+    """When an entry was appended (epoch s): its id's milliseconds."""
+    return int(entry_id.partition("-")[0]) / 1000.0
+
+
+def _id_order(entry_id: str) -> tuple[int, int]:
+    ms, _, seq = entry_id.partition("-")
+    return int(ms), int(seq or 0)
+
+
+def oldest_unfinished(client: redis.Redis, keys: Keys, group: str) -> str | None:
+    """The id of the oldest entry the group has not finished: pending with a consumer,
+    or not delivered yet; None when every entry is acknowledged."""
+    pipe = client.pipeline(transaction=False)
+    pipe.xpending(keys.events, group)
+    pipe.xinfo_groups(keys.events)
+    pipe.xrevrange(keys.events, count=1)
+    pending, groups, last = pipe.execute()
+    found = [pending["min"]] if pending["pending"] else []
+    delivered = next((g["last-delivered-id"] for g in groups if g["name"] == group), None)
+    if last and delivered is not None and _id_order(last[0][0]) > _id_order(delivered):
+        following = client.xrange(keys.events, min=f"({delivered}", count=1)
+        found += [following[0][0]] if following else []
+    return min(found, key=_id_order) if found else None
+
+
+def claim_failing(client: redis.Redis, keys: Keys, group: str, consumer: str,
+                  min_idle_ms: int, max_deliveries: int, count: int = 500) -> list[Entry]:
+    """Take over the idle entries already delivered `max_deliveries` times (they keep
+    failing), unparsed (`raw` holds their fields), to dead-letter them."""
+    stuck = client.xpending_range(keys.events, group, min="-", max="+", count=count,
+                                  idle=min_idle_ms)
+    failing = [item["message_id"] for item in stuck if item["times_delivered"] >= max_deliveries]
+    if not failing:
+        return []
+    claimed = client.xclaim(keys.events, group, consumer, min_idle_ms, failing)
+    return [Entry(entry_id, None, None, fields or {}) for entry_id, fields in claimed]
+
+
+def forget_idle_consumers(client: redis.Redis, keys: Keys, group: str, keep: str,
+                          min_idle_ms: int) -> int:
+    """Remove the group's consumers idle that long with nothing pending (gone replicas)."""
+    removed = 0
+    for consumer in client.xinfo_consumers(keys.events, group):
+        if (consumer["name"] != keep and consumer["pending"] == 0
+                and consumer["idle"] > min_idle_ms):
+            client.xgroup_delconsumer(keys.events, group, consumer["name"])
+            removed += 1
+    return removed
 
 
 def dead_letter(client: redis.Redis | redis.client.Pipeline, keys: Keys, entry: Entry,

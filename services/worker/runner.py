@@ -24,10 +24,12 @@ from typing import Any
 from rq.worker import SHUTDOWN_SIGNAL, Worker
 
 from services.core.connection import connect
+from services.core.control import JOB_FUNCTION
 from services.core.settings import Settings
 from services.worker.jobs import end_killed_run
 
-DEFAULT_QUEUES = ["default"]
+# flow runs, and the actions that automations enqueue
+DEFAULT_QUEUES = ["default", "actions"]
 # a stopped flow gets this long to end itself after SIGTERM before it is killed
 HORSE_STOP_GRACE_S = 3.0
 
@@ -63,6 +65,8 @@ class FlowWorker(Worker):
 
     def handle_work_horse_killed(self, job: Any, retpid: Any, ret_val: Any, rusage: Any) -> None:
         super().handle_work_horse_killed(job, retpid, ret_val, rusage)
+        if job.func_name != JOB_FUNCTION:
+            return  # an action job: it has no flow run to end
         if ret_val is not None and os.WIFSIGNALED(ret_val):
             how = f"killed by {signal.Signals(os.WTERMSIG(ret_val)).name}"
         else:

@@ -32,13 +32,13 @@ def test_help_lists_the_commands_without_importing_heavy_libraries():
 
     assert result.returncode == 0, result.stderr
     for command in ("up", "api", "worker", "scheduler", "demo", "deployment", "run", "events",
-                    "data", "redis"):
+                    "data", "redis", "engine", "automation"):
         assert f" {command} " in result.stdout
     assert result.stdout.strip().endswith("HEAVY:")
 
 
 def test_sub_command_help_is_light_too():
-    for group in ("deployment", "run", "events", "data", "redis"):
+    for group in ("deployment", "run", "events", "data", "redis", "automation"):
         result = run_probe(group, "--help")
 
         assert result.returncode == 0, result.stderr

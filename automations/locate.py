@@ -1,0 +1,91 @@
+"""Where a field is in a JSON text: the line of `trigger.threshold` in a file, so that
+an error can name it as a compiler would (`file.json:7: trigger.threshold: ...`).
+
+A small scanner over the JSON text (the text already parsed, so it is valid JSON)
+records the line where each member's key, or each item, starts. Paths are written
+as `automations.loading` writes them (`actions[0].type`, `[1].name`); a label name
+may hold dots (`match.resource.id`), so the longest known path that prefixes the
+one asked for wins.
+"""
+
+from __future__ import annotations
+
+import bisect
+import re
+from json.decoder import scanstring
+
+_SCALAR = re.compile(r'-?(?:0|[1-9]\d*)(?:\.\d+)?(?:[eE][-+]?\d+)?|true|false|null')
+_WHITESPACE = re.compile(r"[ \t\n\r]*")
+
+
+class _Scanner:
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self.newlines = [index for index, char in enumerate(text) if char == "\n"]
+        self.lines: dict[str, int] = {}
+
+    def line(self, position: int) -> int:
+        return bisect.bisect_right(self.newlines, position - 1) + 1
+
+    def skip(self, position: int) -> int:
+        return _WHITESPACE.match(self.text, position).end()
+
+    def value(self, position: int, path: str) -> int:
+        position = self.skip(position)
+        self.lines.setdefault(path, self.line(position))
+        char = self.text[position]
+        if char == "{":
+            return self.members(position + 1, path)
+        if char == "[":
+            return self.items(position + 1, path)
+        if char == '"':
+            return scanstring(self.text, position + 1)[1]
+        match = _SCALAR.match(self.text, position)
+        if match is None:
+            raise ValueError(f"unexpected {char!r} at {position}")
+        return match.end()
+
+    def members(self, position: int, path: str) -> int:
+        position = self.skip(position)
+        if self.text[position] == "}":
+            return position + 1
+        while True:
+            position = self.skip(position)
+            key_line = self.line(position)
+            key, position = scanstring(self.text, position + 1)
+            member = f"{path}.{key}" if path else key
+            self.lines[member] = key_line
+            position = self.skip(position) + 1  # the colon
+            position = self.skip(self.value(position, member))
+            if self.text[position] == "}":
+                return position + 1
+            position += 1  # the comma
+
+    def items(self, position: int, path: str) -> int:
+        position = self.skip(position)
+        if self.text[position] == "]":
+            return position + 1
+        index = 0
+        while True:
+            position = self.skip(self.value(position, f"{path}[{index}]"))
+            if self.text[position] == "]":
+                return position + 1
+            position += 1
+            index += 1
+
+
+def line_of(text: str, path: str) -> int | None:
+    """The line where the field at `path` starts in the JSON `text` (1-based), if found."""
+    scanner = _Scanner(text)
+    try:
+        scanner.value(0, "")
+    except (ValueError, IndexError):
+        return None
+    best = None
+    for known, line in scanner.lines.items():
+        if known and (path == known or path.startswith((known + ".", known + "["))):
+            if best is None or len(known) > len(best[0]):
+                best = (known, line)
+    if best is None:
+        return 1 if path == "" else None
+    return best[1]

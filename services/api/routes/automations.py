@@ -1,0 +1,208 @@
+"""/api/automations: create, list, get, replace, patch, delete, pause, resume, validate,
+import-prefect, and per automation its firings, explain and backtest.
+
+An automation is addressed by its id or its name. A document that does not validate
+answers 422 with one error per field path (`loc` starts with "body"); applying one
+answers with `warnings` for named deployments, automations or notifiers that do not
+exist (yet).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body, Depends, Query, Request, Response, status
+from fastapi.exceptions import RequestValidationError
+from pydantic import BaseModel, Field
+
+from automations.errors import AutomationError, InvalidAutomation
+from automations.loading import validate_document
+from automations.schema import Automation, AutomationCreate, AutomationPublic
+from services.api.deps import StoreDep
+from services.core.automation_store import AutomationStore, FiringRecord, validate_spec
+
+router = APIRouter(prefix="/api/automations", tags=["automations"])
+
+_PATH_PART = re.compile(r"\[(\d+)\]|([^.\[\]]+)")
+MAX_BACKTEST_HOURS = 24 * 30
+
+
+def get_automations(store: StoreDep) -> AutomationStore:
+    return AutomationStore(store.client, store.settings)
+
+
+AutomationsDep = Annotated[AutomationStore, Depends(get_automations)]
+Document = Annotated[dict[str, Any], Body(description="an automation, as in its JSON file")]
+
+
+class AutomationApplied(AutomationPublic):
+    """An automation just written, with what its references lack."""
+
+    warnings: list[str] = Field(default_factory=list)
+
+
+class ValidationReport(BaseModel):
+    valid: bool
+    names: list[str]
+    warnings: list[str] = Field(default_factory=list)
+
+
+class ImportedAutomation(BaseModel):
+    source: str
+    automation: dict[str, Any] | None
+    problems: list[str]
+    notes: list[str]
+
+
+class ImportReport(BaseModel):
+    """`ok` is false when something could not be converted (see each result's problems)."""
+
+    ok: bool
+    results: list[ImportedAutomation]
+
+
+def _loc(path: str) -> tuple[Any, ...]:
+    return tuple(int(index) if index else name for index, name in _PATH_PART.findall(path))
+
+
+def _unprocessable(error: AutomationError) -> RequestValidationError:
+    """An automation error as the API's 422 answer, one error per field path."""
+    if isinstance(error, InvalidAutomation):
+        errors = [{"loc": ("body", *_loc(item.path)), "msg": item.message, "type": "value_error"}
+                  for item in error.errors]
+    else:
+        errors = [{"loc": ("body",), "msg": str(error), "type": "value_error"}]
+    return RequestValidationError(errors)
+
+
+def _spec(document: Any) -> AutomationCreate:
+    try:
+        return validate_spec(document)
+    except AutomationError as error:
+        raise _unprocessable(error) from None
+
+
+def _applied(automation: Automation, warnings: list[str]) -> AutomationApplied:
+    return AutomationApplied.model_validate({**automation.model_dump(), "warnings": warnings})
+
+
+@router.get("", response_model=list[AutomationPublic])
+def list_automations(automations: AutomationsDep) -> list[AutomationPublic]:
+    """Every automation, by name."""
+    return [AutomationPublic.of(automation) for automation in automations.list()]
+
+
+@router.post("", response_model=AutomationApplied, status_code=status.HTTP_201_CREATED)
+def create(automations: AutomationsDep, document: Document) -> AutomationApplied:
+    """Create an automation; its name must be free (use PUT to replace one)."""
+    spec = _spec(document)
+    automation = automations.create(spec)
+    return _applied(automation, automations.reference_warnings(spec))
+
+
+@router.post("/validate", response_model=ValidationReport)
+def validate(automations: AutomationsDep,
+             document: Annotated[Any, Body(description="one automation or a list")]
+             ) -> ValidationReport:
+    """Validate one automation (or a list) without storing it; 422 names each bad field."""
+    try:
+        specs = validate_document(document, "")
+    except AutomationError as error:
+        raise _unprocessable(error) from None
+    names = [spec.name for spec in specs]
+    warnings = [warning for spec in specs
+                for warning in automations.reference_warnings(spec, known_names=names)]
+    return ValidationReport(valid=True, names=names, warnings=warnings)
+
+
+@router.post("/import-prefect", response_model=ImportReport)
+async def import_prefect(request: Request) -> ImportReport:
+    """Convert a Prefect automation (its JSON, or a list) or a prefect.yaml (as YAML text)."""
+    from automations.prefect_import import import_prefect_documents
+    from services.core.automation_files import read_prefect_document
+
+    body = (await request.body()).decode("utf-8", errors="replace")
+    content_type = request.headers.get("content-type", "")
+    name = "prefect.yaml" if "yaml" in content_type else "document.json"
+    try:
+        document = read_prefect_document(body, name)
+    except AutomationError as error:
+        raise _unprocessable(error) from None
+    results = [ImportedAutomation(
+        source=result.source, automation=result.automation.to_document() if result.automation
+        else None, problems=result.problems, notes=result.notes)
+        for result in import_prefect_documents(document)]
+    ok = all(result.automation is not None and not result.problems for result in results)
+    return ImportReport(ok=ok, results=results)
+
+
+@router.get("/{ref}", response_model=AutomationPublic)
+def get_automation(automations: AutomationsDep, ref: str) -> AutomationPublic:
+    return AutomationPublic.of(automations.require(ref))
+
+
+@router.put("/{ref}", response_model=AutomationApplied)
+def replace(automations: AutomationsDep, ref: str, document: Document) -> AutomationApplied:
+    """Replace an automation with a new version (its state starts over if the trigger changed)."""
+    spec = _spec(document)
+    automation = automations.replace(ref, spec)
+    return _applied(automation, automations.reference_warnings(spec))
+
+
+@router.patch("/{ref}", response_model=AutomationApplied)
+def patch(automations: AutomationsDep, ref: str, changes: Document) -> AutomationApplied:
+    """Change some fields (a JSON merge patch: objects merge, null removes a field)."""
+    try:
+        automation = automations.patch(ref, changes)
+    except AutomationError as error:
+        raise _unprocessable(error) from None
+    return _applied(automation, automations.reference_warnings(automation))
+
+
+@router.delete("/{ref}", status_code=status.HTTP_204_NO_CONTENT)
+def delete(automations: AutomationsDep, ref: str) -> Response:
+    automations.delete(ref)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.post("/{ref}/pause", response_model=AutomationPublic)
+def pause(automations: AutomationsDep, ref: str) -> AutomationPublic:
+    """Stop evaluating the automation; its pending deadlines are dropped, not fired."""
+    return AutomationPublic.of(automations.pause(ref))
+
+
+@router.post("/{ref}/resume", response_model=AutomationPublic)
+def resume(automations: AutomationsDep, ref: str) -> AutomationPublic:
+    try:
+        return AutomationPublic.of(automations.resume(ref))
+    except AutomationError as error:
+        raise _unprocessable(error) from None
+
+
+@router.get("/{ref}/firings", response_model=list[FiringRecord])
+def firings(automations: AutomationsDep, ref: str,
+            limit: Annotated[int, Query(ge=1, le=1000)] = 50) -> list[FiringRecord]:
+    """The latest firings, newest first, with the outcome of each action."""
+    return automations.firings(automations.require(ref).id, limit)
+
+
+@router.get("/{ref}/explain")
+def explain(store: StoreDep, automations: AutomationsDep, ref: str,
+            flow_run: Annotated[str, Query(description="a flow run's id (or unique prefix)")]
+            ) -> dict[str, Any]:
+    """Why the automation fired, or not, for a flow run: event by event, part by part."""
+    from services.engine.insight import explain_run
+
+    return explain_run(store, automations, ref, flow_run).to_dict()
+
+
+@router.get("/{ref}/backtest")
+def backtest(store: StoreDep, automations: AutomationsDep, ref: str,
+             hours: Annotated[float, Query(gt=0, le=MAX_BACKTEST_HOURS)] = 24.0
+             ) -> dict[str, Any]:
+    """Replay the stored events of the last `hours` through the automation, acting on nothing."""
+    from services.engine.insight import backtest_automation
+
+    return backtest_automation(store, automations, ref, hours).to_dict()
+

@@ -1,0 +1,246 @@
+"""`flowkeeper automation ...` (apply, validate, ls, pause, resume, delete, firings, explain,
+backtest, import-prefect) and `flowkeeper engine`.
+
+Everything heavy (pydantic, redis, the automations package) is imported inside the
+commands, so that `flowkeeper --help` stays light.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from services.cli.common import console, load_settings
+from services.cli.errors import EXIT_BAD_INPUT, EXIT_FAILURE, fail
+
+if TYPE_CHECKING:
+    from automations.errors import AutomationError
+    from services.core.automation_store import ApplyResult, AutomationStore
+    from services.core.settings import Settings
+
+automation_app = typer.Typer(
+    help="Automations: apply, validate, ls, pause, resume, firings, explain, backtest, "
+         "import-prefect.", no_args_is_help=True)
+
+Files = Annotated[list[Path], typer.Argument(metavar="FILE...", help="automation JSON files")]
+Name = Annotated[str, typer.Argument(help="the automation's name (or id)")]
+
+
+def example_files() -> list[Path]:
+    """The automation files that ship in automations/examples/."""
+    import automations
+
+    return sorted((Path(automations.__file__).parent / "examples").glob("*.json"))
+
+
+def open_automations(settings: Settings | None = None) -> AutomationStore:
+    from services.core.automation_store import AutomationStore
+    from services.core.connection import connect
+
+    settings = settings or load_settings()
+    return AutomationStore(connect(settings), settings)
+
+
+def apply_examples(settings: Settings | None = None) -> list[ApplyResult]:
+    """Apply automations/examples/*.json (what `flowkeeper up --load-examples` does)."""
+    from services.core.automation_files import apply_files
+
+    return apply_files(open_automations(settings), example_files())
+
+
+def _error_lines(error: AutomationError) -> list[str]:
+    """One line per problem, naming the file, the line of the field, and the field path."""
+    from automations.errors import InvalidAutomation, MalformedDocument
+    from automations.locate import line_of
+
+    if not isinstance(error, InvalidAutomation):
+        return [str(error)]
+    if isinstance(error, MalformedDocument) or not error.source:
+        return error.lines()
+    try:
+        text = Path(error.source).read_text(encoding="utf-8")
+    except OSError:
+        return error.lines()
+    lines = []
+    for item in error.errors:
+        line = line_of(text, item.path)
+        where = f"{error.source}:{line}" if line else error.source
+        lines.append(f"{where}: {item}")
+    return lines
+
+
+def _report_invalid(error: AutomationError, code: int) -> typer.Exit:
+    for line in _error_lines(error):
+        typer.secho(f"error: {line}", err=True, fg="red")
+    return typer.Exit(code)
+
+
+@automation_app.command("apply")
+def apply(files: Files) -> None:
+    """Create the automations of the files, or update those with the same names."""
+    from automations.errors import AutomationError
+    from services.core.automation_files import apply_files
+
+    try:
+        results = apply_files(open_automations(), files)
+    except AutomationError as error:
+        raise _report_invalid(error, EXIT_BAD_INPUT) from None
+    out = console()
+    for result in results:
+        style = {"created": "green", "updated": "cyan"}.get(result.status, "dim")
+        out.print(f"[{style}]{result.status}[/{style}] {result.name} ({result.source})")
+        for warning in result.warnings:
+            out.print(f"  [yellow]warning:[/yellow] {warning}")
+
+
+@automation_app.command("validate")
+def validate(files: Files) -> None:
+    """Check automation files offline; each error names the file, line and field path."""
+    from automations.errors import AutomationError
+    from automations.loading import load_automation_file
+
+    out = console()
+    failed = False
+    for path in files:
+        try:
+            specs = load_automation_file(path)
+        except AutomationError as error:
+            failed = True
+            for line in _error_lines(error):
+                typer.secho(f"error: {line}", err=True, fg="red")
+            continue
+        out.print(f"[green]ok[/green] {path}: {', '.join(spec.name for spec in specs)}")
+    if failed:
+        raise typer.Exit(EXIT_FAILURE)
+
+
+@automation_app.command("ls")
+def list_automations() -> None:
+    """List the automations."""
+    from services.cli.automation_render import automations_table
+
+    console().print(automations_table(open_automations().list()))
+
+
+@automation_app.command("pause")
+def pause(name: Name) -> None:
+    """Stop evaluating an automation (its pending deadlines are dropped, not fired)."""
+    automation = open_automations().pause(name)
+    console().print(f"paused automation {automation.name}")
+
+
+@automation_app.command("resume")
+def resume(name: Name) -> None:
+    """Evaluate a paused automation again."""
+    from automations.errors import AutomationError
+
+    try:
+        automation = open_automations().resume(name)
+    except AutomationError as error:
+        raise _report_invalid(error, EXIT_BAD_INPUT) from None
+    console().print(f"resumed automation {automation.name}")
+
+
+@automation_app.command("delete")
+def delete(name: Name) -> None:
+    """Remove an automation (its firings stay until they expire)."""
+    automation = open_automations().delete(name)
+    console().print(f"deleted automation {automation.name}")
+
+
+@automation_app.command("firings")
+def firings(name: Name, limit: Annotated[int, typer.Option(min=1, max=1000)] = 20) -> None:
+    """The latest firings of an automation, with the outcome of each action."""
+    from services.cli.automation_render import firings_table
+
+    automations = open_automations()
+    records = automations.firings(automations.require(name).id, limit)
+    if not records:
+        console().print(f"{name} has not fired (or its firings expired)")
+        return
+    console().print(firings_table(records))
+
+
+@automation_app.command("explain")
+def explain(name: Name, run: Annotated[str, typer.Option(
+        "--run", help="the flow run (id or unique prefix)")]) -> None:
+    """Why the automation fired, or did not, for a flow run."""
+    from services.cli.automation_render import explanation_view
+    from services.core.store import Store
+    from services.engine.insight import explain_run
+
+    automations = open_automations()
+    store = Store(automations.client, automations.settings)
+    console().print(explanation_view(explain_run(store, automations, name, run)))
+
+
+@automation_app.command("backtest")
+def backtest(name: Name, hours: Annotated[float, typer.Option(
+        min=0.001, help="replay the events of the last N hours")] = 24.0) -> None:
+    """What the automation would have done over the stored events (nothing is acted on)."""
+    from services.cli.automation_render import backtest_view
+    from services.core.store import Store
+    from services.engine.insight import backtest_automation
+
+    automations = open_automations()
+    store = Store(automations.client, automations.settings)
+    result = backtest_automation(store, automations, name, hours)
+    console().print(backtest_view(result, name))
+
+
+@automation_app.command("import-prefect")
+def import_prefect(
+    file: Annotated[Path, typer.Argument(help="a Prefect automation (JSON) or a prefect.yaml")],
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="write the JSON here")]
+    = None,
+) -> None:
+    """Convert Prefect automations to ours: JSON on stdout, what cannot be mapped on stderr."""
+    from automations.errors import AutomationError
+    from automations.prefect_import import import_prefect_documents
+    from services.core.automation_files import read_prefect_document
+
+    try:
+        document = read_prefect_document(file.read_text(encoding="utf-8"), str(file))
+    except AutomationError as error:
+        raise _report_invalid(error, EXIT_BAD_INPUT) from None
+    except (OSError, UnicodeDecodeError) as error:
+        raise fail(f"{file}: cannot be read ({error})", EXIT_BAD_INPUT) from None
+    results = import_prefect_documents(document)
+    converted = []
+    problems = 0
+    for result in results:
+        where = f"{file}{': ' + result.source if result.source else ''}"
+        for note in result.notes:
+            typer.secho(f"note: {where}: {note}", err=True, fg="yellow")
+        for problem in result.problems:
+            typer.secho(f"error: {where}: {problem}", err=True, fg="red")
+        problems += len(result.problems) + (result.automation is None)
+        if result.automation is not None:
+            converted.append(result.automation.to_document())
+    if converted:
+        text = json.dumps(converted[0] if len(converted) == 1 else converted, indent=2) + "\n"
+        if output is not None:
+            output.write_text(text, encoding="utf-8")
+            typer.echo(f"wrote {len(converted)} automation(s) to {output}", err=True)
+        else:
+            sys.stdout.write(text)
+    if problems:
+        raise typer.Exit(EXIT_FAILURE)
+
+
+def engine(
+    consumer: Annotated[str | None, typer.Option(
+        help="this replica's name in the consumer group [default: host and process id]")] = None,
+) -> None:
+    """Run the rules engine: evaluate automations on the event stream and fire their actions."""
+    import logging
+
+    from services.engine import run_engine
+
+    logging.basicConfig(level=logging.INFO,
+                        format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    run_engine(load_settings(), consumer=consumer)

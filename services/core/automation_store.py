@@ -1,0 +1,349 @@
+"""Automations in Redis: create, replace, patch, delete, pause, resume, list, get (by id
+or name; names are unique), and the record of their firings with each action's outcome.
+
+Implementation notes:
+- The automations hash, the names hash and the version counter share one hash tag, so
+  every change is one MULTI/EXEC on one slot (WATCH guards the name checks).
+- Every change increments the version counter: engines poll it (one GET) and reload
+  when it moved, so created, changed, paused and deleted automations take effect
+  without a restart.
+- A firing is a hash (its record, then one field per action outcome) kept
+  FIRING_RETENTION_S; each automation indexes its latest MAX_FIRINGS_KEPT firings in a
+  sorted set by firing time.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+import redis
+from pydantic import BaseModel, Field, ValidationError
+
+from automations.errors import FieldError, InvalidAutomation
+from automations.loading import field_errors
+from automations.schema import (
+    NOTIFICATION_ACTIONS,
+    Automation,
+    AutomationCore,
+    AutomationCreate,
+    PauseAutomation,
+    ResumeAutomation,
+    RunDeployment,
+)
+from services.core.errors import InvalidInput, NotFound
+from services.core.keys import Keys
+from services.core.models import utcnow
+from services.core.settings import Settings
+
+FIRING_RETENTION_S = 30 * 24 * 3600
+MAX_FIRINGS_KEPT = 1_000
+NOTIFICATIONS_LATER = "notifications arrive in the next release"
+
+Outcome = Literal["done", "skipped", "failed"]
+
+
+class ActionOutcome(BaseModel):
+    """What became of one action of a firing."""
+
+    index: int
+    type: str
+    outcome: Outcome
+    detail: str = ""
+    # what the action made, e.g. {"flow_run_id": ...}
+    result: dict[str, Any] = Field(default_factory=dict)
+    at: datetime = Field(default_factory=utcnow)
+
+
+class FiringRecord(BaseModel):
+    """A recorded firing: why it fired, the events behind it, its actions and their outcomes."""
+
+    id: str
+    automation_id: str
+    automation_name: str
+    trigger: str = ""
+    states: list[str]
+    bucket: list[str] = Field(default_factory=list)
+    labels: dict[str, str] = Field(default_factory=dict)
+    occurred: datetime
+    fired_at: datetime
+    count: int
+    threshold: int
+    reason: str
+    # the firing's events, as EventRef JSON lists [id, event, occurred, resource id, related]
+    events: list[list[Any]] = Field(default_factory=list)
+    # the event templates see: the triggering event, or what is known of the first one
+    event: dict[str, Any] = Field(default_factory=dict)
+    # (index, action document) of each action this firing runs
+    actions: list[tuple[int, dict[str, Any]]] = Field(default_factory=list)
+    outcomes: list[ActionOutcome] = Field(default_factory=list)
+
+    def flow_run_ids(self) -> list[str]:
+        """The flow runs the firing's events are about, oldest first, without repeats."""
+        from automations.state import EventRef
+
+        found: list[str] = []
+        for ref in self.events:
+            run_id = EventRef.from_json(ref).flow_run_id()
+            if run_id and run_id not in found:
+                found.append(run_id)
+        return found
+
+
+class ApplyResult(BaseModel):
+    """What applying one automation did: created, updated or unchanged, and the warnings."""
+
+    name: str
+    id: str
+    status: Literal["created", "updated", "unchanged"]
+    warnings: list[str] = Field(default_factory=list)
+    source: str = ""
+
+
+def _now(now: datetime | None) -> datetime:
+    return now or datetime.now(UTC)
+
+
+def merge_patch(target: Any, patch: Any) -> Any:
+    """RFC 7386 JSON merge patch: objects merge, null removes a member, anything else replaces."""
+    if not isinstance(patch, dict):
+        return patch
+    merged = dict(target) if isinstance(target, dict) else {}
+    for key, value in patch.items():
+        if value is None:
+            merged.pop(key, None)
+        else:
+            merged[key] = merge_patch(merged.get(key), value)
+    return merged
+
+
+def validate_spec(document: Any, source: str = "") -> AutomationCreate:
+    """A document validated as AutomationCreate; InvalidAutomation names each field path."""
+    if not isinstance(document, dict):
+        raise InvalidAutomation(source, [FieldError("", "expected an automation (a JSON object)")])
+    try:
+        return AutomationCreate.model_validate(document)
+    except ValidationError as error:
+        raise InvalidAutomation(source, field_errors(error)) from None
+
+
+def _core(automation: AutomationCore) -> dict[str, Any]:
+    return {name: value for name, value in automation.model_dump(mode="json").items()
+            if name in AutomationCore.model_fields}
+
+
+class AutomationStore:
+    """Automations and their firings in one installation's Redis."""
+
+    def __init__(self, client: redis.Redis, settings: Settings) -> None:
+        self.client = client
+        self.settings = settings
+        self.keys = Keys(settings.key_prefix)
+
+    # --- reading
+    def version(self) -> int:
+        return int(self.client.get(self.keys.automations_version) or 0)
+
+    def get(self, ref: str) -> Automation | None:
+        """An automation by id or by name."""
+        raw = self.client.hget(self.keys.automations, ref)
+        if raw is None:
+            automation_id = self.client.hget(self.keys.automation_names, ref)
+            raw = self.client.hget(self.keys.automations, automation_id) if automation_id else None
+        return Automation.model_validate_json(raw) if raw else None
+
+    def require(self, ref: str) -> Automation:
+        automation = self.get(ref)
+        if automation is None:
+            raise NotFound(f"no automation with id or name '{ref}'")
+        return automation
+
+    def list(self) -> list[Automation]:
+        """Every automation, by name; records that no longer validate are left out."""
+        found = []
+        for raw in self.client.hvals(self.keys.automations):
+            try:
+                found.append(Automation.model_validate_json(raw))
+            except ValidationError:
+                continue
+        return sorted(found, key=lambda automation: automation.name)
+
+    def raw_all(self) -> dict[str, str]:
+        """id -> stored JSON of every automation (what engines load)."""
+        return self.client.hgetall(self.keys.automations)
+
+    def name_exists(self, name: str) -> bool:
+        return bool(self.client.hexists(self.keys.automation_names, name))
+
+    # --- writing
+    def create(self, spec: AutomationCreate, *, now: datetime | None = None) -> Automation:
+        """Store a new automation; its name must be free."""
+        automation = Automation.from_create(spec, id=str(uuid.uuid4()), now=_now(now))
+        self._write(automation, previous=None)
+        return automation
+
+    def replace(self, ref: str, spec: AutomationCreate, *,
+                now: datetime | None = None) -> Automation:
+        """Replace an automation with a new version (same id); a new name must be free."""
+        previous = self.require(ref)
+        automation = previous.replaced_by(spec, now=_now(now))
+        self._write(automation, previous=previous)
+        return automation
+
+    def patch(self, ref: str, changes: dict[str, Any], *,
+              now: datetime | None = None) -> Automation:
+        """Apply a JSON merge patch to what the user wrote, and validate the result."""
+        previous = self.require(ref)
+        document = merge_patch(previous.model_dump(mode="json", include=set(
+            AutomationCore.model_fields)), changes)
+        return self.replace(previous.id, validate_spec(document), now=now)
+
+    def set_enabled(self, ref: str, enabled: bool, *, now: datetime | None = None) -> Automation:
+        """Pause (False) or resume (True) an automation."""
+        previous = self.require(ref)
+        if previous.enabled == enabled:
+            return previous
+        # validated again: some checks (run-deployment loops) only hold for enabled ones
+        spec = validate_spec({**_core(previous), "enabled": enabled})
+        automation = previous.replaced_by(spec, now=_now(now))
+        self._write(automation, previous=previous)
+        return automation
+
+    def pause(self, ref: str) -> Automation:
+        return self.set_enabled(ref, False)
+
+    def resume(self, ref: str) -> Automation:
+        return self.set_enabled(ref, True)
+
+    def delete(self, ref: str) -> Automation:
+        """Remove an automation; its firings stay until they expire."""
+        automation = self.require(ref)
+        pipe = self.client.pipeline(transaction=True)
+        pipe.hdel(self.keys.automations, automation.id)
+        pipe.hdel(self.keys.automation_names, automation.name)
+        pipe.incr(self.keys.automations_version)
+        pipe.execute()
+        return automation
+
+    def apply(self, spec: AutomationCreate, *, known_names: Iterable[str] = (),
+              now: datetime | None = None, source: str = "") -> ApplyResult:
+        """Create the automation, or update the one with its name; with reference warnings."""
+        warnings = self.reference_warnings(spec, known_names=known_names)
+        existing = self.get(spec.name)
+        if existing is None:
+            created = self.create(spec, now=now)
+            return ApplyResult(name=created.name, id=created.id, status="created",
+                               warnings=warnings, source=source)
+        if _core(existing) == _core(spec):
+            return ApplyResult(name=existing.name, id=existing.id, status="unchanged",
+                               warnings=warnings, source=source)
+        updated = self.replace(existing.id, spec, now=now)
+        return ApplyResult(name=updated.name, id=updated.id, status="updated",
+                           warnings=warnings, source=source)
+
+    def reference_warnings(self, spec: AutomationCore, *,
+                           known_names: Iterable[str] = ()) -> list[str]:
+        """Named deployments, automations and notifiers that do not exist (yet)."""
+        names = set(known_names) | {spec.name}
+        warnings = []
+        for where, index, action in spec.all_actions():
+            path = f"{where}[{index}]"
+            if isinstance(action, RunDeployment) and action.deployment is not None:
+                if not self.client.hexists(self.keys.deployments, action.deployment):
+                    warnings.append(f"{path}.deployment: no deployment named "
+                                    f"'{action.deployment}' (yet); the action fails until "
+                                    "it is registered")
+            elif isinstance(action, PauseAutomation | ResumeAutomation) and action.automation:
+                if action.automation not in names and not self.get(action.automation):
+                    warnings.append(f"{path}.automation: no automation named "
+                                    f"'{action.automation}' (yet)")
+            elif isinstance(action, NOTIFICATION_ACTIONS):
+                notifier = getattr(action, "notifier", None)
+                target = f"notifier '{notifier}'" if notifier else "the webhook"
+                warnings.append(f"{path}: {target} is not used yet: {NOTIFICATIONS_LATER}, "
+                                "until then this action is recorded as skipped")
+        return warnings
+
+    def _write(self, automation: Automation, previous: Automation | None) -> None:
+        keys = self.keys
+        with self.client.pipeline(transaction=True) as pipe:
+            while True:
+                try:
+                    pipe.watch(keys.automation_names)
+                    owner = pipe.hget(keys.automation_names, automation.name)
+                    if owner is not None and owner != automation.id:
+                        pipe.unwatch()
+                        raise InvalidInput(f"name: an automation named '{automation.name}' "
+                                           "already exists")
+                    if previous is not None and not pipe.hexists(keys.automations, previous.id):
+                        pipe.unwatch()
+                        raise NotFound(f"no automation with id '{previous.id}' (deleted "
+                                       "meanwhile)")
+                    pipe.multi()
+                    if previous is not None and previous.name != automation.name:
+                        pipe.hdel(keys.automation_names, previous.name)
+                    pipe.hset(keys.automation_names, automation.name, automation.id)
+                    pipe.hset(keys.automations, automation.id, automation.model_dump_json())
+                    pipe.incr(keys.automations_version)
+                    pipe.execute()
+                    return
+                except redis.WatchError:
+                    continue
+
+    # --- firings
+    def firings(self, automation_id: str, limit: int = 50) -> list[FiringRecord]:
+        """The latest firings of an automation, newest first."""
+        ids = self.client.zrevrange(self.keys.automation_firings(automation_id), 0, limit - 1)
+        pipe = self.client.pipeline(transaction=False)
+        for firing_id in ids:
+            pipe.hgetall(self.keys.automation_firing(automation_id, firing_id))
+        return [record for raw in pipe.execute() if (record := _decode_firing(raw))]
+
+    def firing(self, automation_id: str, firing_id: str) -> FiringRecord | None:
+        return _decode_firing(self.client.hgetall(
+            self.keys.automation_firing(automation_id, firing_id)))
+
+    def record_outcome(self, automation_id: str, firing_id: str, outcome: ActionOutcome,
+                       pipe: redis.client.Pipeline | None = None) -> None:
+        """Keep the outcome of one action on its firing."""
+        target = pipe if pipe is not None else self.client
+        target.hset(self.keys.automation_firing(automation_id, firing_id),
+                    f"outcome:{outcome.index}", outcome.model_dump_json())
+
+
+def firing_record_ops(pipe: redis.client.Pipeline, keys: Keys,
+                      records: Iterable[FiringRecord]) -> None:
+    """Store firing records and index them under their automations (idempotent)."""
+    by_automation: dict[str, dict[str, float]] = {}
+    for record in records:
+        key = keys.automation_firing(record.automation_id, record.id)
+        pipe.hset(key, "record", record.model_dump_json(exclude={"outcomes"}))
+        pipe.expire(key, FIRING_RETENTION_S)
+        by_automation.setdefault(record.automation_id, {})[record.id] = \
+            record.fired_at.timestamp()
+    for automation_id, fired in by_automation.items():
+        index = keys.automation_firings(automation_id)
+        pipe.zadd(index, fired)
+        pipe.zremrangebyrank(index, 0, -MAX_FIRINGS_KEPT - 1)
+        pipe.expire(index, FIRING_RETENTION_S)
+
+
+def _decode_firing(raw: dict[str, str]) -> FiringRecord | None:
+    if not raw or "record" not in raw:
+        return None
+    record = FiringRecord.model_validate_json(raw["record"])
+    outcomes = [ActionOutcome.model_validate_json(value) for name, value in raw.items()
+                if name.startswith("outcome:")]
+    record.outcomes = sorted(outcomes, key=lambda outcome: outcome.index)
+    return record
+
+
+def firing_event_payload(record: FiringRecord) -> dict[str, Any]:
+    """The payload of an `automation.triggered` event."""
+    return {"firing_id": record.id, "automation": record.automation_name,
+            "trigger": record.trigger, "states": record.states, "reason": record.reason,
+            "labels": record.labels, "count": record.count, "threshold": record.threshold,
+            "event_ids": [ref[0] for ref in record.events],
+            "actions": [action.get("type") for _, action in record.actions]}

@@ -1,0 +1,12 @@
+"""The rules engine: evaluates automations against the event stream, fires proactive
+deadlines, records firings and enqueues their actions on the RQ `actions` queue.
+
+`run_engine(settings)` is the process (`python -m services.engine`, `flowkeeper
+engine`); `Engine(settings, client)` processes batches in-process (tests, benchmarks);
+`services.engine.actions.run_action` is the RQ job a worker runs for each action.
+"""
+
+from services.engine.engine import ENGINE_GROUP, BatchReport, Engine
+from services.engine.service import run_engine
+
+__all__ = ["ENGINE_GROUP", "BatchReport", "Engine", "run_engine"]

@@ -1,0 +1,259 @@
+"""Trigger state in Redis: one key per automation and bucket, read in one pipelined
+round trip per batch and written by compare-and-set, with the firings it produced.
+
+Implementation notes:
+- [1] A bucket's keys share the hash tag `{<automation id>:<bucket digest>}` (state,
+  outbox, one `fired` key per firing), so the compare-and-set script touches one slot.
+  The digest covers the trigger's fingerprint: a changed trigger starts from fresh
+  state, and the old keys expire.
+- [2] Compare-and-set compares the whole stored value with the one read (the value
+  holds BucketState.version): a bucket deleted and recreated meanwhile differs, so
+  two replicas never both apply a decision made on one reading. On conflict the
+  caller reloads that bucket and evaluates its events again.
+- [3] The script also claims each firing's key (SET NX) and, for a new firing, appends
+  it to the bucket's outbox in the same step: a firing is never recorded twice (a
+  redelivered event yields the same firing key), and never lost (a state that moved
+  on always has its firings in the outbox until the caller has recorded and enqueued
+  them; a caller that dies first leaves its stream entries unacknowledged, and their
+  redelivery drains the outbox).
+- [4] Deadlines are a sorted set of `automation|fingerprint|bucket` by due time. Event
+  processing only adds or lowers a deadline (ZADD LT), never removes one: the timer
+  claims due members by moving them a lease ahead, reads the bucket, and then sets
+  the bucket's real deadline, or removes the member if it still holds the lease. A
+  stale member costs one read; a missing one would be a deadline lost.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+import redis
+
+from automations.events import Event
+from automations.history import HISTORY_KEPT, completed_run, subjects
+from automations.state import BucketState, Evaluation, Firing, TraceStep
+from services.core.keys import Keys
+from services.engine.index import Loaded
+
+# a state whose window ended is kept this much longer (a backlog may still need it)
+STATE_MARGIN_S = 6 * 3600
+# a state without any window (`within` 0 counts) is dropped after this long unchanged
+STATE_IDLE_TTL_S = 30 * 24 * 3600
+# firing keys and outboxes: far longer than any redelivery takes
+FIRED_TTL_MS = 24 * 3600 * 1000
+# a timer that claimed a deadline and died leaves it to another one after this long
+TIMER_LEASE_S = 15.0
+
+CAS_SCRIPT = """
+-- KEYS[1] state, KEYS[2] outbox, KEYS[3..] one 'fired' key per firing
+-- ARGV[1] the value read ('' absent), ARGV[2] the new value ('' deletes), ARGV[3] its ttl ms,
+-- ARGV[4] ttl ms of the fired keys and the outbox, ARGV[5..] one outbox item per firing
+local current = redis.call('GET', KEYS[1])
+if (current or '') ~= ARGV[1] then return -1 end
+if ARGV[2] == '' then
+  if current then redis.call('DEL', KEYS[1]) end
+elseif ARGV[2] ~= ARGV[1] then
+  redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
+end
+local fresh = {}
+for i = 3, #KEYS do
+  if redis.call('SET', KEYS[i], '1', 'NX', 'PX', ARGV[4]) then
+    redis.call('RPUSH', KEYS[2], ARGV[i + 2])
+    fresh[#fresh + 1] = i - 2
+  end
+end
+if #fresh > 0 then redis.call('PEXPIRE', KEYS[2], ARGV[4]) end
+return fresh
+"""
+
+CLAIM_DEADLINES_SCRIPT = """
+-- KEYS[1] deadlines; ARGV[1] due up to, ARGV[2] lease until, ARGV[3] at most this many
+local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, ARGV[3])
+for _, member in ipairs(due) do redis.call('ZADD', KEYS[1], ARGV[2], member) end
+return due
+"""
+
+SETTLE_DEADLINE_SCRIPT = """
+-- KEYS[1] deadlines; ARGV[1] member, ARGV[2] the lease score set by the claim,
+-- ARGV[3] the bucket's deadline now ('' none)
+local score = redis.call('ZSCORE', KEYS[1], ARGV[1])
+local leased = score and tonumber(score) == tonumber(ARGV[2])
+if ARGV[3] == '' then
+  if leased then redis.call('ZREM', KEYS[1], ARGV[1]) end
+elseif leased then
+  redis.call('ZADD', KEYS[1], ARGV[3], ARGV[1])
+else
+  redis.call('ZADD', KEYS[1], 'LT', ARGV[3], ARGV[1])
+end
+return 1
+"""
+
+
+def bucket_digest(fingerprint: str, key: tuple[str, ...]) -> str:
+    """The bucket part of a state key: the trigger's fingerprint and the bucket key [1]."""
+    text = fingerprint + "\x1e" + "\x1f".join(key)
+    return hashlib.blake2b(text.encode(), digest_size=12).hexdigest()
+
+
+def deadline_member(automation_id: str, fingerprint: str, bucket: str) -> str:
+    return f"{automation_id}|{fingerprint}|{bucket}"
+
+
+def parse_member(member: str) -> tuple[str, str, str] | None:
+    parts = member.split("|")
+    return (parts[0], parts[1], parts[2]) if len(parts) == 3 else None
+
+
+def outbox_item(firing: Firing, event: dict[str, Any] | None) -> str:
+    """A firing as its bucket's outbox keeps it, with the event that caused it."""
+    return json.dumps({"f": firing.to_dict(), "e": event}, separators=(",", ":"))
+
+
+def parse_outbox_item(item: str) -> tuple[Firing, dict[str, Any] | None]:
+    data = json.loads(item)
+    return Firing.from_dict(data["f"]), data["e"]
+
+
+@dataclass(eq=False, slots=True)
+class Slot:
+    """One bucket of one automation during a batch: its stored value, and what happened to it."""
+
+    loaded: Loaded
+    bucket: str
+    keys: Keys
+    raw: str | None = None
+    state: BucketState | None = None
+    # events in stream order (None: the timer)
+    items: list[Event | None] = field(default_factory=list)
+    changed: bool = False
+    deadline: float | None = None
+    expires_at: float | None = None
+    firings: list[tuple[Firing, Event | None]] = field(default_factory=list)
+    traces: list[tuple[Event | None, list[TraceStep]]] = field(default_factory=list)
+    # (outbox item, firing, event as JSON data) of this batch's new firings; the outbox
+    # items found at load (a redelivery)
+    fresh: list[tuple[str, Firing, dict[str, Any] | None]] = field(default_factory=list)
+    recovered: list[str] = field(default_factory=list)
+
+    @property
+    def state_key(self) -> str:
+        return self.keys.bucket_state(self.loaded.id, self.bucket)
+
+    @property
+    def outbox_key(self) -> str:
+        return self.keys.bucket_outbox(self.loaded.id, self.bucket)
+
+    def fired_key(self, firing: Firing) -> str:
+        return self.keys.bucket_fired(self.loaded.id, self.bucket, firing.key)
+
+    @property
+    def member(self) -> str:
+        return deadline_member(self.loaded.id, self.loaded.fingerprint, self.bucket)
+
+    def reset(self, raw: str | None) -> None:
+        """Start over from the stored value `raw` (a load, or a reload after a conflict)."""
+        self.raw = raw
+        self.state = BucketState.from_json(raw) if raw else None
+        self.changed = False
+        self.deadline = self.expires_at = None
+        self.firings.clear()
+        self.traces.clear()
+        self.fresh.clear()
+
+    def apply(self, evaluation: Evaluation, event: Event | None) -> None:
+        if evaluation.changed:
+            self.state = evaluation.state
+            self.changed = True
+        self.deadline = evaluation.deadline
+        self.expires_at = evaluation.expires_at
+        self.firings.extend((firing, event) for firing in evaluation.firings)
+        if evaluation.trace:
+            self.traces.append((event, evaluation.trace))
+
+    def ttl_ms(self, now: float) -> int:
+        if self.deadline is None and self.expires_at is None:
+            return int(STATE_IDLE_TTL_S * 1000)
+        until = max(self.deadline or 0.0, self.expires_at or 0.0, now)
+        return int((until - now + STATE_MARGIN_S) * 1000)
+
+
+def load(client: redis.Redis, slots: list[Slot], *, with_outbox: bool,
+         pipe: redis.client.Pipeline | None = None) -> None:
+    """Read the slots' states (and outboxes) in one round trip."""
+    own = pipe is None
+    pipe = pipe if pipe is not None else client.pipeline(transaction=False)
+    for slot in slots:
+        pipe.get(slot.state_key)
+        if with_outbox:
+            pipe.lrange(slot.outbox_key, 0, -1)
+    if not own:
+        return
+    take(slots, pipe.execute(), with_outbox=with_outbox)
+
+
+def take(slots: list[Slot], replies: list[Any], *, with_outbox: bool) -> list[Any]:
+    """Assign the replies of `load` (queued on a shared pipeline); returns the rest."""
+    position = 0
+    for slot in slots:
+        slot.reset(replies[position])
+        position += 1
+        if with_outbox:
+            slot.recovered = list(replies[position])
+            position += 1
+    return replies[position:]
+
+
+def write(client: redis.Redis, script: Any, slots: list[Slot], now: float) -> list[Slot]:
+    """Compare-and-set every slot that changed or fired [2][3]; returns those in conflict."""
+    pending = [slot for slot in slots if slot.changed or slot.firings]
+    if not pending:
+        return []
+    pipe = client.pipeline(transaction=False)
+    batches = []
+    for slot in pending:
+        causes = [event.model_dump(mode="json") if event is not None else None
+                  for _, event in slot.firings]
+        items = [outbox_item(firing, cause)
+                 for (firing, _), cause in zip(slot.firings, causes, strict=True)]
+        fired = [slot.fired_key(firing) for firing, _ in slot.firings]
+        value = slot.state.to_json() if slot.state is not None else ""
+        script(keys=[slot.state_key, slot.outbox_key, *fired],
+               args=[slot.raw or "", value, slot.ttl_ms(now), FIRED_TTL_MS, *items],
+               client=pipe)
+        batches.append((items, causes))
+    conflicts = []
+    for slot, (items, causes), reply in zip(pending, batches, pipe.execute(), strict=True):
+        if reply == -1:
+            conflicts.append(slot)
+            continue
+        slot.fresh = [(items[i - 1], slot.firings[i - 1][0], causes[i - 1]) for i in reply]
+    return conflicts
+
+
+# --- run history: durations of completed runs, one sorted set per deployment and flow
+
+
+def duration_member(run_id: str, duration: float) -> str:
+    """A completed run in a durations set (the run id keeps a redelivery from counting twice)."""
+    return f"{run_id}:{duration!r}"
+
+
+def durations_of(members: list[str]) -> list[float]:
+    """The durations of a durations set's members, in their order."""
+    return [float(member.rpartition(":")[2]) for member in members]
+
+
+def history_ops(pipe: redis.client.Pipeline, keys: Keys, events: list[Event]) -> None:
+    """Remember the duration of each completed run, by deployment and by flow (capped)."""
+    for event in events:
+        completed = completed_run(event)
+        if completed is None:
+            continue
+        run_id, duration = completed
+        for scope, name in subjects(event):
+            key = keys.run_durations(scope, name)
+            pipe.zadd(key, {duration_member(run_id, duration): event.occurred.timestamp()})
+            pipe.zremrangebyrank(key, 0, -HISTORY_KEPT - 1)

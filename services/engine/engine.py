@@ -1,0 +1,375 @@
+"""The rules engine: reads the event stream through a consumer group, evaluates the
+automations' triggers against their buckets in Redis, records firings and enqueues
+their actions; a timer fires the proactive deadlines.
+
+Implementation notes:
+- [1] A batch: parse the entries whose name some automation listens to (the others
+  are only acknowledged, run completions aside: the run history needs them); find
+  each event's candidates through the index; load every bucket they touch in one
+  round trip; evaluate in stream order; write the buckets by compare-and-set in one
+  round trip (a conflicted bucket is reloaded and its events evaluated again); record
+  the firings and emit `automation.triggered`; enqueue the actions; then deadlines,
+  traces (traces.py), run durations, dead letters and the XACK in one pipeline whose
+  last command is the XACK. An entry is acknowledged only once everything it caused is
+  written (at-least-once; buckets.py [3] makes the firings effectively-once).
+- [2] The timer's clock is the events' clock: the time of the oldest entry the group
+  has not finished (pending anywhere, or not yet delivered), else now. A deadline
+  fires only once every event appended before it has been evaluated, so a backlog
+  never fires a deadline whose expected event is still unread.
+- [3] Automations reload when their version counter moves (loading.py). One that
+  does not load, or whose evaluation raises, is logged and skipped: the engine goes on.
+- [4] A proactive trigger that watches from load time is armed once (loading.py).
+  When a deadline of a paused, changed or deleted automation comes due, it is
+  dropped with its bucket: a paused automation fires no deadline, and a resumed one
+  starts its proactive windows afresh.
+- [5] Entries left pending by a consumer that died are claimed after CLAIM_IDLE_MS;
+  one delivered MAX_DELIVERIES times goes to the dead-letter stream, so that no
+  entry holds the timer's clock back for ever.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from dataclasses import fields as dataclass_fields
+
+import redis
+
+from automations.evaluation import evaluate, expire
+from automations.events import Event
+from automations.history import COMPLETED, completed_run, durations_for, subjects
+from services.core import stream
+from services.core.control import rq_connection
+from services.core.settings import Settings
+from services.core.store import Store
+from services.engine import buckets, recording
+from services.engine.buckets import Slot, bucket_digest, parse_member
+from services.engine.index import CandidateIndex, Loaded
+from services.engine.loading import LoadedAutomations
+from services.engine.traces import TraceKeeper
+
+log = logging.getLogger("flowkeeper.engine")
+
+ENGINE_GROUP = "engine"
+BATCH_SIZE = 500
+CLAIM_IDLE_MS = 10_000
+MAX_DELIVERIES = 5
+TIMER_BATCH = 1_000
+MAX_CAS_ATTEMPTS = 20
+CONSUMER_IDLE_FORGET_MS = 24 * 3600 * 1000
+
+
+class WriteConflict(RuntimeError):
+    """Buckets kept changing under this engine: the batch is left for redelivery."""
+
+
+@dataclass
+class BatchReport:
+    """What processing did, for tests, logs and benchmarks."""
+
+    entries: int = 0
+    evaluated: int = 0
+    firings: int = 0
+    jobs: int = 0
+    dead_lettered: int = 0
+    conflicts: int = 0
+    deadlines: int = 0
+
+    def add(self, other: BatchReport) -> BatchReport:
+        for item in dataclass_fields(self):
+            setattr(self, item.name, getattr(self, item.name) + getattr(other, item.name))
+        return self
+
+
+def default_consumer() -> str:
+    """This process's name in the consumer group (host and pid: stable within a container)."""
+    return f"{socket.gethostname()}-{os.getpid()}"
+
+
+class Engine:
+    """One engine replica: a consumer in the `engine` group of the events stream."""
+
+    def __init__(self, settings: Settings, client: redis.Redis, *, consumer: str | None = None,
+                 rq_client: redis.Redis | None = None, clock: Callable[[], float] = time.time,
+                 group_start: str = "$") -> None:
+        self.settings = settings
+        self.client = client
+        self.store = Store(client, settings)
+        self.keys = self.store.keys
+        self.group = ENGINE_GROUP
+        self.consumer = consumer or default_consumer()
+        self.rq_client = rq_client or rq_connection(self.store)
+        self.clock = clock
+        self._cas = client.register_script(buckets.CAS_SCRIPT)
+        self._claim = client.register_script(buckets.CLAIM_DEADLINES_SCRIPT)
+        self._settle = client.register_script(buckets.SETTLE_DEADLINE_SCRIPT)
+        self.automations = LoadedAutomations(client, self.keys)
+        self.traces = TraceKeeper(self.keys, settings.automation_trace_retention_s)
+        stream.ensure_group(client, self.keys, self.group, start_id=group_start)
+
+    # --- automations [3][4]
+    @property
+    def index(self) -> CandidateIndex:
+        return self.automations.index
+
+    @property
+    def enabled(self) -> dict[str, Loaded]:
+        return self.automations.enabled
+
+    def refresh_automations(self, *, force: bool = False, poll_now: bool = False) -> bool:
+        """Reload the automations if they changed; True if they did."""
+        return self.automations.refresh(self.clock(), force=force, poll_now=poll_now)
+
+    # --- reading the stream
+    def read_and_process(self, block_ms: int | None = 100) -> BatchReport:
+        """Read one batch of new entries (waiting up to `block_ms`) and process it."""
+        self.refresh_automations()
+        entries, ignored = self._read(">", block_ms)
+        return self.process_entries(entries, ignored=ignored)
+
+    def recover_own(self) -> BatchReport:
+        """Process the entries this consumer read before a restart and never acknowledged."""
+        report = BatchReport()
+        self.refresh_automations(force=True)
+        while True:
+            entries, ignored = self._read("0", None)
+            if not entries and not ignored:
+                return report
+            report.add(self.process_entries(entries, redelivered=True, ignored=ignored))
+
+    def _read(self, start_id: str, block_ms: int | None) -> tuple[list[stream.Entry], list[str]]:
+        """A batch of entries, parsed only when some automation listens to their name [1]."""
+        listens_to = self.index.listens_to
+        return stream.read_group_wanted(
+            self.client, self.keys, self.group, self.consumer,
+            lambda name: name == COMPLETED or listens_to(name), count=BATCH_SIZE,
+            block_ms=block_ms, start_id=start_id)
+
+    def run_until_idle(self, max_batches: int | None = None) -> BatchReport:
+        """Process new entries until the stream has none left (for tests and benchmarks)."""
+        report = BatchReport()
+        batches = 0
+        while max_batches is None or batches < max_batches:
+            batch = self.read_and_process(block_ms=None)
+            if not batch.entries:
+                break
+            report.add(batch)
+            batches += 1
+        self.traces.flush(self.client)
+        return report
+
+    def claim_stale(self) -> BatchReport:
+        """Take over and process the entries of consumers that died [5]."""
+        report = BatchReport()
+        failing = stream.claim_failing(self.client, self.keys, self.group, self.consumer,
+                                       CLAIM_IDLE_MS, MAX_DELIVERIES, count=BATCH_SIZE)
+        if failing:
+            reason = f"processing failed {MAX_DELIVERIES} times"
+            pipe = self.client.pipeline(transaction=False)
+            for entry in failing:
+                stream.dead_letter(pipe, self.keys, entry, entry.error or reason)
+            stream.ack(pipe, self.keys, self.group, [entry.entry_id for entry in failing])
+            pipe.execute()
+            report.dead_lettered += len(failing)
+            log.error("dead-lettered %d entries: %s", len(failing), reason)
+        entries = stream.claim_stale(self.client, self.keys, self.group, self.consumer,
+                                     CLAIM_IDLE_MS, count=BATCH_SIZE)
+        if entries:
+            log.info("claimed %d entries of a consumer that stopped", len(entries))
+            report.add(self.process_entries(entries, redelivered=True))
+        return report
+
+    def forget_dead_consumers(self) -> int:
+        """Remove consumers idle for a day with nothing pending (stopped replicas)."""
+        return stream.forget_idle_consumers(self.client, self.keys, self.group, self.consumer,
+                                            CONSUMER_IDLE_FORGET_MS)
+
+    # --- one batch [1]
+    def process_entries(self, entries: list[stream.Entry], *, redelivered: bool = False,
+                        ignored: list[str] | tuple[str, ...] = ()) -> BatchReport:
+        """Evaluate a batch of stream entries and acknowledge it (with the `ignored` ones:
+        entries of names no automation listens to)."""
+        report = BatchReport(entries=len(entries) + len(ignored))
+        self.refresh_automations()
+        if not entries:
+            if ignored:
+                stream.ack(self.client, self.keys, self.group, list(ignored))
+            return report
+        now = self.clock()
+        slots: dict[tuple[str, str], Slot] = {}
+        plan: list[tuple[Event, list[Slot]]] = []
+        wanted: set[tuple[str, str]] = set()
+        bad = []
+        for entry in entries:
+            event = entry.event
+            if event is None:
+                bad.append(entry)
+                continue
+            touched = []
+            for loaded in self.index.candidates(event):
+                try:
+                    key = loaded.bucket_key(event)
+                except Exception as error:
+                    self.automations.bad(loaded.id, f"failed on event {event.id}: {error!r}")
+                    continue
+                if key is None:
+                    continue
+                bucket = bucket_digest(loaded.fingerprint, key)
+                slot = slots.get((loaded.id, bucket))
+                if slot is None:
+                    slot = slots[(loaded.id, bucket)] = Slot(loaded, bucket, self.keys)
+                slot.items.append(event)
+                touched.append(slot)
+                if loaded.scopes:
+                    wanted.update(subjects(event, loaded.scopes))
+            plan.append((event, touched))
+        all_slots = list(slots.values())
+        history = self._load(all_slots, wanted, redelivered)
+        for event, touched in plan:
+            for slot in touched:
+                self._evaluate(slot, event, now, history)
+                report.evaluated += 1
+            completed = completed_run(event)
+            if completed is not None:
+                for subject in subjects(event):
+                    if subject in history:
+                        history[subject].append(completed[1])
+        report.conflicts = self._write(
+            all_slots, now, lambda slot: [self._evaluate(slot, event, now, history)
+                                          for event in slot.items])
+        pending = [item for slot in all_slots for item in recording.pending_firings(slot)]
+        pipe = self._record(pending, report)
+        for slot in all_slots:
+            if slot.deadline is not None:
+                pipe.zadd(self.keys.bucket_deadlines, {slot.member: slot.deadline}, lt=True)
+                report.deadlines += 1
+        marks = self.traces.ops(pipe, all_slots, now)
+        buckets.history_ops(pipe, self.keys, [event for event, _ in plan])
+        for entry in bad:
+            stream.dead_letter(pipe, self.keys, entry, entry.error or "unreadable entry")
+            log.warning("dead-lettered stream entry %s: %s", entry.entry_id, entry.error)
+        report.dead_lettered += len(bad)
+        stream.ack(pipe, self.keys, self.group, [entry.entry_id for entry in entries]
+                   + list(ignored))
+        self.traces.after(pipe.execute(), marks)
+        return report
+
+    def _load(self, slots: list[Slot], wanted: set[tuple[str, str]],
+              with_outbox: bool) -> dict[tuple[str, str], list[float]]:
+        if not slots and not wanted:
+            return {}
+        pipe = self.client.pipeline(transaction=False)
+        buckets.load(self.client, slots, with_outbox=with_outbox, pipe=pipe)
+        subject_list = list(wanted)
+        for scope, name in subject_list:
+            pipe.zrange(self.keys.run_durations(scope, name), 0, -1)
+        rest = buckets.take(slots, pipe.execute(), with_outbox=with_outbox)
+        return {subject: buckets.durations_of(members)
+                for subject, members in zip(subject_list, rest, strict=True)}
+
+    def _evaluate(self, slot: Slot, event: Event, now: float,
+                  history: dict[tuple[str, str], list[float]]) -> None:
+        loaded = slot.loaded
+        try:
+            durations = (durations_for(event, loaded.scopes, lambda s: history.get(s, ()))
+                         if loaded.scopes else None)
+            evaluation = evaluate(loaded.trigger, slot.state, event, now, durations=durations)
+        except Exception as error:
+            self.automations.bad(loaded.id, f"failed on event {event.id}: {error!r}")
+            return
+        slot.apply(evaluation, event)
+
+    def _write(self, slots: list[Slot], now: float, redo: Callable[[Slot], object]) -> int:
+        conflicts = 0
+        todo = slots
+        for _ in range(MAX_CAS_ATTEMPTS):
+            todo = buckets.write(self.client, self._cas, todo, now)
+            if not todo:
+                return conflicts
+            conflicts += len(todo)
+            buckets.load(self.client, todo, with_outbox=False)
+            for slot in todo:
+                redo(slot)
+        raise WriteConflict(f"{len(todo)} buckets kept changing during {MAX_CAS_ATTEMPTS} "
+                            "attempts; the batch will be redelivered")
+
+    def _record(self, pending: list[recording.Pending],
+                report: BatchReport) -> redis.client.Pipeline:
+        """Record and enqueue the firings; a pipeline that drops them from their outboxes."""
+        if pending:
+            pipe = self.client.pipeline(transaction=False)
+            recording.record_ops(pipe, self.keys, pending, self.settings.events_maxlen)
+            pipe.execute()
+            report.jobs += recording.enqueue_actions(self.rq_client, pending)
+            report.firings += len(pending)
+            for item in pending:
+                log.info("automation %s fired (%s): %s", item.record.automation_name,
+                         "/".join(item.record.states), item.record.reason)
+        pipe = self.client.pipeline(transaction=False)
+        recording.outbox_ops(pipe, pending)
+        return pipe
+
+    # --- proactive deadlines [2][4]
+    def events_clock(self, now: float) -> float:
+        """The time up to which the group has evaluated every event (at most `now`)."""
+        oldest = stream.oldest_unfinished(self.client, self.keys, self.group)
+        return now if oldest is None else min(now, stream.entry_time(oldest))
+
+    def run_timers(self) -> BatchReport:
+        """Fire the proactive deadlines that are due on the events' clock."""
+        report = BatchReport()
+        # a deadline of an automation paused a moment ago must not fire: look now
+        self.refresh_automations(poll_now=True)
+        now = self.clock()
+        clock = self.events_clock(now)
+        lease = now + buckets.TIMER_LEASE_S
+        members = self._claim(keys=[self.keys.bucket_deadlines],
+                              args=[repr(clock), repr(lease), TIMER_BATCH])
+        if not members:
+            self.traces.flush(self.client)
+            return report
+        parsed_members = [(member, parse_member(member)) for member in members]
+        if any(parsed and parsed[0] not in self.automations.loaded
+               for _, parsed in parsed_members):
+            self.refresh_automations(force=True)  # created a moment ago, elsewhere
+        slots, stale = [], []
+        for member, parsed in parsed_members:
+            loaded = self.enabled.get(parsed[0]) if parsed else None
+            if loaded is None or loaded.fingerprint != parsed[1]:
+                stale.append((member, parsed))
+                continue
+            slot = Slot(loaded, parsed[2], self.keys, items=[None])
+            slots.append(slot)
+        buckets.load(self.client, slots, with_outbox=True)
+        for slot in slots:
+            self._expire(slot, clock)
+        report.evaluated = len(slots)
+        report.conflicts = self._write(slots, now, lambda slot: self._expire(slot, clock))
+        pending = [item for slot in slots for item in recording.pending_firings(slot)]
+        pipe = self._record(pending, report)
+        for slot in slots:
+            deadline = "" if slot.deadline is None else repr(slot.deadline)
+            self._settle(keys=[self.keys.bucket_deadlines], args=[slot.member, repr(lease),
+                                                                  deadline], client=pipe)
+        for member, parsed in stale:
+            if parsed is not None:
+                pipe.delete(self.keys.bucket_state(parsed[0], parsed[2]))
+            self._settle(keys=[self.keys.bucket_deadlines], args=[member, repr(lease), ""],
+                         client=pipe)
+        marks = self.traces.ops(pipe, slots, now)
+        self.traces.after(pipe.execute(), marks)
+        report.deadlines = len(members)
+        return report
+
+    def _expire(self, slot: Slot, clock: float) -> None:
+        try:
+            evaluation = expire(slot.loaded.trigger, slot.state, clock)
+        except Exception as error:
+            self.automations.bad(slot.loaded.id, f"failed at a deadline: {error!r}")
+            return
+        slot.apply(evaluation, None)
+

@@ -1,0 +1,140 @@
+"""Firings, from a bucket's outbox to the record, the `automation.triggered` event and
+the action jobs on the RQ `actions` queue (one job per action).
+
+Each step is idempotent, so draining an outbox again after a crash repeats no side
+effect: the record is keyed by the firing id, the event id is derived from it, and
+the job id from (firing id, action index); a job that is enqueued twice still acts
+once (services.engine.actions takes a lease and marks it done).
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import redis
+
+from automations.events import Event
+from automations.schema import Automation
+from automations.state import TRIGGERED, EventRef, Firing
+from services.core import stream
+from services.core.automation_store import FiringRecord, firing_event_payload, firing_record_ops
+from services.core.keys import Keys
+from services.engine.buckets import Slot, parse_outbox_item
+
+ACTIONS_QUEUE = "actions"
+ACTION_JOB = "services.engine.actions.run_action"
+ACTION_JOB_TIMEOUT_S = 300
+ACTION_RESULT_TTL_S = 24 * 3600
+ACTION_FAILURE_TTL_S = 7 * 24 * 3600
+# retries of an action job that failed for want of Redis (other failures are recorded)
+ACTION_RETRY_INTERVALS_S = [1, 5, 30, 60]
+_EVENT_NAMESPACE = uuid.UUID("1c4e7a52-6f0b-4d8e-9a51-3f2d8c6b7e10")
+
+
+@dataclass
+class Pending:
+    """A firing to record and enqueue, and the outbox item it came from."""
+
+    slot: Slot
+    item: str
+    record: FiringRecord
+
+
+def _at(seconds: float) -> datetime:
+    return datetime.fromtimestamp(seconds, UTC)
+
+
+def ref_event(ref: EventRef) -> dict[str, Any]:
+    """What is known of an event from its reference, in the shape of an event."""
+    return {"id": ref.id, "event": ref.event, "occurred": _at(ref.occurred).isoformat(),
+            "resource": {"resource.id": ref.resource_id},
+            "related": [{"resource.id": rid, "resource.role": role}
+                        for role, rid in ref.related.items()],
+            "payload": {}}
+
+
+def firing_record(automation: Automation, firing: Firing,
+                  event: dict[str, Any] | None) -> FiringRecord:
+    """The record of a firing, with the actions it runs (as they are now)."""
+    if event is None:
+        event = ref_event(firing.events[0]) if firing.events else {}
+    return FiringRecord(
+        id=firing.key, automation_id=automation.id, automation_name=automation.name,
+        trigger=firing.trigger, states=list(firing.states), bucket=list(firing.bucket),
+        labels=dict(firing.labels), occurred=_at(firing.occurred), fired_at=_at(firing.fired_at),
+        count=firing.count, threshold=firing.threshold, reason=firing.reason,
+        events=[ref.to_json() for ref in firing.events], event=event,
+        actions=[(index, action.model_dump(mode="json"))
+                 for index, action in automation.actions_for(firing)])
+
+
+def pending_firings(slot: Slot) -> list[Pending]:
+    """The firings of a slot to record: new ones, and any a crashed engine left behind."""
+    automation = slot.loaded.automation
+    found = [Pending(slot, item, firing_record(automation, firing, event))
+             for item, firing, event in slot.fresh]
+    fresh = {item for item, _, _ in slot.fresh}
+    for item in dict.fromkeys(slot.recovered):
+        if item not in fresh:
+            firing, event_data = parse_outbox_item(item)
+            found.append(Pending(slot, item, firing_record(automation, firing, event_data)))
+    return found
+
+
+def triggered_event(record: FiringRecord) -> Event:
+    """`automation.triggered` (or `automation.resolved` for a firing that only resolves, as
+    Prefect), with an id derived from the firing, so that a repeat is recognisable."""
+    related = [{"resource.id": f"flow-run.{run_id}", "resource.role": "flow-run"}
+               for run_id in record.flow_run_ids()]
+    follows = record.events[-1][0] if record.events else None
+    return Event(
+        id=uuid.uuid5(_EVENT_NAMESPACE, f"{record.automation_id}:{record.id}"),
+        occurred=record.fired_at,
+        event="automation.triggered" if TRIGGERED in record.states else "automation.resolved",
+        resource={"resource.id": f"automation.{record.automation_id}",
+                  "resource.name": record.automation_name},
+        related=related, payload=firing_event_payload(record),
+        follows=uuid.UUID(follows) if follows else None)
+
+
+def record_ops(pipe: redis.client.Pipeline, keys: Keys, pending: list[Pending],
+               maxlen: int) -> None:
+    """Store the records and emit `automation.triggered` for each."""
+    firing_record_ops(pipe, keys, [item.record for item in pending])
+    for item in pending:
+        stream.append(pipe, keys, triggered_event(item.record), maxlen)
+
+
+def job_id(automation_id: str, firing_id: str, index: int) -> str:
+    return f"action-{automation_id}-{firing_id}-{index}"
+
+
+def enqueue_actions(rq_client: redis.Redis, pending: list[Pending]) -> int:
+    """Enqueue one job per action of each firing, in one round trip."""
+    from rq import Queue, Retry
+
+    datas = []
+    for item in pending:
+        record = item.record
+        for index, action in record.actions:
+            datas.append(Queue.prepare_data(
+                ACTION_JOB, args=(record.automation_id, record.id, index),
+                job_id=job_id(record.automation_id, record.id, index),
+                timeout=ACTION_JOB_TIMEOUT_S, result_ttl=ACTION_RESULT_TTL_S,
+                failure_ttl=ACTION_FAILURE_TTL_S,
+                retry=Retry(max=len(ACTION_RETRY_INTERVALS_S), interval=ACTION_RETRY_INTERVALS_S),
+                description=f"{action.get('type')} of automation {record.automation_name} "
+                            f"(firing {record.id})"))
+    if datas:
+        Queue(ACTIONS_QUEUE, connection=rq_client).enqueue_many(datas)
+    return len(datas)
+
+
+def outbox_ops(pipe: redis.client.Pipeline, pending: list[Pending]) -> None:
+    """Drop the recorded firings from their outboxes."""
+    for item in pending:
+        pipe.lrem(item.slot.outbox_key, 1, item.item)
+
