@@ -7,7 +7,16 @@ from fastapi import FastAPI
 from fastapi.responses import RedirectResponse
 
 from services.api.errors import install_error_handlers
-from services.api.routes import automations, deployments, events, flow_runs, health
+from services.api.routes import (
+    automations,
+    deployments,
+    events,
+    flow_runs,
+    health,
+    notifications,
+    notifiers,
+    silences,
+)
 from services.core.settings import Settings
 from services.core.store import Store
 
@@ -25,7 +34,8 @@ def create_app(settings: Settings, client: redis.Redis) -> FastAPI:
     app.state.client = client
     app.state.store = Store(client, settings)
     install_error_handlers(app)
-    for module in (health, flow_runs, deployments, events, automations):
+    for module in (health, flow_runs, deployments, events, automations, notifiers, notifications,
+                   silences):
         app.include_router(module.router)
 
     @app.get("/", include_in_schema=False)

@@ -13,6 +13,7 @@ from services.cli import (
     demo,
     deployment_cmds,
     event_cmds,
+    notify_cmds,
     process_cmds,
     redis_cmds,
     run_cmds,
@@ -49,11 +50,15 @@ app.add_typer(event_cmds.app, name="events")
 app.add_typer(data_cmds.app, name="data")
 app.add_typer(redis_cmds.app, name="redis")
 app.add_typer(automation_cmds.automation_app, name="automation")
+app.add_typer(notify_cmds.notifier_app, name="notifier")
+app.add_typer(notify_cmds.notifications_app, name="notifications")
+app.add_typer(notify_cmds.silence_app, name="silence")
 app.command("up")(process_cmds.up)
 app.command("api")(process_cmds.api)
 app.command("worker")(process_cmds.worker)
 app.command("scheduler")(process_cmds.scheduler)
 app.command("engine")(automation_cmds.engine)
+app.command("notify")(notify_cmds.notify)
 app.command("demo")(demo.demo)
 
 

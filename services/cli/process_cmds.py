@@ -62,7 +62,8 @@ def up(
     load_examples: Annotated[bool, typer.Option(
         "--load-examples", help="apply the example automations (automations/examples)")] = False,
 ) -> None:
-    """Start Redis, the API, the engine, the scheduler and workers together.
+    """Start Redis, the API, the engine, the notification dispatcher, the scheduler and
+    workers together.
 
     Redis is the embedded server unless REDIS_URL is set. Ctrl-C stops everything;
     a second Ctrl-C stops it without waiting for running jobs.
@@ -84,6 +85,7 @@ def up(
             _apply_examples(settings, out)
         # the engine first: its consumer group starts at the end of the stream
         supervisor.start("engine", "engine")
+        supervisor.start("notify", "notify")
         api_child = supervisor.start("api", "api", "--host", host, "--port", str(port))
         supervisor.start("scheduler", "scheduler")
         for _ in range(workers):

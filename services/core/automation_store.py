@@ -40,7 +40,8 @@ from services.core.settings import Settings
 
 FIRING_RETENTION_S = 30 * 24 * 3600
 MAX_FIRINGS_KEPT = 1_000
-NOTIFICATIONS_LATER = "notifications arrive in the next release"
+# the notifier that always exists: it keeps messages instead of sending them
+OUTBOX_NOTIFIER = "outbox"
 
 Outcome = Literal["done", "skipped", "failed"]
 
@@ -261,9 +262,11 @@ class AutomationStore:
                                     f"'{action.automation}' (yet)")
             elif isinstance(action, NOTIFICATION_ACTIONS):
                 notifier = getattr(action, "notifier", None)
-                target = f"notifier '{notifier}'" if notifier else "the webhook"
-                warnings.append(f"{path}: {target} is not used yet: {NOTIFICATIONS_LATER}, "
-                                "until then this action is recorded as skipped")
+                if notifier and notifier != OUTBOX_NOTIFIER and not self.client.hexists(
+                        self.keys.notifiers, notifier):
+                    warnings.append(f"{path}.notifier: no stored notifier named '{notifier}' "
+                                    "(yet); unless the environment configures one, its "
+                                    "messages go to the outbox")
         return warnings
 
     def _write(self, automation: Automation, previous: Automation | None) -> None:

@@ -45,7 +45,6 @@ from automations.templates import render_value
 from services.core import control, stream
 from services.core.automation_store import (
     FIRING_RETENTION_S,
-    NOTIFICATIONS_LATER,
     ActionOutcome,
     AutomationStore,
     FiringRecord,
@@ -207,8 +206,15 @@ def outcome_event(record: FiringRecord, outcome: ActionOutcome) -> Event:
 
 def _handler(action: Any) -> Callable[[ActionContext], Result]:
     if isinstance(action, NOTIFICATION_ACTIONS):
-        return lambda _context: Result("skipped", NOTIFICATIONS_LATER)
+        return _notify
     return _HANDLERS[type(action)]
+
+
+def _notify(context: ActionContext) -> Result:
+    from services.notify.actions import deliver_action
+
+    delivery = deliver_action(context.store, context.record, context.index, context.action)
+    return Result(delivery.outcome, delivery.detail, delivery.made)
 
 
 def _target_run(context: ActionContext) -> str:

@@ -117,7 +117,7 @@ def test_validate_checks_without_storing(api):
 
     assert good.status_code == 200
     assert good.json()["names"] == ["cancel-stuck", "email-on-failure"]
-    assert "notifications arrive in the next release" in good.json()["warnings"][0]
+    assert "no stored notifier named 'team-email'" in good.json()["warnings"][0]
     assert bad.status_code == 422
     assert bad.json()["errors"][0]["loc"] == ["body", 1, "trigger", "within"]
     assert api.get("/api/automations").json() == []

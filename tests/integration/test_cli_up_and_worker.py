@@ -69,8 +69,8 @@ def test_up_runs_api_scheduler_and_worker_on_the_embedded_redis_and_stops_them(t
         wait_until(lambda: any("flowkeeper is up" in line for line in lines), timeout=60,
                    message="flowkeeper up to say it is up")
         assert httpx.get(f"http://127.0.0.1:{port}/api/health").status_code == 200
-        children = wait_until(lambda: len(children_of(up.pid)) == 4 and children_of(up.pid),
-                              timeout=30, message="engine, api, scheduler and worker")
+        children = wait_until(lambda: len(children_of(up.pid)) == 5 and children_of(up.pid),
+                              timeout=30, message="engine, notify, api, scheduler and worker")
         assert embedded_redis.is_answering(settings.redis_socket)
 
         def worker_registered():

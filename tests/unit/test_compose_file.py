@@ -18,7 +18,7 @@ def _compose() -> dict:
 
 def test_compose_file_has_every_service_of_an_installation():
     services = _compose()["services"]
-    assert {"redis", "api", "scheduler", "worker", "mlflow"} <= set(services)
+    assert {"redis", "api", "scheduler", "worker", "mlflow", "engine", "notify"} <= set(services)
 
 
 def test_redis_keeps_an_append_only_file():

@@ -1,0 +1,55 @@
+"""/api/notifications: recent deliveries with each step and the provider's answers, the
+outbox's messages, the dead letters, and resending one."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+from pydantic import BaseModel
+
+from services.api.routes.notifiers import DeliveriesDep
+from services.notify.outbox import OutboxEntry
+from services.notify.records import NotificationPublic, Status
+
+router = APIRouter(prefix="/api/notifications", tags=["notifications"])
+
+Limit = Annotated[int, Query(ge=1, le=1000)]
+
+
+class NotificationList(BaseModel):
+    """Recent notifications (newest first) and the messages the outbox kept."""
+
+    notifications: list[NotificationPublic]
+    outbox: list[OutboxEntry]
+
+
+@router.get("", response_model=NotificationList)
+def list_notifications(deliveries: DeliveriesDep, limit: Limit = 50,
+                       status: Status | None = None, outbox_limit: Limit = 50) \
+        -> NotificationList:
+    return NotificationList(
+        notifications=[item.public() for item in deliveries.notifications.recent(limit, status)],
+        outbox=deliveries.outbox.entries(outbox_limit))
+
+
+@router.get("/dead", response_model=list[NotificationPublic])
+def dead_letters(deliveries: DeliveriesDep, limit: Limit = 100) -> list[NotificationPublic]:
+    """Notifications that were not delivered: out of attempts, or failed permanently."""
+    return [item.public() for item in deliveries.notifications.dead(limit)]
+
+
+@router.get("/outbox", response_model=list[OutboxEntry])
+def outbox(deliveries: DeliveriesDep, limit: Limit = 50) -> list[OutboxEntry]:
+    return deliveries.outbox.entries(limit)
+
+
+@router.get("/{notification_id}", response_model=NotificationPublic)
+def get_notification(notification_id: str, deliveries: DeliveriesDep) -> NotificationPublic:
+    return deliveries.notifications.require(notification_id).public()
+
+
+@router.post("/{notification_id}/resend", response_model=NotificationPublic)
+def resend(notification_id: str, deliveries: DeliveriesDep) -> NotificationPublic:
+    """Deliver a dead notification again (same message); answers with the attempt's outcome."""
+    return deliveries.resend(notification_id).public()

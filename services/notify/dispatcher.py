@@ -1,0 +1,132 @@
+"""The notification dispatcher: flushes the groups that are due and delivers the
+notifications whose next attempt is due (retries, rate-limited ones, group messages,
+and any whose action job died before its first attempt was recorded).
+
+Implementation notes:
+  (a) Claiming moves a due entry CLAIM_LEASE_S into the future in one Lua call, so
+      several dispatchers share the work without taking the same entry; the entry's
+      step then sets its real next time (or removes it). A dispatcher that dies with
+      claimed entries leaves them to come due again after the lease.
+  (b) One notification or group that fails (a bug) is logged and skipped: the rest of
+      the batch goes on, and the failed one comes due again after its claim lease.
+  (c) Redis unreachable: the loop waits (doubling up to RETRY_MAX_S) and goes on.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+import time
+from dataclasses import dataclass
+
+import redis
+
+from services.core.settings import Settings
+from services.notify.delivery import Deliveries
+from services.notify.groups import flush_group
+
+log = logging.getLogger("flowkeeper.notify")
+
+CLAIM_LEASE_S = 120.0
+BATCH = 100
+RETRY_INITIAL_S = 0.1
+RETRY_MAX_S = 5.0
+_CLAIM = """
+local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[3]))
+for _, id in ipairs(ids) do redis.call('ZADD', KEYS[1], 'XX', ARGV[2], id) end
+return ids
+"""
+
+
+@dataclass
+class TickReport:
+    """What one pass did."""
+
+    flushed: int = 0
+    processed: int = 0
+
+    @property
+    def busy(self) -> bool:
+        return self.processed + self.flushed >= BATCH
+
+
+def claim_due(client: redis.Redis, key: str, now: float, limit: int = BATCH) -> list[str]:
+    """Members of `key` due at `now`, pushed CLAIM_LEASE_S ahead for this caller (a)."""
+    return list(client.eval(_CLAIM, 1, key, repr(now), repr(now + CLAIM_LEASE_S), limit))
+
+
+def tick(deliveries: Deliveries, now: float | None = None) -> TickReport:
+    """One pass: flush the due groups, then deliver the due notifications."""
+    now = deliveries.clock() if now is None else now
+    keys, report = deliveries.keys, TickReport()
+    for group_id in claim_due(deliveries.client, keys.notification_groups_due, now):
+        try:
+            created = flush_group(deliveries.client, keys, group_id, now,
+                                  deliveries.settings.notify_retention_s,
+                                  lambda pipe, item: deliveries.notifications.create_ops(
+                                      pipe, item, now))
+        except (redis.ConnectionError, redis.TimeoutError):
+            raise
+        except Exception:  # (b)
+            log.exception("flushing notification group %s failed; it is tried again later",
+                          group_id)
+            continue
+        report.flushed += created is not None
+    for notification_id in claim_due(deliveries.client, keys.notifications_due, now):
+        try:
+            deliveries.process(notification_id, now)
+        except (redis.ConnectionError, redis.TimeoutError):
+            raise
+        except Exception:  # (b)
+            log.exception("delivering notification %s failed; it is tried again later",
+                          notification_id)
+            continue
+        report.processed += 1
+    return report
+
+
+def run_dispatcher(settings: Settings, *, stop_event: threading.Event | None = None,
+                   once: bool = False) -> None:
+    """Dispatch until `stop_event` is set (or SIGTERM/SIGINT); with `once`, one pass."""
+    from services.core.connection import connect
+
+    stop = stop_event or threading.Event()
+    restore = _stop_on_signals(stop)
+    client = connect(settings)
+    deliveries = Deliveries(client, settings)
+    delay = RETRY_INITIAL_S
+    log.info("notification dispatcher started (Redis %s)", settings.redacted_redis())
+    try:
+        while not stop.is_set():
+            try:
+                report = tick(deliveries, time.time())
+                delay = RETRY_INITIAL_S
+            except (redis.ConnectionError, redis.TimeoutError) as error:  # (c)
+                log.warning("Redis unreachable, retrying in %.1f s: %s", delay, error)
+                stop.wait(delay)
+                delay = min(delay * 2, RETRY_MAX_S)
+                continue
+            if once:
+                return
+            if not report.busy:
+                stop.wait(settings.notify_poll_s)
+    finally:
+        restore()
+        client.close()
+        log.info("notification dispatcher stopped")
+
+
+def _stop_on_signals(stop: threading.Event):
+    """Set `stop` on SIGTERM/SIGINT (main thread only); returns a function that restores."""
+    if threading.current_thread() is not threading.main_thread():
+        return lambda: None
+    previous = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGINT)}
+    for sig in previous:
+        signal.signal(sig, lambda _signum, _frame: stop.set())
+
+    def restore() -> None:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+    return restore
