@@ -79,12 +79,14 @@ class FlowWorker(Worker):
 
 def run_worker(settings: Settings, queues: list[str], *, burst: bool = False,
                name: str | None = None) -> None:
-    """Work on `queues` (default: "default") until stopped; with `burst`, until they are empty."""
+    """Work on `queues` (default: flow runs and actions) until stopped; with `burst`, until
+    they are empty. The worker also runs RQ's scheduler, which enqueues the retries of
+    action jobs (Retry with intervals) when they are due."""
     from flows import runtime  # noqa: F401 - imported once here, inherited by every work horse
 
     connection = connect(settings, decode_responses=False)
     worker = FlowWorker(queues or DEFAULT_QUEUES, connection=connection, name=name)
     try:
-        worker.work(burst=burst, logging_level="INFO")
+        worker.work(burst=burst, logging_level="INFO", with_scheduler=True)
     finally:
         connection.close()
