@@ -4,7 +4,6 @@ entries of replicas that died; finish the batch in hand on SIGTERM and exit."""
 from __future__ import annotations
 
 import logging
-import signal
 import threading
 import time
 
@@ -12,6 +11,7 @@ import redis
 
 from services.core.connection import connect
 from services.core.settings import Settings
+from services.core.signals import stop_on_signals
 from services.engine.engine import Engine
 
 log = logging.getLogger("flowkeeper.engine")
@@ -45,7 +45,7 @@ def run_engine(settings: Settings, *, consumer: str | None = None,
                stop_event: threading.Event | None = None) -> None:
     """Run one engine replica until `stop_event` is set (or SIGTERM/SIGINT arrives)."""
     stop = stop_event or threading.Event()
-    restore = _stop_on_signals(stop)
+    restore = stop_on_signals(stop)
     client = connect(settings)
     delay = RETRY_INITIAL_S
     try:
@@ -100,18 +100,3 @@ def _start(settings: Settings, client, consumer: str | None,
             log.exception("could not process the entries left by this consumer's last run")
         return engine
     return None
-
-
-def _stop_on_signals(stop: threading.Event):
-    """Set `stop` on SIGTERM/SIGINT (main thread only); returns a function that restores."""
-    if threading.current_thread() is not threading.main_thread():
-        return lambda: None
-    previous = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGINT)}
-    for sig in previous:
-        signal.signal(sig, lambda _signum, _frame: stop.set())
-
-    def restore() -> None:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
-
-    return restore

@@ -15,7 +15,6 @@ Implementation notes:
 from __future__ import annotations
 
 import logging
-import signal
 import threading
 import time
 from dataclasses import dataclass
@@ -23,6 +22,7 @@ from dataclasses import dataclass
 import redis
 
 from services.core.settings import Settings
+from services.core.signals import stop_on_signals
 from services.notify.delivery import Deliveries
 from services.notify.groups import flush_group
 
@@ -92,7 +92,7 @@ def run_dispatcher(settings: Settings, *, stop_event: threading.Event | None = N
     from services.core.connection import connect
 
     stop = stop_event or threading.Event()
-    restore = _stop_on_signals(stop)
+    restore = stop_on_signals(stop)
     client = connect(settings)
     deliveries = Deliveries(client, settings)
     delay = RETRY_INITIAL_S
@@ -115,18 +115,3 @@ def run_dispatcher(settings: Settings, *, stop_event: threading.Event | None = N
         restore()
         client.close()
         log.info("notification dispatcher stopped")
-
-
-def _stop_on_signals(stop: threading.Event):
-    """Set `stop` on SIGTERM/SIGINT (main thread only); returns a function that restores."""
-    if threading.current_thread() is not threading.main_thread():
-        return lambda: None
-    previous = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGINT)}
-    for sig in previous:
-        signal.signal(sig, lambda _signum, _frame: stop.set())
-
-    def restore() -> None:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
-
-    return restore

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import signal
 import threading
 import time
 
@@ -12,6 +11,7 @@ import redis
 from services.core.connection import connect
 from services.core.models import utcnow
 from services.core.settings import Settings
+from services.core.signals import stop_on_signals
 from services.core.store import Store
 from services.scheduler.tick import tick
 
@@ -22,7 +22,7 @@ def run_scheduler(settings: Settings, *, once: bool = False,
                   stop_event: threading.Event | None = None) -> None:
     """Tick until `stop_event` is set (or SIGTERM/SIGINT arrives); one tick if `once`."""
     stop = stop_event or threading.Event()
-    restore = _stop_on_signals(stop)
+    restore = stop_on_signals(stop)
     client = connect(settings)
     store = Store(client, settings)
     log.info("scheduler started (Redis %s, every %g s)", settings.redacted_redis(),
@@ -43,18 +43,3 @@ def run_scheduler(settings: Settings, *, once: bool = False,
         restore()
         client.close()
         log.info("scheduler stopped")
-
-
-def _stop_on_signals(stop: threading.Event):
-    """Set `stop` on SIGTERM/SIGINT (main thread only); returns a function that restores."""
-    if threading.current_thread() is not threading.main_thread():
-        return lambda: None
-    previous = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGINT)}
-    for sig in previous:
-        signal.signal(sig, lambda _signum, _frame: stop.set())
-
-    def restore() -> None:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
-
-    return restore
