@@ -74,7 +74,8 @@ def up(
     settings = load_settings()
     host = host or settings.api_host
     port = port or settings.api_port
-    queues = queue or list(DEFAULT_QUEUES)
+    # by default flow runs and actions get workers of their own (see below)
+    queues = queue or ["default"]
     out = console()
     signals = _SignalLatch()
     started_redis = start_embedded(settings)
@@ -90,6 +91,10 @@ def up(
         supervisor.start("scheduler", "scheduler")
         for _ in range(workers):
             supervisor.start("worker", "worker", *(arg for q in queues for arg in ("--queue", q)))
+        if queue is None:
+            # the actions get a worker of their own, which does not fork per job
+            supervisor.start("actions-worker", "worker", "--queue", "actions")
+            queues = [*queues, "actions"]
         if wait_for_port(_reachable(host), port, API_START_TIMEOUT_S,
                          lambda: api_child.alive and not signals.count):
             out.print(f"flowkeeper is up: API at http://{host}:{port}/api, docs at "
