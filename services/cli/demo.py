@@ -1,37 +1,54 @@
 """`flowkeeper demo` (what `make demo` runs): the taxi training flow as a worker job on
-the embedded Redis, watched live, then a summary; everything it started is stopped.
+the embedded Redis, watched live, then a summary; then three automation stories (a stuck
+run cancelled, a failed run retried once, a retrain after repeated failures) acted on
+by the rules engine; everything it started is stopped.
 
-The demo is a list of scenes run in order over one `DemoSession`; a later scene
-(automations, notifications) is one more function in `SCENES`. Cleanup does not
-depend on how far the scenes got.
+The demo is a list of scenes run in order over one `DemoSession`; the automation stories
+live in demo_scenes.py. Cleanup does not depend on how far the scenes got.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import signal
+import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from services.cli.common import console, load_settings
+from services.cli.demo_scenes import (
+    CANCEL_STUCK,
+    DEMO_DEPLOYMENTS,
+    QUEUE,
+    STORIES,
+    StoryResult,
+    check_children,
+    format_seconds,
+    wait_live,
+)
 
 if TYPE_CHECKING:
     from rich.console import Console
 
-    from services.cli.supervisor import Child, Supervisor
+    from services.cli.supervisor import Supervisor
     from services.core.models import FlowRun
     from services.core.settings import Settings
     from services.core.store import Store
 
 DEPLOYMENT = "taxi-training"
 ENTRYPOINT = "flows.taxi.training:main_flow"
-QUEUE = "default"
+ACTIONS_QUEUE = "actions"
 RUN_TIMEOUT_S = 600.0
-WORKER_LOG_TAIL_LINES = 15
+ENGINE_START_TIMEOUT_S = 30.0
+# the demo's processes: a cancelled run gets 3 s to stop before it is stopped by force, and
+# a run's process looks for a cancellation every second (defaults: 10 s and 5 s), so the
+# stuck-run story takes seconds
+CHILD_SETTINGS = {"FLOWKEEPER_CANCEL_GRACE_S": "3", "FLOWKEEPER_HEARTBEAT_INTERVAL_S": "1"}
 
 
 @dataclass
@@ -46,9 +63,14 @@ class DemoSession:
     stream_start_id: str = "-"
     data_paths: tuple[Path, ...] = ()
     supervisor: Supervisor | None = None
-    worker: Child | None = None
-    worker_log: Path | None = None
+    log_path: Path | None = None
+    engine_consumer: str = ""
     run: FlowRun | None = None
+    # automation name -> id, of the demo automations
+    automation_ids: dict[str, str] = field(default_factory=dict)
+    # every run the demo started or saw its automations start, to cancel on Ctrl-C
+    run_ids: list[str] = field(default_factory=list)
+    stories: list[StoryResult] = field(default_factory=list)
 
 
 def demo(
@@ -56,11 +78,15 @@ def demo(
         min=100, help="trips per synthetic month, when the files are missing "
         "[default: about a real month's]")] = None,
 ) -> None:
-    """Train the taxi model on a worker and print a summary.
+    """Train the taxi model on a worker, then watch automations act on three runs.
 
-    Starts the embedded Redis if needed, registers the taxi-training deployment,
-    writes synthetic data if missing, runs the flow on a worker and stops what it started.
+    Starts the embedded Redis if needed, registers the taxi-training deployment and the
+    demo ones, applies the demo automations, writes synthetic data if missing, starts an
+    engine, a scheduler and workers, runs the flow, then the stories: a stuck run
+    cancelled, a failed run retried once, a retrain after repeated failures. Stops what
+    it started; exits non-zero when the training or a story did not end as expected.
     """
+    started = time.monotonic()
     session = DemoSession(settings=load_settings(), console=console(), rows=rows)
     # SIGTERM (e.g. make killed) cleans up like Ctrl-C does
     previous = signal.signal(signal.SIGTERM, _interrupt)
@@ -68,15 +94,37 @@ def demo(
         for scene in SCENES:
             scene(session)
     except KeyboardInterrupt:
-        _cancel_run(session)
+        _cancel_unfinished(session, "the demo was interrupted")
         raise
     finally:
         cleanup(session)
         signal.signal(signal.SIGTERM, previous)
+    from services.cli.render import format_duration
+
+    took = format_duration(time.monotonic() - started)
+    problems = failures(session)
+    for problem in problems:
+        session.console.print(f"[red]demo: {problem}[/red]")
+    if problems:
+        session.console.print(f"[red]demo: over in {took}, not as expected[/red]")
+        raise typer.Exit(1)
+    session.console.print(f"demo: the training run and every automation story ended as "
+                          f"expected, in {took}")
+
+
+def failures(session: DemoSession) -> list[str]:
+    """What did not end as expected: the training run, then each story."""
     from services.core.models import StateType
 
+    found = []
     if session.run is None or session.run.state is not StateType.COMPLETED:
-        raise typer.Exit(1)
+        state = session.run.state.value if session.run else "not started"
+        found.append(f"the taxi training run ended {state}, not Completed")
+    for story in session.stories:
+        if not story.ok:
+            found.append(f"story {story.number} ({story.title}) did not end as expected: "
+                         f"{'; '.join(story.problems)}")
+    return found
 
 
 # --- scenes ---------------------------------------------------------------------------------
@@ -105,6 +153,43 @@ def register_deployment(session: DemoSession) -> None:
         description="NYC green taxi trip duration: XGBoost, logged to MLflow"))
     session.console.print(f"[bold]2.[/bold] deployment [bold]{deployment.name}[/bold] "
                           f"registered ({deployment.entrypoint}, queue {deployment.work_queue})")
+    register_demo(session)
+
+
+def demo_automation_files() -> list[Path]:
+    """The automation files the demo applies (automations/demo/)."""
+    import automations
+
+    return sorted((Path(automations.__file__).parent / "demo").glob("*.json"))
+
+
+def register_demo(session: DemoSession) -> None:
+    """Register the demo deployments and create the demo automations afresh."""
+    from automations.loading import load_automation_file
+    from services.core import control
+    from services.core.automation_files import apply_files
+    from services.core.automation_store import AutomationStore
+    from services.core.models import DeploymentCreate
+
+    store = session.store
+    for name, (entrypoint, description) in DEMO_DEPLOYMENTS.items():
+        control.register_deployment(store, DeploymentCreate(
+            name=name, entrypoint=entrypoint, work_queue=QUEUE, tags=["demo"],
+            description=description))
+    automations = AutomationStore(store.client, store.settings)
+    files = demo_automation_files()
+    # afresh: an earlier demo's open windows, counts and firings would blur this one's
+    for path in files:
+        for spec in load_automation_file(path):
+            if automations.get(spec.name) is not None:
+                automations.delete(spec.name)
+    results = apply_files(automations, files)
+    session.automation_ids = {result.name: result.id for result in results}
+    session.console.print(f"   demo deployments {', '.join(DEMO_DEPLOYMENTS)} registered; "
+                          f"automations {', '.join(session.automation_ids)} applied")
+    for result in results:
+        for warning in result.warnings:
+            session.console.print(f"   [yellow]{result.name}: {warning}[/yellow]")
 
 
 def prepare_data(session: DemoSession) -> None:
@@ -125,17 +210,29 @@ def prepare_data(session: DemoSession) -> None:
     session.data_paths = tuple(paths)
 
 
-def start_worker(session: DemoSession) -> None:
+def start_processes(session: DemoSession) -> None:
+    """The engine first (its consumer group starts at the end of the stream), the
+    scheduler (it forces cancellations past their grace period), a worker for flow runs
+    and one for the automations' actions, so an action never waits behind a stuck run."""
     from services.cli.supervisor import Supervisor, child_environment
 
     log_dir = session.settings.home_dir / "logs"
     log_dir.mkdir(parents=True, exist_ok=True)
-    session.worker_log = log_dir / "demo-worker.log"
-    output = open(session.worker_log, "wb")  # noqa: SIM115 - closed in cleanup
-    session.supervisor = Supervisor(child_environment(str(session.settings.home_dir)), output)
-    session.worker = session.supervisor.start("worker", "worker", "--queue", QUEUE)
-    session.console.print(f"[bold]4.[/bold] worker started on queue {QUEUE} "
-                          f"(pid {session.worker.process.pid}, log {session.worker_log})")
+    session.log_path = log_dir / "demo.log"
+    output = open(session.log_path, "wb")  # noqa: SIM115 - closed in cleanup
+    environment = {**child_environment(str(session.settings.home_dir)), **CHILD_SETTINGS}
+    supervisor = session.supervisor = Supervisor(environment, output)
+    suffix = f"demo-{os.getpid()}"
+    session.engine_consumer = suffix
+    supervisor.start("engine", "engine", "--consumer", session.engine_consumer)
+    supervisor.start("scheduler", "scheduler")
+    supervisor.start("worker", "worker", "--queue", QUEUE, "--name", f"flows-{suffix}")
+    supervisor.start("actions worker", "worker", "--queue", ACTIONS_QUEUE,
+                     "--name", f"actions-{suffix}")
+    pids = ", ".join(f"{child.name} {child.process.pid}" for child in supervisor.children)
+    session.console.print(f"[bold]4.[/bold] started the engine, the scheduler, a worker on "
+                          f"queue {QUEUE} and one on {ACTIONS_QUEUE} (pids: {pids}; "
+                          f"log {session.log_path})")
 
 
 def run_training(session: DemoSession) -> None:
@@ -145,11 +242,36 @@ def run_training(session: DemoSession) -> None:
     train, validation = session.data_paths
     session.run = control.run_deployment(session.store, DEPLOYMENT, {
         "train_path": str(train), "val_path": str(validation)})
+    session.run_ids.append(session.run.id)
     session.console.print(f"[bold]5.[/bold] flow run [bold]{session.run.name}[/bold] "
                           f"({session.run.id}) enqueued; waiting for the worker ...")
     session.run = watch_run(session.store, session.run.id, session.console,
-                            timeout_s=RUN_TIMEOUT_S, check=lambda: _check_worker(session),
+                            timeout_s=RUN_TIMEOUT_S, check=lambda: check_children(session),
                             transient=True)
+
+
+def wait_for_engine(session: DemoSession) -> None:
+    """Wait until the demo's engine reads the stream (its consumer is in the group): a
+    group the engine creates starts at the end of the stream, so the stories' runs must
+    come after."""
+    import redis
+
+    from services.core.errors import FlowkeeperError
+    from services.engine.engine import ENGINE_GROUP
+
+    store = session.store
+
+    def poll() -> tuple[bool, str]:
+        try:
+            consumers = store.client.xinfo_consumers(store.keys.events, ENGINE_GROUP)
+        except redis.ResponseError:  # no group yet: the engine creates it when it starts
+            consumers = []
+        started = any(consumer["name"] == session.engine_consumer for consumer in consumers)
+        return started, "waiting for the rules engine to read the event stream"
+
+    if not wait_live(session, poll, ENGINE_START_TIMEOUT_S):
+        raise FlowkeeperError(f"the demo's engine did not read the event stream within "
+                              f"{ENGINE_START_TIMEOUT_S:g} s; see {session.log_path}")
 
 
 def summarize(session: DemoSession) -> None:
@@ -194,8 +316,41 @@ def summarize(session: DemoSession) -> None:
     out.print("events:    flowkeeper events tail --name flow-run.")
 
 
+# --- the closing table ----------------------------------------------------------------------
+
+
+def summarize_stories(session: DemoSession) -> None:
+    from rich.table import Table
+
+    from services.core import stream
+
+    out = session.console
+    out.print()
+    out.rule("automation stories")
+    table = Table()
+    for column in ("story", "automation", "outcome", "took"):
+        table.add_column(column)
+    for story in session.stories:
+        outcome = "as expected" if story.ok else f"[red]NOT as expected: {story.problems[0]}[/red]"
+        took = f"{format_seconds(story.took_s)} ({story.took_span})" if story.took_s is not None \
+            else "-"
+        table.add_row(f"{story.number}. {story.title}", story.automation, outcome, took)
+    out.print(table)
+    counts = stream.count_by_name(session.store.client, session.store.keys,
+                                  session.stream_start_id)
+    acted = ", ".join(f"{name} {count}" for name, count in sorted(counts.items())
+                      if name.startswith("automation."))
+    out.print(f"automation events since the demo started: {acted or 'none'}")
+    for story in session.stories:
+        out.print(f"firings:   flowkeeper automation firings {story.automation}")
+    stuck = next((story for story in session.stories if story.number == 1), None)
+    if stuck is not None and stuck.run_id:
+        out.print(f"why:       flowkeeper automation explain {CANCEL_STUCK} --run {stuck.run_id}")
+
+
 SCENES: list[Callable[[DemoSession], None]] = [
-    start_redis, register_deployment, prepare_data, start_worker, run_training, summarize,
+    start_redis, register_deployment, prepare_data, start_processes, run_training, summarize,
+    wait_for_engine, *STORIES, summarize_stories,
 ]
 
 
@@ -223,44 +378,42 @@ def _interrupt(_signum: int, _frame: object) -> None:
     raise KeyboardInterrupt
 
 
-def _check_worker(session: DemoSession) -> None:
-    from services.core.errors import FlowkeeperError
-
-    if session.worker is not None and not session.worker.alive:
-        raise FlowkeeperError(
-            f"the demo's worker exited with code {session.worker.process.returncode}; "
-            f"last lines of {session.worker_log}:\n{_tail(session.worker_log)}")
-
-
-def _tail(path: Path | None, lines: int = WORKER_LOG_TAIL_LINES) -> str:
-    if path is None or not path.exists():
-        return ""
-    return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
-
-
-def _cancel_run(session: DemoSession) -> None:
-    """On Ctrl-C, ask the run to stop, so the worker can stop without waiting for it."""
-    if session.store is None or session.run is None or session.run.state.is_final:
+def _cancel_unfinished(session: DemoSession, message: str) -> None:
+    """Ask the demo's runs that have not ended to stop, so the workers can stop without
+    waiting for them."""
+    if session.store is None:
         return
+    import redis
+
     from services.core import control
     from services.core.errors import FlowkeeperError
+    from services.core.models import StateType
 
     try:
-        control.cancel_flow_run(session.store, session.run.id, "the demo was interrupted")
-        session.console.print(f"interrupted: cancelling flow run {session.run.id}")
-    except FlowkeeperError:
-        pass  # it ended in the meantime
+        for run_id in session.run_ids:
+            run = session.store.get_flow_run(run_id)
+            if run is None or run.state.is_final or run.state is StateType.CANCELLING:
+                continue
+            try:
+                control.cancel_flow_run(session.store, run_id, message)
+                session.console.print(f"cancelling flow run {run.name}: {message}")
+            except FlowkeeperError:
+                pass  # it ended in the meantime
+    except redis.RedisError as error:  # cleanup goes on: the processes still have to stop
+        session.console.print(f"[yellow]could not cancel the demo's runs: {error}[/yellow]")
 
 
 def cleanup(session: DemoSession) -> None:
-    """Stop the worker and the Redis this demo started (not ones that were running)."""
+    """Stop the processes and the Redis this demo started (not ones that were running)."""
     from services.core.connection import stop_embedded
 
     if session.supervisor is not None:
+        _cancel_unfinished(session, "the demo is over")
         session.supervisor.stop()
         if session.supervisor.output is not None:
             session.supervisor.output.close()
-        session.console.print("stopped the demo's worker")
+        names = ", ".join(child.name for child in session.supervisor.children)
+        session.console.print(f"stopped the demo's processes ({names})")
     if session.store is not None:
         session.store.client.close()
     if session.started_redis:
