@@ -12,7 +12,8 @@ from bench.harness import machine_line, render
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
-SECTIONS = ["bench.sdk", "bench.emitter", "bench.imports", "bench.engine"]
+SECTIONS = ["bench.sdk", "bench.emitter", "bench.imports", "bench.engine", "bench.engine_latency",
+            "bench.notify"]
 
 
 def main() -> int:

@@ -325,8 +325,47 @@ def judge_retrain(failing: list[FlowRun], firing: FiringRecord | None,
     return result
 
 
+# --- the failure notification of story 2 ------------------------------------------------------
+
+
+NOTIFY_FAILURE = "demo-notify-failure"
+NOTIFICATION_TIMEOUT_S = 15.0
+
+
+def show_failure_notification(session: DemoSession) -> None:
+    """Print the notification that the failures of story 2 sent (to the outbox unless a
+    provider is configured): its subject, where it went and how to read it."""
+    from services.core.settings import Settings
+    from services.notify.records import Notifications
+
+    settings: Settings = session.store.settings
+    records = Notifications(session.store.client, session.store.keys, settings.notify_retention_s)
+    flaky = {run.id for run in session.store.list_flow_runs(deployment=FLAKY_DEPLOYMENT)}
+    session.console.print()
+    session.console.print(f"[bold]notification[/bold] · {NOTIFY_FAILURE} emails the team "
+                          "when a flaky run fails")
+    deadline = time.monotonic() + NOTIFICATION_TIMEOUT_S
+    sent = []
+    while time.monotonic() < deadline:
+        sent = [n for n in records.recent(50)
+                if n.automation_name == NOTIFY_FAILURE and n.flow_run_id in flaky
+                and n.status != "pending"]
+        if len(sent) >= len(flaky):
+            break
+        time.sleep(POLL_S)
+    if not sent:
+        session.console.print(f"   [red]no notification arrived within "
+                              f"{NOTIFICATION_TIMEOUT_S:g} s[/red]")
+        return
+    for notification in sorted(sent, key=lambda n: n.created_at):
+        session.console.print(f"   {'subject':<10} {notification.message.subject}", soft_wrap=True)
+        session.console.print(f"   {'delivered':<10} {notification.status} via "
+                              f"{notification.via or notification.notifier}", soft_wrap=True)
+    session.console.print(f"   {'read it':<10} flowkeeper notifications ls --outbox")
+
+
 STORIES: list[Callable[[DemoSession], None]] = [
-    story_stuck_run, story_failed_run, story_repeated_failures,
+    story_stuck_run, story_failed_run, show_failure_notification, story_repeated_failures,
 ]
 
 

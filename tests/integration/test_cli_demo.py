@@ -81,3 +81,15 @@ def test_the_demo_trains_the_taxi_model_then_shows_three_automation_stories(sett
     assert retrain.state is StateType.COMPLETED
     assert retrain.parameters == {
         "reason": "3 failures of demo-nightly-training (automation demo-failures-retrain)"}
+
+    # the failures of story 2 were each notified once; with no provider configured the
+    # messages are in the outbox
+    from services.notify.outbox import Outbox
+
+    kept = Outbox(store.client, store.keys, 100).entries()
+    subjects = sorted(entry.message.subject for entry in kept)
+    assert len(subjects) == 2
+    for subject, run in zip(subjects, sorted((original, retry), key=lambda r: r.name),
+                            strict=True):
+        assert subject.endswith(f"demo-flaky-training run {run.name} Failed")
+    assert result.stdout.count("sent via outbox") == 2
