@@ -182,8 +182,8 @@ def _enqueue_latencies(client, settings, automation_id: str,
     """Per firing of the automation: its job's enqueued_at minus its event's send time."""
     from rq.job import Job
 
+    from services.control import rq_connection
     from services.core.automation_store import AutomationStore
-    from services.core.control import rq_connection
     from services.core.store import Store
     from services.engine.recording import job_id
 
@@ -229,8 +229,8 @@ def _deadline_delays(client, settings, automation_id: str, runs: list) -> tuple[
     and to its cancel_requested, in seconds."""
     from rq.job import Job
 
+    from services.control import rq_connection
     from services.core.automation_store import AutomationStore
-    from services.core.control import rq_connection
     from services.core.models import StateType
     from services.core.store import Store
     from services.engine.recording import job_id
@@ -253,8 +253,8 @@ def cancel_latency() -> list[Row]:
     """From each stuck run's deadline to its action job enqueued and its cancel requested."""
     from rq import Queue, Worker
 
+    from services.control import rq_connection
     from services.core import stream
-    from services.core.control import rq_connection
     from services.core.models import FlowRun, StateType
     from services.core.store import Store
     from services.engine.engine import ENGINE_GROUP

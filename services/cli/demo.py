@@ -145,7 +145,7 @@ def start_redis(session: DemoSession) -> None:
 
 
 def register_deployment(session: DemoSession) -> None:
-    from services.core import control
+    from services import control
     from services.core.models import DeploymentCreate
 
     deployment = control.register_deployment(session.store, DeploymentCreate(
@@ -166,7 +166,7 @@ def demo_automation_files() -> list[Path]:
 def register_demo(session: DemoSession) -> None:
     """Register the demo deployments and create the demo automations afresh."""
     from automations.loading import load_automation_file
-    from services.core import control
+    from services import control
     from services.core.automation_files import apply_files
     from services.core.automation_store import AutomationStore
     from services.core.models import DeploymentCreate
@@ -236,8 +236,8 @@ def start_processes(session: DemoSession) -> None:
 
 
 def run_training(session: DemoSession) -> None:
+    from services import control
     from services.cli.watch import watch_run
-    from services.core import control
 
     train, validation = session.data_paths
     session.run = control.run_deployment(session.store, DEPLOYMENT, {
@@ -385,7 +385,7 @@ def _cancel_unfinished(session: DemoSession, message: str) -> None:
         return
     import redis
 
-    from services.core import control
+    from services import control
     from services.core.errors import FlowkeeperError
     from services.core.models import StateType
 

@@ -121,7 +121,7 @@ def story_stuck_run(session: DemoSession) -> None:
     from rq.exceptions import NoSuchJobError
     from rq.job import Job
 
-    from services.core import control
+    from services import control
     from services.core.models import StateType
 
     store, automations = session.store, _automations(session)
@@ -193,7 +193,7 @@ def judge_stuck(run: FlowRun, firing: FiringRecord | None, job_status: str | Non
 
 
 def story_failed_run(session: DemoSession) -> None:
-    from services.core import control
+    from services import control
 
     store, automations = session.store, _automations(session)
     automation_id = session.automation_ids[RETRY_FAILED]
@@ -257,7 +257,7 @@ def judge_retry(runs: list[FlowRun], firings: list[FiringRecord]) -> StoryResult
 
 
 def story_repeated_failures(session: DemoSession) -> None:
-    from services.core import control
+    from services import control
 
     store, automations = session.store, _automations(session)
     automation_id = session.automation_ids[FAILURES_RETRAIN]

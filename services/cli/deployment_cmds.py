@@ -69,7 +69,7 @@ def _spec_from_options(name: str, entrypoint: str, param: list[str] | None, queu
 
 
 def _register_all(specs: list[DeploymentCreate], source: str) -> None:
-    from services.core import control
+    from services import control
     from services.core.errors import FlowkeeperError
 
     store = open_store()
@@ -102,9 +102,9 @@ def run(
     = False,
 ) -> None:
     """Create a flow run of a deployment and enqueue it for a worker."""
+    from services import control
     from services.cli.params import parse_parameters
     from services.cli.run_cmds import finish, wait_for
-    from services.core import control
 
     store = open_store()
     run = control.run_deployment(store, name, parse_parameters(param), tags=tag or None)

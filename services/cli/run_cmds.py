@@ -143,7 +143,7 @@ def cancel(
     A run that has not started is Cancelled at once; a running one is Cancelling and
     stops between tasks or at its next heartbeat.
     """
-    from services.core import control
+    from services import control
 
     store = open_store()
     run = control.cancel_flow_run(store, store.find_flow_run(run_id).id, message)
@@ -159,7 +159,7 @@ def retry(
 
     Same deployment, same parameters; the new run records which run it retries.
     """
-    from services.core import control
+    from services import control
 
     store = open_store()
     run = control.retry_flow_run(store, store.find_flow_run(run_id).id)

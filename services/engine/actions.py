@@ -42,7 +42,8 @@ from automations.schema import (
 )
 from automations.state import EventRef
 from automations.templates import render_value
-from services.core import control, stream
+from services import control
+from services.core import stream
 from services.core.automation_store import (
     FIRING_RETENTION_S,
     ActionOutcome,

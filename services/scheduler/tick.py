@@ -23,7 +23,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
 
-from services.core import control
+from services import control
 from services.core.models import ACTIVE_STATES, Deployment, StateType
 from services.core.store import Store
 from services.scheduler.schedules import due_times

@@ -23,7 +23,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from services.core import control
+from services import control
 from services.core.connection import connect
 from services.core.errors import InvalidInput
 from services.core.models import FINAL_STATES, WAITING_STATES, FlowRun, StateType

@@ -23,8 +23,8 @@ from typing import Any
 
 from rq.worker import SHUTDOWN_SIGNAL, SimpleWorker, Worker
 
+from services.control import JOB_FUNCTION
 from services.core.connection import connect
-from services.core.control import JOB_FUNCTION
 from services.core.settings import Settings
 from services.worker.jobs import end_killed_run
 

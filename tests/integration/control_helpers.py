@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from services.core import control, stream
+from services import control
+from services.core import stream
 from services.core.models import Deployment, DeploymentCreate
 from services.core.store import Store
 

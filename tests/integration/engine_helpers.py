@@ -14,7 +14,8 @@ from pathlib import Path
 from typing import Any
 
 from automations.events import Event
-from services.core import control, stream
+from services import control
+from services.core import stream
 from services.core.automation_store import AutomationStore, validate_spec
 from services.core.models import FlowRun, StateType
 from services.core.run_events import flow_run_event

@@ -93,7 +93,7 @@ def test_an_unknown_run_is_a_404_with_a_clear_message(api, store, path):
 
 
 def test_cancelling_a_pending_run_cancels_it_and_removes_its_job(api, store):
-    from services.core import control
+    from services import control
 
     deploy_elsewhere(store)
     run = control.run_deployment(store, "nightly")
@@ -127,7 +127,7 @@ def test_cancelling_a_finished_run_is_a_conflict(api, store):
 
 
 def test_retrying_a_failed_run_creates_a_linked_pending_run(api, store):
-    from services.core import control
+    from services import control
 
     deploy_elsewhere(store)
     original = control.run_deployment(store, "nightly", {"month": "2023-02"})

@@ -188,7 +188,7 @@ def test_run_logs_follow_prints_new_lines_until_the_run_ends(cli, store):
 
 
 def test_run_cancel_cancels_and_a_second_cancel_is_refused(cli, store):
-    from services.core import control
+    from services import control
 
     deploy_elsewhere(store)
     run = control.run_deployment(store, "nightly")
@@ -202,7 +202,7 @@ def test_run_cancel_cancels_and_a_second_cancel_is_refused(cli, store):
 
 
 def test_run_retry_creates_a_linked_run(cli, store):
-    from services.core import control
+    from services import control
 
     deploy_elsewhere(store)
     original = control.run_deployment(store, "nightly")

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from services.core import control, stream
+from services import control
+from services.core import stream
 from services.core.automation_store import AutomationStore
 from services.core.models import StateType
 from services.engine import Engine

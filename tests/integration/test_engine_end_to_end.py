@@ -9,7 +9,7 @@ from datetime import timedelta
 
 import pytest
 
-from services.core import control
+from services import control
 from services.core.automation_store import AutomationStore
 from services.core.models import DeploymentCreate, StateType, utcnow
 from services.engine.recording import ACTIONS_QUEUE

@@ -7,7 +7,7 @@ from datetime import timedelta
 
 import pytest
 
-from services.core import control
+from services import control
 from services.core.errors import InvalidTransition
 from services.core.models import StateType, TaskRun, utcnow
 from services.core.store import task_run_ops

@@ -6,7 +6,7 @@ from datetime import timedelta
 
 import pytest
 
-from services.core import control
+from services import control
 from services.core.errors import NotFound
 from services.core.models import StateType, utcnow
 from services.scheduler import tick

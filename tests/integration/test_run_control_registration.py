@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from services.core import control
+from services import control
 from services.core.errors import InvalidInput
 from services.core.models import DeploymentCreate, Schedule, StateType
 from services.scheduler import tick

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from services.core import control
+from services import control
 from services.core.errors import InvalidInput, InvalidTransition
 from services.core.models import FlowRun, StateType
 from tests.integration.control_helpers import deploy_elsewhere

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from services.core import control
+from services import control
 from services.core.models import StateType, TaskRun, utcnow
 from services.core.store import heartbeat_ops, task_run_ops
 from services.scheduler import tick

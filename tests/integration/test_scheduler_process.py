@@ -10,7 +10,7 @@ from datetime import timedelta
 
 import pytest
 
-from services.core import control
+from services import control
 from services.core.models import Schedule, StateType, utcnow
 from services.scheduler import run_scheduler
 from tests.conftest import wait_until

@@ -6,7 +6,7 @@ from __future__ import annotations
 import threading
 from datetime import UTC, datetime, timedelta
 
-from services.core import control
+from services import control
 from services.core.connection import connect
 from services.core.models import Schedule, StateType
 from services.core.store import Store

@@ -9,7 +9,7 @@ from datetime import timedelta
 
 import pytest
 
-from services.core import control
+from services import control
 from services.core.models import DeploymentCreate, StateType, utcnow
 from services.scheduler import tick
 from services.worker.runner import HORSE_STOP_GRACE_S

@@ -8,7 +8,7 @@ import signal
 
 import pytest
 
-from services.core import control
+from services import control
 from services.core.models import DeploymentCreate, StateType, utcnow
 from services.scheduler import tick
 from tests.conftest import wait_until

@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from services.core import control
+from services import control
 from services.core.errors import InvalidInput
 from services.core.models import DeploymentCreate, StateType, utcnow
 from services.scheduler import tick

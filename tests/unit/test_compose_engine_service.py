@@ -1,5 +1,5 @@
-"""docker-compose.yml runs the rules engine as its own scalable service, and its workers
-carry out the automations' actions."""
+"""docker-compose.yml runs the rules engine as its own scalable service, and a worker of
+its own carries out the automations' actions."""
 
 from __future__ import annotations
 
@@ -19,8 +19,9 @@ def test_the_engine_is_a_service_that_can_be_scaled():
     assert engine["environment"]["REDIS_URL"].startswith("${REDIS_URL:-redis://redis:")
 
 
-def test_workers_take_jobs_from_the_actions_queue():
-    worker = yaml.safe_load((ROOT / "docker-compose.yml").read_text())["services"]["worker"]
-    command = worker["command"]
+def test_an_actions_worker_carries_out_the_automations_actions():
+    services = yaml.safe_load((ROOT / "docker-compose.yml").read_text())["services"]
+    command = services["actions-worker"]["command"]
 
-    assert "actions" in [command[i + 1] for i, arg in enumerate(command) if arg == "--queue"]
+    assert command[0] == "worker"
+    assert [command[i + 1] for i, arg in enumerate(command) if arg == "--queue"] == ["actions"]

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Response, status
 
+from services import control
 from services.api.deps import StoreDep
 from services.api.schemas import RunDeploymentRequest
-from services.core import control
 from services.core.errors import NotFound
 from services.core.models import Deployment, DeploymentCreate, FlowRun
 

@@ -7,9 +7,9 @@ from typing import Annotated
 from fastapi import APIRouter, Body, Query, status
 from fastapi.exceptions import RequestValidationError
 
+from services import control
 from services.api.deps import StoreDep
 from services.api.schemas import CancelRequest, FlowRunDetail, task_graph
-from services.core import control
 from services.core.models import Artifact, FlowRun, LogRecord, StateType
 
 router = APIRouter(prefix="/api/flow-runs", tags=["flow runs"])

@@ -16,8 +16,8 @@ Implementation notes:
   created and the worker fails it with a clear message.
 - Retries count per lineage (the first run of a chain of retries) in Redis, so the
   cap holds whichever process asks for the retry.
-- `flows` is imported inside the functions that load a flow: services.core stays
-  importable without the SDK, and the SDK imports services.core.
+- It sits beside the processes, not in services.core: it loads flows (imported
+  inside the functions that need them), and the SDK imports services.core.
 """
 
 from __future__ import annotations
