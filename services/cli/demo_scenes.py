@@ -329,12 +329,14 @@ def judge_retrain(failing: list[FlowRun], firing: FiringRecord | None,
 
 
 NOTIFY_FAILURE = "demo-notify-failure"
+NOTIFICATIONS_PER_FAILURE = 2  # an email and a Slack message
 NOTIFICATION_TIMEOUT_S = 15.0
 
 
 def show_failure_notification(session: DemoSession) -> None:
-    """Print the notification that the failures of story 2 sent (to the outbox unless a
-    provider is configured): its subject, where it went and how to read it."""
+    """Print the notifications that the failures of story 2 sent, an email and a Slack
+    message each (to the outbox unless a provider is configured): their subjects, where
+    they went and how to read them."""
     from services.core.settings import Settings
     from services.notify.records import Notifications
 
@@ -342,15 +344,15 @@ def show_failure_notification(session: DemoSession) -> None:
     records = Notifications(session.store.client, session.store.keys, settings.notify_retention_s)
     flaky = {run.id for run in session.store.list_flow_runs(deployment=FLAKY_DEPLOYMENT)}
     session.console.print()
-    session.console.print(f"[bold]notification[/bold] · {NOTIFY_FAILURE} emails the team "
-                          "when a flaky run fails")
+    session.console.print(f"[bold]notifications[/bold] · {NOTIFY_FAILURE} emails the team "
+                          "and posts to Slack when a flaky run fails")
     deadline = time.monotonic() + NOTIFICATION_TIMEOUT_S
     sent = []
     while time.monotonic() < deadline:
         sent = [n for n in records.recent(50)
                 if n.automation_name == NOTIFY_FAILURE and n.flow_run_id in flaky
                 and n.status != "pending"]
-        if len(sent) >= len(flaky):
+        if len(sent) >= NOTIFICATIONS_PER_FAILURE * len(flaky):
             break
         time.sleep(POLL_S)
     if not sent:
@@ -358,8 +360,8 @@ def show_failure_notification(session: DemoSession) -> None:
                               f"{NOTIFICATION_TIMEOUT_S:g} s[/red]")
         return
     for notification in sorted(sent, key=lambda n: n.created_at):
-        session.console.print(f"   {'subject':<10} {notification.message.subject}", soft_wrap=True)
-        session.console.print(f"   {'delivered':<10} {notification.status} via "
+        session.console.print(f"   {notification.action_type or 'message':<10} "
+                              f"{notification.message.subject}: {notification.status} via "
                               f"{notification.via or notification.notifier}", soft_wrap=True)
     session.console.print(f"   {'read it':<10} flowkeeper notifications ls --outbox")
 
