@@ -103,7 +103,8 @@ class ParameterModel:
 
         signature = inspect.signature(self._fn)
         try:
-            hints = typing.get_type_hints(self._fn)
+            # with their extras, so `Annotated[int, Field(ge=1)]` keeps its limits
+            hints = typing.get_type_hints(self._fn, include_extras=True)
         except Exception:  # an annotation that does not resolve is left unchecked
             hints = {}
         fields: dict[str, Any] = {}

@@ -211,7 +211,8 @@ def _open_experiment(mlflow_module, name: str, tracking_uri: str) -> None:
 
 
 def train_and_log(X_train, X_val, y_train, y_val, dv, *, tracking_uri: str,
-                  experiment: str = EXPERIMENT, num_boost_round: int = 100) -> dict[str, Any]:
+                  experiment: str = EXPERIMENT, num_boost_round: int = 100,
+                  tags: dict[str, str] | None = None) -> dict[str, Any]:
     """Train the booster inside one MLflow run that records params, rmse, preprocessor, model."""
     os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
     import mlflow
@@ -220,7 +221,7 @@ def train_and_log(X_train, X_val, y_train, y_val, dv, *, tracking_uri: str,
 
     mlflow.set_tracking_uri(tracking_uri)
     _open_experiment(mlflow, experiment, tracking_uri)
-    with mlflow.start_run() as run:
+    with mlflow.start_run(tags=tags) as run:
         mlflow.log_params({**BEST_PARAMS, "num_boost_round": num_boost_round,
                            "early_stopping_rounds": EARLY_STOPPING_ROUNDS})
         booster, rmse = fit_booster(X_train, X_val, y_train, y_val, num_boost_round)
@@ -258,7 +259,7 @@ def train_best_model(features: Features, tracking_uri: str, experiment: str,
                      num_boost_round: int, facts: dict[str, object]) -> dict[str, Any]:
     """Train, log to MLflow, and publish the RMSE report."""
     result = train_and_log(*features, tracking_uri=tracking_uri, experiment=experiment,
-                           num_boost_round=num_boost_round)
+                           num_boost_round=num_boost_round, tags=_flow_run_tags())
     print(f"validation RMSE {result['rmse']:.4f} (MLflow run {result['mlflow_run_id']})")
     report = build_report(result["rmse"], date.today(), {
         **facts, "best iteration": result["best_iteration"],
@@ -268,6 +269,16 @@ def train_best_model(features: Features, tracking_uri: str, experiment: str,
     create_markdown_artifact(key=REPORT_KEY, markdown=report,
                              description="Validation RMSE of the trip-duration model")
     return result
+
+
+def _flow_run_tags() -> dict[str, str]:
+    """MLflow tags that lead from the MLflow run back to the flow run that trained it."""
+    from flows.context import current_flow_run
+
+    context = current_flow_run()
+    if context is None:
+        return {}
+    return {"flowkeeper.flow_run_id": context.run.id, "flowkeeper.flow_run_name": context.run.name}
 
 
 @flow(name="taxi-training", log_prints=True)

@@ -97,6 +97,8 @@ def test_the_flow_trains_logs_to_mlflow_and_publishes_the_report(sdk, store, set
         "Add features", "Read taxi data", "Read taxi data", "Train best model"]
     assert all(task.state is StateType.COMPLETED for task in tasks)
     assert len(store.task_graph(flow_run.id)) == 3  # read x2 -> features -> train
+    assert run.data.tags["flowkeeper.flow_run_id"] == flow_run.id
+    assert run.data.tags["flowkeeper.flow_run_name"] == flow_run.name
     reports = [a for a in store.artifacts(flow_run.id) if a.key == "duration-model-report"]
     assert len(reports) == 1
     report = reports[0]

@@ -5,8 +5,10 @@ from __future__ import annotations
 import datetime as dt
 import math
 from pathlib import Path
+from typing import Annotated
 
 import pytest
+from pydantic import Field
 
 from flows import flow
 from flows.parameters import bind_arguments, call_arguments, jsonable, jsonable_parameters
@@ -119,3 +121,14 @@ def test_names_a_var_keyword_flow_does_not_declare_go_to_its_keywords():
 
     args, kwargs = call_arguments(anything.signature, {"first": 1, "x": 2})
     assert anything.fn(*args, **kwargs) == (1, {"x": 2})
+
+
+@flow
+def boosted(rounds: Annotated[int, Field(ge=1)] = 100) -> None:
+    """Train for some rounds."""
+
+
+def test_limits_written_into_an_annotation_are_enforced():
+    assert boosted.validate_parameters({"rounds": "5"}) == {"rounds": 5}
+    with pytest.raises(InvalidInput, match="parameter 'rounds' of flow 'boosted'"):
+        boosted.validate_parameters({"rounds": 0})
