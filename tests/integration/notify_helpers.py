@@ -37,6 +37,12 @@ def running_stub() -> Iterator[StubServer]:
     server.stop()
 
 
+@pytest.fixture(name="http_stub")
+def http_stub_fixture() -> Iterator[StubServer]:
+    """A stub HTTP server for one test (import `http_stub_fixture`, request `http_stub`)."""
+    yield from running_stub()
+
+
 def stub_on_port(port: int, monkeypatch: pytest.MonkeyPatch) -> StubServer:
     """A stub server listening on `port` (a provider coming back where it was)."""
     from http.server import ThreadingHTTPServer

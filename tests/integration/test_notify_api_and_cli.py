@@ -12,22 +12,16 @@ from typer.testing import CliRunner
 
 from services.notify.actions import deliver_action
 from services.notify.delivery import Deliveries
-from tests.integration.notify_helpers import (
+from tests.integration.notify_helpers import (  # noqa: F401 - http_stub_fixture
     SENDGRID_KEY,
     failed_run,
     fast,
     firing_for,
+    http_stub_fixture,
     notify_app,
     notify_cli,
-    running_stub,
     sendgrid_document,
 )
-
-
-@pytest.fixture()
-def http_stub():
-    yield from running_stub()
-
 
 EMAIL = {"type": "send-email", "notifier": "team-email", "body": ""}
 

@@ -3,23 +3,15 @@ between messages), and the in-process throughput measure the benchmark uses."""
 
 from __future__ import annotations
 
-import pytest
-
 from services.notify.actions import deliver_action
 from services.notify.bench import measure_delivery_rate
 from services.notify.configs import parse_document
-from tests.integration.notify_helpers import (
+from tests.integration.notify_helpers import (  # noqa: F401 - http_stub_fixture
     deliveries_for,
     failed_run,
     firing_for,
-    running_stub,
+    http_stub_fixture,
 )
-
-
-@pytest.fixture()
-def http_stub():
-    yield from running_stub()
-
 
 HOOK = {"type": "call-webhook", "notifier": "hook",
         "payload": {"run": "{{ flow_run.name }}", "state": "{{ flow_run.state }}"}}

@@ -15,23 +15,17 @@ from services.notify.delivery import DUE_IF_ABANDONED_S
 from services.notify.dispatcher import run_dispatcher, tick
 from services.notify.rendering import build_notification
 from tests.conftest import wait_until
-from tests.integration.notify_helpers import (
+from tests.integration.notify_helpers import (  # noqa: F401 - http_stub_fixture
     deliveries_for,
     failed_run,
     fast,
     firing_for,
+    http_stub_fixture,
     notification_events,
-    running_stub,
     sendgrid_document,
     stub_on_port,
 )
 from tests.notifiers.conftest import free_port
-
-
-@pytest.fixture()
-def http_stub():
-    yield from running_stub()
-
 
 EMAIL = {"type": "send-email", "notifier": "team-email", "body": ""}
 

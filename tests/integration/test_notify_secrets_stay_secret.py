@@ -19,7 +19,7 @@ from services.notify.actions import deliver_action
 from services.notify.configs import NotifierStore, parse_document
 from services.notify.dispatcher import tick
 from services.notify.errors import SecretKeyMismatch
-from tests.integration.notify_helpers import (
+from tests.integration.notify_helpers import (  # noqa: F401 - http_stub_fixture
     SENDGRID_KEY,
     SLACK_TOKEN,
     all_redis_values,
@@ -27,17 +27,11 @@ from tests.integration.notify_helpers import (
     failed_run,
     fast,
     firing_for,
+    http_stub_fixture,
     notify_app,
     notify_cli,
-    running_stub,
     sendgrid_document,
 )
-
-
-@pytest.fixture()
-def http_stub():
-    yield from running_stub()
-
 
 WEBHOOK_TOKEN = "hook-token-0123456789abcdef"
 HEADER_TOKEN = "header-token-0123456789abcdef"

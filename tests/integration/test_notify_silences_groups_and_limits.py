@@ -11,22 +11,16 @@ from services.notify.actions import deliver_action
 from services.notify.configs import parse_document
 from services.notify.dispatcher import tick
 from services.notify.silences import SilenceCreate
-from tests.integration.notify_helpers import (
+from tests.integration.notify_helpers import (  # noqa: F401 - http_stub_fixture
     SENDGRID_KEY,
     deliveries_for,
     failed_run,
     fast,
     firing_for,
+    http_stub_fixture,
     notification_events,
-    running_stub,
     sendgrid_document,
 )
-
-
-@pytest.fixture()
-def http_stub():
-    yield from running_stub()
-
 
 EMAIL = {"type": "send-email", "notifier": "team-email", "body": ""}
 

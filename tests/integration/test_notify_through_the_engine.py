@@ -17,18 +17,12 @@ from services.notify.configs import parse_document
 from services.notify.delivery import Deliveries
 from services.notify.dispatcher import tick
 from tests.integration.engine_helpers import create, drain_actions
-from tests.integration.notify_helpers import (
+from tests.integration.notify_helpers import (  # noqa: F401 - http_stub_fixture
     SLACK_TOKEN,
     failed_run,
-    running_stub,
+    http_stub_fixture,
     sendgrid_document,
 )
-
-
-@pytest.fixture()
-def http_stub():
-    yield from running_stub()
-
 
 EMAIL_ON_FAILURE = {
     "name": "email-on-failure",
