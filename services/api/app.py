@@ -6,6 +6,7 @@ import redis
 from fastapi import FastAPI
 from fastapi.responses import RedirectResponse
 
+from services.api.auth import install_auth
 from services.api.errors import install_error_handlers
 from services.api.routes import (
     automations,
@@ -16,6 +17,7 @@ from services.api.routes import (
     notifications,
     notifiers,
     silences,
+    tokens,
 )
 from services.core.settings import Settings
 from services.core.store import Store
@@ -28,14 +30,17 @@ def create_app(settings: Settings, client: redis.Redis) -> FastAPI:
     app = FastAPI(
         title="flowkeeper",
         version=package_version(),
-        description="Flow runs, deployments and events of a flowkeeper installation.",
+        description="Flow runs, deployments and events of a flowkeeper installation. Every "
+                    "/api route but /api/health needs `Authorization: Bearer <token>` with a "
+                    "token of the route's scope (read < run < admin).",
     )
     app.state.settings = settings
     app.state.client = client
     app.state.store = Store(client, settings)
     install_error_handlers(app)
+    install_auth(app)
     for module in (health, flow_runs, deployments, events, automations, notifiers, notifications,
-                   silences):
+                   silences, tokens):
         app.include_router(module.router)
 
     @app.get("/", include_in_schema=False)

@@ -4,7 +4,8 @@ FlowkeeperError                 root of every error flowkeeper raises on purpose
  ├── RedisUnavailable           no Redis to talk to (embedded failed to start, URL unreachable)
  ├── NotFound                   a named run, deployment or automation does not exist
  ├── InvalidTransition          a run cannot move to the state asked for
- └── InvalidInput               bad user input (parameters, entrypoint, event)
+ ├── InvalidInput               bad user input (parameters, entrypoint, event)
+ └── AccessRefused              the API would be reachable by others with no token to guard it
 """
 
 from __future__ import annotations
@@ -28,6 +29,10 @@ class InvalidTransition(FlowkeeperError):
 
 class InvalidInput(FlowkeeperError):
     """User input that does not validate; the message says which field and why."""
+
+
+class AccessRefused(FlowkeeperError):
+    """Serving the API this way would leave it open; the message says what to do instead."""
 
 
 def field_path(loc: tuple | list) -> str:

@@ -153,6 +153,17 @@ class Keys:
         scored by completion time (the newest few kept)."""
         return self._k("durations", scope, name)
 
+    # --- API tokens (a name and its record change together: one hash tag)
+    @property
+    def api_tokens(self) -> str:
+        """Hash of token hash (SHA-256, hex) -> token record (JSON); never the token itself."""
+        return self._k("{tokens}", "by-hash")
+
+    @property
+    def api_token_names(self) -> str:
+        """Hash of token name -> token hash (names are unique)."""
+        return self._k("{tokens}", "names")
+
     # --- caches and leases
     def lease(self, name: str) -> str:
         return self._k("lease", name)

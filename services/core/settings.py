@@ -6,7 +6,7 @@ import hashlib
 import os
 from pathlib import Path
 
-from pydantic import AliasChoices, Field, SecretStr
+from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 # A unix socket path longer than this does not fit in sockaddr_un (108 bytes with the NUL).
@@ -48,6 +48,9 @@ class Settings(BaseSettings):
 
     api_host: str = "127.0.0.1"
     api_port: int = 8000
+    # an admin API token the API accepts (stored as a hash at each start, replacing the
+    # previous value): how a container gets a token without running `flowkeeper token create`
+    admin_token: SecretStr | None = None
     # the address people use to reach the UI, for links in messages
     ui_url: str | None = None
 
@@ -72,6 +75,14 @@ class Settings(BaseSettings):
     notify_outbox_max: int = Field(1_000, ge=1)
     # delivery records are kept this long
     notify_retention_s: int = Field(7 * 24 * 3600, ge=60)
+
+    @field_validator("admin_token", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: object) -> object:
+        # docker-compose passes `${FLOWKEEPER_ADMIN_TOKEN:-}` as an empty string
+        if isinstance(value, str) and not value.strip():
+            return None
+        return value
 
     @property
     def home_dir(self) -> Path:

@@ -1,9 +1,14 @@
-"""Helpers for the API and CLI tests: records made directly in the store, as a flow
-run's own process would write them."""
+"""Helpers for the API and CLI tests: an API client that authenticates, and records made
+directly in the store, as a flow run's own process would write them."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+import uuid
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
 
 from services.core.models import (
     Artifact,
@@ -16,6 +21,25 @@ from services.core.models import (
     utcnow,
 )
 from services.core.store import Store, artifact_ops, log_ops, task_edge_ops, task_run_ops
+from services.core.tokens import Scope, TokenStore
+
+
+def issue_token(store: Store, scope: Scope | str = Scope.ADMIN) -> str:
+    """A new API token of `scope` in the store's Redis, under a name of its own."""
+    scope = Scope(scope)
+    tokens = TokenStore(store.client, store.keys)
+    value, _token = tokens.create(f"test-{scope}-{uuid.uuid4().hex[:8]}", scope,
+                                  datetime.now(UTC))
+    return value
+
+
+def authorized_client(app: FastAPI, scope: Scope | str = Scope.ADMIN,
+                      **options: Any) -> TestClient:
+    """A TestClient of `app` that sends a fresh token of `scope` (admin by default) with every
+    request; server errors come back as answers, as a real client sees them."""
+    token = issue_token(app.state.store, scope)
+    options.setdefault("raise_server_exceptions", False)
+    return TestClient(app, headers={"Authorization": f"Bearer {token}"}, **options)
 
 
 def make_run(store: Store, *, name: str = "nightly-1", flow: str = "training",

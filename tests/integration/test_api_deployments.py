@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import pytest
-from fastapi.testclient import TestClient
 
 from services.api import create_app
+from tests.integration.api_helpers import authorized_client
 from tests.integration.control_helpers import queued_job_ids
 
 ADD = "tests.integration.api_flows:add"
@@ -13,7 +13,7 @@ ADD = "tests.integration.api_flows:add"
 
 @pytest.fixture()
 def api(settings, redis_client):
-    with TestClient(create_app(settings, redis_client), raise_server_exceptions=False) as client:
+    with authorized_client(create_app(settings, redis_client)) as client:
         yield client
 
 

@@ -3,17 +3,22 @@
 from __future__ import annotations
 
 import pytest
-from fastapi.testclient import TestClient
 
 from services.api import create_app
 from services.core.models import StateType
-from tests.integration.api_helpers import add_logs, add_report, add_task_runs, make_run
+from tests.integration.api_helpers import (
+    add_logs,
+    add_report,
+    add_task_runs,
+    authorized_client,
+    make_run,
+)
 from tests.integration.control_helpers import deploy_elsewhere, queued_job_ids
 
 
 @pytest.fixture()
 def api(settings, redis_client):
-    with TestClient(create_app(settings, redis_client), raise_server_exceptions=False) as client:
+    with authorized_client(create_app(settings, redis_client)) as client:
         yield client
 
 

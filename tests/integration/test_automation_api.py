@@ -7,12 +7,12 @@ import json
 from pathlib import Path
 
 import pytest
-from fastapi.testclient import TestClient
 
 from services.api import create_app
 from services.api.routes import automations as automation_routes
 from services.core.models import StateType
 from services.engine import Engine
+from tests.integration.api_helpers import authorized_client
 from tests.integration.engine_helpers import STUCK, a_run, automation_doc, emit, run_event
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "automations" / "examples"
@@ -24,7 +24,7 @@ def api(settings, redis_client):
     if not any(getattr(route, "path", "").startswith("/api/automations")
                for route in app.routes):
         app.include_router(automation_routes.router)
-    with TestClient(app, raise_server_exceptions=False) as client:
+    with authorized_client(app) as client:
         yield client
 
 

@@ -7,11 +7,11 @@ import json
 import time
 
 import pytest
-from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
 from services.notify.actions import deliver_action
 from services.notify.delivery import Deliveries
+from tests.integration.api_helpers import authorized_client
 from tests.integration.notify_helpers import (  # noqa: F401 - http_stub_fixture
     SENDGRID_KEY,
     failed_run,
@@ -28,8 +28,7 @@ EMAIL = {"type": "send-email", "notifier": "team-email", "body": ""}
 
 @pytest.fixture()
 def api(settings, redis_client):
-    with TestClient(notify_app(fast(settings), redis_client),
-                    raise_server_exceptions=False) as client:
+    with authorized_client(notify_app(fast(settings), redis_client)) as client:
         yield client
 
 

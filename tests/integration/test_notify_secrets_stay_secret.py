@@ -9,7 +9,6 @@ import stat
 import time
 
 import pytest
-from fastapi.testclient import TestClient
 from pydantic import SecretStr
 from typer.testing import CliRunner
 
@@ -19,6 +18,7 @@ from services.notify.actions import deliver_action
 from services.notify.configs import NotifierStore, parse_document
 from services.notify.dispatcher import tick
 from services.notify.errors import SecretKeyMismatch
+from tests.integration.api_helpers import authorized_client
 from tests.integration.notify_helpers import (  # noqa: F401 - http_stub_fixture
     SENDGRID_KEY,
     SLACK_TOKEN,
@@ -43,7 +43,7 @@ def with_key(settings, key: str):
 
 @pytest.fixture()
 def api(settings, redis_client):
-    with TestClient(notify_app(settings, redis_client), raise_server_exceptions=False) as client:
+    with authorized_client(notify_app(settings, redis_client)) as client:
         yield client
 
 

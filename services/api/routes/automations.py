@@ -19,10 +19,11 @@ from pydantic import BaseModel, Field
 from automations.errors import AutomationError, InvalidAutomation
 from automations.loading import validate_document
 from automations.schema import Automation, AutomationCreate, AutomationPublic
+from services.api.auth import AUTH_RESPONSES, AdminScope, ReadScope
 from services.api.deps import StoreDep
 from services.core.automation_store import AutomationStore, FiringRecord, validate_spec
 
-router = APIRouter(prefix="/api/automations", tags=["automations"])
+router = APIRouter(prefix="/api/automations", tags=["automations"], responses=AUTH_RESPONSES)
 
 _PATH_PART = re.compile(r"\[(\d+)\]|([^.\[\]]+)")
 MAX_BACKTEST_HOURS = 24 * 30
@@ -88,13 +89,14 @@ def _applied(automation: Automation, warnings: list[str]) -> AutomationApplied:
 
 
 @router.get("", response_model=list[AutomationPublic])
-def list_automations(automations: AutomationsDep) -> list[AutomationPublic]:
+def list_automations(caller: ReadScope, automations: AutomationsDep) -> list[AutomationPublic]:
     """Every automation, by name."""
     return [AutomationPublic.of(automation) for automation in automations.list()]
 
 
 @router.post("", response_model=AutomationApplied, status_code=status.HTTP_201_CREATED)
-def create(automations: AutomationsDep, document: Document) -> AutomationApplied:
+def create(caller: AdminScope, automations: AutomationsDep, document: Document
+           ) -> AutomationApplied:
     """Create an automation; its name must be free (use PUT to replace one)."""
     spec = _spec(document)
     automation = automations.create(spec)
@@ -102,7 +104,7 @@ def create(automations: AutomationsDep, document: Document) -> AutomationApplied
 
 
 @router.post("/validate", response_model=ValidationReport)
-def validate(automations: AutomationsDep,
+def validate(caller: ReadScope, automations: AutomationsDep,
              document: Annotated[Any, Body(description="one automation or a list")]
              ) -> ValidationReport:
     """Validate one automation (or a list) without storing it; 422 names each bad field."""
@@ -117,7 +119,7 @@ def validate(automations: AutomationsDep,
 
 
 @router.post("/import-prefect", response_model=ImportReport)
-async def import_prefect(request: Request) -> ImportReport:
+async def import_prefect(caller: ReadScope, request: Request) -> ImportReport:
     """Convert a Prefect automation (its JSON, or a list) or a prefect.yaml (as YAML text)."""
     from automations.prefect_import import import_prefect_documents
     from services.core.automation_files import read_prefect_document
@@ -138,12 +140,13 @@ async def import_prefect(request: Request) -> ImportReport:
 
 
 @router.get("/{ref}", response_model=AutomationPublic)
-def get_automation(automations: AutomationsDep, ref: str) -> AutomationPublic:
+def get_automation(caller: ReadScope, automations: AutomationsDep, ref: str) -> AutomationPublic:
     return AutomationPublic.of(automations.require(ref))
 
 
 @router.put("/{ref}", response_model=AutomationApplied)
-def replace(automations: AutomationsDep, ref: str, document: Document) -> AutomationApplied:
+def replace(caller: AdminScope, automations: AutomationsDep, ref: str, document: Document
+            ) -> AutomationApplied:
     """Replace an automation with a new version (its state starts over if the trigger changed)."""
     spec = _spec(document)
     automation = automations.replace(ref, spec)
@@ -151,7 +154,8 @@ def replace(automations: AutomationsDep, ref: str, document: Document) -> Automa
 
 
 @router.patch("/{ref}", response_model=AutomationApplied)
-def patch(automations: AutomationsDep, ref: str, changes: Document) -> AutomationApplied:
+def patch(caller: AdminScope, automations: AutomationsDep, ref: str, changes: Document
+          ) -> AutomationApplied:
     """Change some fields (a JSON merge patch: objects merge, null removes a field)."""
     try:
         automation = automations.patch(ref, changes)
@@ -161,19 +165,19 @@ def patch(automations: AutomationsDep, ref: str, changes: Document) -> Automatio
 
 
 @router.delete("/{ref}", status_code=status.HTTP_204_NO_CONTENT)
-def delete(automations: AutomationsDep, ref: str) -> Response:
+def delete(caller: AdminScope, automations: AutomationsDep, ref: str) -> Response:
     automations.delete(ref)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
 @router.post("/{ref}/pause", response_model=AutomationPublic)
-def pause(automations: AutomationsDep, ref: str) -> AutomationPublic:
+def pause(caller: AdminScope, automations: AutomationsDep, ref: str) -> AutomationPublic:
     """Stop evaluating the automation; its pending deadlines are dropped, not fired."""
     return AutomationPublic.of(automations.pause(ref))
 
 
 @router.post("/{ref}/resume", response_model=AutomationPublic)
-def resume(automations: AutomationsDep, ref: str) -> AutomationPublic:
+def resume(caller: AdminScope, automations: AutomationsDep, ref: str) -> AutomationPublic:
     try:
         return AutomationPublic.of(automations.resume(ref))
     except AutomationError as error:
@@ -181,14 +185,14 @@ def resume(automations: AutomationsDep, ref: str) -> AutomationPublic:
 
 
 @router.get("/{ref}/firings", response_model=list[FiringRecord])
-def firings(automations: AutomationsDep, ref: str,
+def firings(caller: ReadScope, automations: AutomationsDep, ref: str,
             limit: Annotated[int, Query(ge=1, le=1000)] = 50) -> list[FiringRecord]:
     """The latest firings, newest first, with the outcome of each action."""
     return automations.firings(automations.require(ref).id, limit)
 
 
 @router.get("/{ref}/explain")
-def explain(store: StoreDep, automations: AutomationsDep, ref: str,
+def explain(caller: ReadScope, store: StoreDep, automations: AutomationsDep, ref: str,
             flow_run: Annotated[str, Query(description="a flow run's id (or unique prefix)")]
             ) -> dict[str, Any]:
     """Why the automation fired, or not, for a flow run: event by event, part by part."""
@@ -198,7 +202,7 @@ def explain(store: StoreDep, automations: AutomationsDep, ref: str,
 
 
 @router.get("/{ref}/backtest")
-def backtest(store: StoreDep, automations: AutomationsDep, ref: str,
+def backtest(caller: ReadScope, store: StoreDep, automations: AutomationsDep, ref: str,
              hours: Annotated[float, Query(gt=0, le=MAX_BACKTEST_HOURS)] = 24.0
              ) -> dict[str, Any]:
     """Replay the stored events of the last `hours` through the automation, acting on nothing."""

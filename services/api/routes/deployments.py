@@ -5,32 +5,34 @@ from __future__ import annotations
 from fastapi import APIRouter, Response, status
 
 from services import control
+from services.api.auth import AUTH_RESPONSES, AdminScope, ReadScope, RunScope
 from services.api.deps import StoreDep
 from services.api.schemas import RunDeploymentRequest
 from services.core.errors import NotFound
 from services.core.models import Deployment, DeploymentCreate, FlowRun
 
-router = APIRouter(prefix="/api/deployments", tags=["deployments"])
+router = APIRouter(prefix="/api/deployments", tags=["deployments"], responses=AUTH_RESPONSES)
 
 
 @router.get("", response_model=list[Deployment])
-def list_deployments(store: StoreDep) -> list[Deployment]:
+def list_deployments(caller: ReadScope, store: StoreDep) -> list[Deployment]:
     return store.list_deployments()
 
 
 @router.get("/{name}", response_model=Deployment)
-def get_deployment(store: StoreDep, name: str) -> Deployment:
+def get_deployment(caller: ReadScope, store: StoreDep, name: str) -> Deployment:
     return store.require_deployment(name)
 
 
 @router.post("", response_model=Deployment, status_code=status.HTTP_201_CREATED)
-def register(store: StoreDep, spec: DeploymentCreate) -> Deployment:
+def register(caller: AdminScope, store: StoreDep, spec: DeploymentCreate) -> Deployment:
     """Register a deployment, or update the one with that name; the entrypoint must import as a flow."""
     return control.register_deployment(store, spec)
 
 
 @router.post("/{name}/run", response_model=FlowRun, status_code=status.HTTP_201_CREATED)
-def run(store: StoreDep, name: str, request: RunDeploymentRequest | None = None) -> FlowRun:
+def run(caller: RunScope, store: StoreDep, name: str,
+        request: RunDeploymentRequest | None = None) -> FlowRun:
     """Create a flow run of the deployment and enqueue it on the deployment's work queue."""
     request = request or RunDeploymentRequest()
     return control.run_deployment(store, name, request.parameters,
@@ -39,7 +41,7 @@ def run(store: StoreDep, name: str, request: RunDeploymentRequest | None = None)
 
 
 @router.delete("/{name}", status_code=status.HTTP_204_NO_CONTENT)
-def delete(store: StoreDep, name: str) -> Response:
+def delete(caller: AdminScope, store: StoreDep, name: str) -> Response:
     """Remove a deployment; its past runs stay."""
     if not store.delete_deployment(name):
         raise NotFound(f"no deployment named '{name}'")

@@ -7,14 +7,16 @@ from typing import Annotated
 from fastapi import APIRouter, Query, status
 
 from automations.events import Event
+from services.api.auth import AUTH_RESPONSES, ReadScope, RunScope
 from services.api.deps import SettingsDep, StoreDep
 from services.core import stream
 
-router = APIRouter(prefix="/api/events", tags=["events"])
+router = APIRouter(prefix="/api/events", tags=["events"], responses=AUTH_RESPONSES)
 
 
 @router.get("", response_model=list[Event])
 def recent_events(
+    caller: ReadScope,
     store: StoreDep,
     event: Annotated[list[str] | None, Query(description="exact event names (repeatable)")] = None,
     prefix: Annotated[str | None, Query(description="event name prefix, e.g. 'flow-run.'")] = None,
@@ -27,7 +29,7 @@ def recent_events(
 
 
 @router.post("", response_model=Event, status_code=status.HTTP_201_CREATED)
-def post_event(event: Event, store: StoreDep, settings: SettingsDep) -> Event:
+def post_event(caller: RunScope, event: Event, store: StoreDep, settings: SettingsDep) -> Event:
     """Append a custom event to the stream; `id` and `occurred` are filled in when missing."""
     stream.append(store.client, store.keys, event, settings.events_maxlen)
     return event

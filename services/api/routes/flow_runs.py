@@ -8,11 +8,12 @@ from fastapi import APIRouter, Body, Query, status
 from fastapi.exceptions import RequestValidationError
 
 from services import control
+from services.api.auth import AUTH_RESPONSES, ReadScope, RunScope
 from services.api.deps import StoreDep
 from services.api.schemas import CancelRequest, FlowRunDetail, task_graph
 from services.core.models import Artifact, FlowRun, LogRecord, StateType
 
-router = APIRouter(prefix="/api/flow-runs", tags=["flow runs"])
+router = APIRouter(prefix="/api/flow-runs", tags=["flow runs"], responses=AUTH_RESPONSES)
 
 DETAIL_LOG_LINES = 200
 
@@ -30,6 +31,7 @@ def _state(value: str | None) -> str | None:
 
 @router.get("", response_model=list[FlowRun])
 def list_flow_runs(
+    caller: ReadScope,
     store: StoreDep,
     state: Annotated[str | None, Query(description="state name, any case")] = None,
     flow: str | None = None,
@@ -46,6 +48,7 @@ def list_flow_runs(
 
 @router.get("/{run_id}", response_model=FlowRunDetail)
 def get_flow_run(
+    caller: ReadScope,
     store: StoreDep, run_id: str,
     log_lines: Annotated[int, Query(ge=0, le=5000, description="recent log lines to include")]
     = DETAIL_LOG_LINES,
@@ -68,7 +71,7 @@ def get_flow_run(
 
 
 @router.get("/{run_id}/logs", response_model=list[LogRecord])
-def get_logs(store: StoreDep, run_id: str,
+def get_logs(caller: ReadScope, store: StoreDep, run_id: str,
              limit: Annotated[int, Query(ge=1, le=10_000)] = 1000,
              offset: Annotated[int, Query(ge=0)] = 0) -> list[LogRecord]:
     """A run's log lines, oldest first."""
@@ -77,13 +80,13 @@ def get_logs(store: StoreDep, run_id: str,
 
 
 @router.get("/{run_id}/artifacts", response_model=list[Artifact])
-def get_artifacts(store: StoreDep, run_id: str) -> list[Artifact]:
+def get_artifacts(caller: ReadScope, store: StoreDep, run_id: str) -> list[Artifact]:
     store.require_flow_run(run_id)
     return store.artifacts(run_id)
 
 
 @router.post("/{run_id}/cancel", response_model=FlowRun)
-def cancel(store: StoreDep, run_id: str,
+def cancel(caller: RunScope, store: StoreDep, run_id: str,
            request: Annotated[CancelRequest | None, Body()] = None) -> FlowRun:
     """Ask a run to stop: Cancelling (the run stops cooperatively), or Cancelled at once
     when its job never started. 409 when the run has already finished."""
@@ -91,6 +94,6 @@ def cancel(store: StoreDep, run_id: str,
 
 
 @router.post("/{run_id}/retry", response_model=FlowRun, status_code=status.HTTP_201_CREATED)
-def retry(store: StoreDep, run_id: str) -> FlowRun:
+def retry(caller: RunScope, store: StoreDep, run_id: str) -> FlowRun:
     """A new run of the same deployment with the same parameters, linked to this one."""
     return control.retry_flow_run(store, run_id)

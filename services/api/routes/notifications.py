@@ -8,11 +8,13 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 from pydantic import BaseModel
 
+from services.api.auth import AUTH_RESPONSES, ReadScope, RunScope
 from services.api.routes.notifiers import DeliveriesDep
 from services.notify.outbox import OutboxEntry
 from services.notify.records import NotificationPublic, Status
 
-router = APIRouter(prefix="/api/notifications", tags=["notifications"])
+router = APIRouter(prefix="/api/notifications", tags=["notifications"],
+                   responses=AUTH_RESPONSES)
 
 Limit = Annotated[int, Query(ge=1, le=1000)]
 
@@ -25,7 +27,7 @@ class NotificationList(BaseModel):
 
 
 @router.get("", response_model=NotificationList)
-def list_notifications(deliveries: DeliveriesDep, limit: Limit = 50,
+def list_notifications(caller: ReadScope, deliveries: DeliveriesDep, limit: Limit = 50,
                        status: Status | None = None, outbox_limit: Limit = 50) \
         -> NotificationList:
     return NotificationList(
@@ -34,22 +36,25 @@ def list_notifications(deliveries: DeliveriesDep, limit: Limit = 50,
 
 
 @router.get("/dead", response_model=list[NotificationPublic])
-def dead_letters(deliveries: DeliveriesDep, limit: Limit = 100) -> list[NotificationPublic]:
+def dead_letters(caller: ReadScope, deliveries: DeliveriesDep, limit: Limit = 100
+                 ) -> list[NotificationPublic]:
     """Notifications that were not delivered: out of attempts, or failed permanently."""
     return [item.public() for item in deliveries.notifications.dead(limit)]
 
 
 @router.get("/outbox", response_model=list[OutboxEntry])
-def outbox(deliveries: DeliveriesDep, limit: Limit = 50) -> list[OutboxEntry]:
+def outbox(caller: ReadScope, deliveries: DeliveriesDep, limit: Limit = 50) -> list[OutboxEntry]:
     return deliveries.outbox.entries(limit)
 
 
 @router.get("/{notification_id}", response_model=NotificationPublic)
-def get_notification(notification_id: str, deliveries: DeliveriesDep) -> NotificationPublic:
+def get_notification(caller: ReadScope, notification_id: str, deliveries: DeliveriesDep
+                     ) -> NotificationPublic:
     return deliveries.notifications.require(notification_id).public()
 
 
 @router.post("/{notification_id}/resend", response_model=NotificationPublic)
-def resend(notification_id: str, deliveries: DeliveriesDep) -> NotificationPublic:
+def resend(caller: RunScope, notification_id: str, deliveries: DeliveriesDep
+           ) -> NotificationPublic:
     """Deliver a dead notification again (same message); answers with the attempt's outcome."""
     return deliveries.resend(notification_id).public()

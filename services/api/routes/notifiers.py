@@ -8,11 +8,12 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Depends, Query, Response, status
 
+from services.api.auth import AUTH_RESPONSES, AdminScope, ReadScope
 from services.api.deps import StoreDep
 from services.notify.configs import NotifierPublic, parse_document
 from services.notify.delivery import Deliveries, SendTestResult
 
-router = APIRouter(prefix="/api/notifiers", tags=["notifiers"])
+router = APIRouter(prefix="/api/notifiers", tags=["notifiers"], responses=AUTH_RESPONSES)
 
 
 def get_deliveries(store: StoreDep) -> Deliveries:
@@ -26,13 +27,13 @@ Document = Annotated[dict[str, Any], Body(
 
 
 @router.get("", response_model=list[NotifierPublic])
-def list_notifiers(deliveries: DeliveriesDep) -> list[NotifierPublic]:
+def list_notifiers(caller: ReadScope, deliveries: DeliveriesDep) -> list[NotifierPublic]:
     """Every notifier (the outbox, the stored ones, the environment's), masked."""
     return deliveries.notifiers.list()
 
 
 @router.post("", response_model=NotifierPublic, status_code=status.HTTP_201_CREATED)
-def create_notifier(document: Document, deliveries: DeliveriesDep,
+def create_notifier(caller: AdminScope, document: Document, deliveries: DeliveriesDep,
                     replace: Annotated[bool, Query(description="replace one of that name")]
                     = False) -> NotifierPublic:
     """Store a notifier; its secrets are encrypted at rest."""
@@ -41,24 +42,25 @@ def create_notifier(document: Document, deliveries: DeliveriesDep,
 
 
 @router.put("/{name}", response_model=NotifierPublic)
-def put_notifier(name: str, document: Document, deliveries: DeliveriesDep) -> NotifierPublic:
+def put_notifier(caller: AdminScope, name: str, document: Document,
+                 deliveries: DeliveriesDep) -> NotifierPublic:
     """Create or replace the notifier `name`."""
     name, config = parse_document(document, name)
     return deliveries.notifiers.put(name, config, replace=True)
 
 
 @router.get("/{name}", response_model=NotifierPublic)
-def get_notifier(name: str, deliveries: DeliveriesDep) -> NotifierPublic:
+def get_notifier(caller: ReadScope, name: str, deliveries: DeliveriesDep) -> NotifierPublic:
     return deliveries.notifiers.get(name)
 
 
 @router.delete("/{name}", status_code=status.HTTP_204_NO_CONTENT)
-def delete_notifier(name: str, deliveries: DeliveriesDep) -> Response:
+def delete_notifier(caller: AdminScope, name: str, deliveries: DeliveriesDep) -> Response:
     deliveries.notifiers.delete(name)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
 @router.post("/{name}/test", response_model=SendTestResult)
-def test_notifier(name: str, deliveries: DeliveriesDep) -> SendTestResult:
+def test_notifier(caller: AdminScope, name: str, deliveries: DeliveriesDep) -> SendTestResult:
     """Send a harmless test message once, and return what the provider answered."""
     return deliveries.send_test(name)

@@ -8,10 +8,11 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, status
 
+from services.api.auth import AUTH_RESPONSES, AdminScope, ReadScope
 from services.api.deps import StoreDep
 from services.notify.silences import SilenceCreate, SilencePublic, SilenceStore, public
 
-router = APIRouter(prefix="/api/silences", tags=["silences"])
+router = APIRouter(prefix="/api/silences", tags=["silences"], responses=AUTH_RESPONSES)
 
 
 def get_silences(store: StoreDep) -> SilenceStore:
@@ -22,13 +23,13 @@ SilencesDep = Annotated[SilenceStore, Depends(get_silences)]
 
 
 @router.post("", response_model=SilencePublic, status_code=status.HTTP_201_CREATED)
-def create_silence(spec: SilenceCreate, silences: SilencesDep) -> SilencePublic:
+def create_silence(caller: AdminScope, spec: SilenceCreate, silences: SilencesDep) -> SilencePublic:
     now = time.time()
     return public(silences.create(spec, now), now)
 
 
 @router.get("", response_model=list[SilencePublic])
-def list_silences(silences: SilencesDep,
+def list_silences(caller: ReadScope, silences: SilencesDep,
                   expired: Annotated[bool, Query(description="include ended silences")]
                   = False) -> list[SilencePublic]:
     now = time.time()
@@ -37,12 +38,12 @@ def list_silences(silences: SilencesDep,
 
 
 @router.get("/{silence_id}", response_model=SilencePublic)
-def get_silence(silence_id: str, silences: SilencesDep) -> SilencePublic:
+def get_silence(caller: ReadScope, silence_id: str, silences: SilencesDep) -> SilencePublic:
     return public(silences.get(silence_id), time.time())
 
 
 @router.delete("/{silence_id}", response_model=SilencePublic)
-def expire_silence(silence_id: str, silences: SilencesDep) -> SilencePublic:
+def expire_silence(caller: AdminScope, silence_id: str, silences: SilencesDep) -> SilencePublic:
     """End the silence now (one that has not started is removed)."""
     now = time.time()
     return public(silences.expire(silence_id, now), now, "expired")
