@@ -100,7 +100,10 @@ def demo(
         cleanup(session)
         signal.signal(signal.SIGTERM, previous)
     from services.cli.render import format_duration
+    from services.cli.token_cmds import later_api_hint
 
+    # the demo serves no API; this is how to look at what it left over HTTP
+    session.console.print(later_api_hint(session.settings), soft_wrap=True, markup=False)
     took = format_duration(time.monotonic() - started)
     problems = failures(session)
     for problem in problems:

@@ -17,6 +17,7 @@ from services.cli import (
     process_cmds,
     redis_cmds,
     run_cmds,
+    token_cmds,
 )
 from services.cli.errors import describe, fail
 
@@ -53,6 +54,7 @@ app.add_typer(automation_cmds.automation_app, name="automation")
 app.add_typer(notify_cmds.notifier_app, name="notifier")
 app.add_typer(notify_cmds.notifications_app, name="notifications")
 app.add_typer(notify_cmds.silence_app, name="silence")
+app.add_typer(token_cmds.app, name="token")
 app.command("up")(process_cmds.up)
 app.command("api")(process_cmds.api)
 app.command("worker")(process_cmds.worker)

@@ -21,11 +21,28 @@ API_START_TIMEOUT_S = 30.0
 
 
 def api(host: Host = None, port: Port = None) -> None:
-    """Serve the JSON API (docs at /docs)."""
+    """Serve the JSON API (docs at /docs).
+
+    Its routes need a bearer token (`flowkeeper token create`). The first start on
+    127.0.0.1 with no token creates an admin token in FLOWKEEPER_HOME/admin.token; any
+    other address needs a token first (or FLOWKEEPER_ADMIN_TOKEN).
+    """
+    import logging
+
     from services.api.app import run_api
+    from services.cli.token_cmds import access_lines
 
     _log_to_stderr()
-    run_api(load_settings(), host, port)
+    settings = load_settings()
+    host = host or settings.api_host
+    port = port or settings.api_port
+    access = _api_access(settings, host)
+    lines = access_lines(access, f"http://{_reachable(host)}:{port}/api")
+    if access.created_token:
+        console(stderr=True).print("\n".join(lines), soft_wrap=True, markup=False)
+    else:
+        logging.getLogger("flowkeeper.api").info(lines[0])
+    run_api(settings, host, port)
 
 
 def worker(
@@ -69,6 +86,7 @@ def up(
     a second Ctrl-C stops it without waiting for running jobs.
     """
     from services.cli.supervisor import Supervisor, child_environment, wait_for_port
+    from services.cli.token_cmds import access_lines
     from services.core.connection import start_embedded, stop_embedded
 
     settings = load_settings()
@@ -79,6 +97,13 @@ def up(
     out = console()
     signals = _SignalLatch()
     started_redis = start_embedded(settings)
+    try:
+        # before any child starts: a refused address starts nothing
+        access = _api_access(settings, host)
+    except BaseException:
+        if started_redis:
+            stop_embedded(settings)
+        raise
     supervisor = Supervisor(child_environment(str(settings.home_dir)))
     failed = False
     try:
@@ -103,6 +128,8 @@ def up(
                       f"{', '.join(queues)}; Ctrl-C to stop")
         elif api_child.alive and not signals.count:
             out.print(f"[yellow]the API does not answer on {host}:{port} yet[/yellow]")
+        for line in access_lines(access, f"http://{_reachable(host)}:{port}/api"):
+            out.print(line, soft_wrap=True, markup=False)
         while not signals.wait(0.5):
             exited = supervisor.exited()
             if exited:
@@ -119,6 +146,21 @@ def up(
     if failed:
         raise fail("a flowkeeper process exited; see its output above", EXIT_FAILURE)
     out.print("stopped")
+
+
+def _api_access(settings, host: str):
+    """Make sure the API about to listen on `host` has a token to guard it (see
+    services.core.api_access); AccessRefused when it would listen unguarded."""
+    from datetime import UTC, datetime
+
+    from services.core.api_access import prepare_api_access
+    from services.core.connection import connect
+
+    client = connect(settings)
+    try:
+        return prepare_api_access(settings, client, host, datetime.now(UTC))
+    finally:
+        client.close()
 
 
 def _apply_examples(settings, out) -> None:

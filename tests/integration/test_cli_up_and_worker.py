@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import signal
 import socket
+import stat
 import subprocess
 import sys
 import threading
@@ -69,6 +70,13 @@ def test_up_runs_api_scheduler_and_worker_on_the_embedded_redis_and_stops_them(t
         wait_until(lambda: any("flowkeeper is up" in line for line in lines), timeout=60,
                    message="flowkeeper up to say it is up")
         assert httpx.get(f"http://127.0.0.1:{port}/api/health").status_code == 200
+        # the first start made an admin token, kept for the user in the home folder
+        token_file = home / "admin.token"
+        token = token_file.read_text().strip()
+        assert stat.S_IMODE(token_file.stat().st_mode) == 0o600
+        runs = f"http://127.0.0.1:{port}/api/flow-runs"
+        assert httpx.get(runs).status_code == 401
+        assert httpx.get(runs, headers={"Authorization": f"Bearer {token}"}).status_code == 200
         children = wait_until(lambda: len(children_of(up.pid)) == 6 and children_of(up.pid),
                               timeout=30,
                               message="engine, notify, api, scheduler, worker, actions worker")
@@ -92,6 +100,8 @@ def test_up_runs_api_scheduler_and_worker_on_the_embedded_redis_and_stops_them(t
 
     assert up.returncode == 0, output
     assert f"API at http://127.0.0.1:{port}/api" in output
+    assert token in output  # shown once, as it was created
+    assert f'curl -H "Authorization: Bearer $(cat {token_file})"' in output
     assert "stopped" in output and "Traceback" not in output
     assert not any(alive(pid) for pid in children)
     assert not embedded_redis.is_answering(settings.redis_socket)

@@ -35,7 +35,7 @@ def test_help_lists_the_commands_without_importing_heavy_libraries():
     assert result.returncode == 0, result.stderr
     for command in ("up", "api", "worker", "scheduler", "demo", "deployment", "run", "events",
                     "data", "redis", "engine", "automation", "notifier", "notifications",
-                    "silence", "notify"):
+                    "silence", "notify", "token"):
         assert f" {command} " in result.stdout
     assert result.stdout.strip().endswith("HEAVY:")
 
@@ -43,7 +43,8 @@ def test_help_lists_the_commands_without_importing_heavy_libraries():
 def test_sub_command_help_is_light_too():
     for args in (("deployment",), ("run",), ("events",), ("data",), ("redis",),
                  ("automation",), ("automation", "apply"), ("automation", "explain"),
-                 ("engine",), ("notifier",), ("notifications",), ("silence",), ("notify",)):
+                 ("engine",), ("notifier",), ("notifications",), ("silence",), ("notify",),
+                 ("token",), ("token", "create")):
         result = run_probe(*args, "--help")
 
         assert result.returncode == 0, result.stderr
