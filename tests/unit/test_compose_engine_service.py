@@ -16,7 +16,8 @@ def test_the_engine_is_a_service_that_can_be_scaled():
 
     assert engine["command"] == ["engine"]
     assert "container_name" not in engine and "ports" not in engine
-    assert engine["environment"]["REDIS_URL"].startswith("${REDIS_URL:-redis://redis:")
+    assert engine["environment"]["REDIS_URL"].startswith(
+        "redis://:${REDIS_PASSWORD:-change-this-redis-password}@redis:")
 
 
 def test_an_actions_worker_carries_out_the_automations_actions():

@@ -35,7 +35,8 @@ def test_workers_can_be_scaled_because_no_fixed_container_name_or_port():
 def test_every_flowkeeper_service_points_at_the_compose_redis_by_environment():
     services = _compose()["services"]
     for name in ("api", "scheduler", "worker"):
-        assert services[name]["environment"]["REDIS_URL"].startswith("${REDIS_URL:-redis://redis:")
+        assert services[name]["environment"]["REDIS_URL"].startswith(
+            "redis://:${REDIS_PASSWORD:-change-this-redis-password}@redis:")
 
 
 @pytest.mark.skipif(shutil.which("docker-compose") is None, reason="docker-compose is not installed")
