@@ -125,5 +125,7 @@ def later_api_hint(settings: Settings) -> str:
 
     path = admin_token_file(settings)
     url = f"http://{settings.api_host}:{settings.api_port}/api"
-    return (f"over the API: `flowkeeper up` (its first start writes an admin token to {path}), "
-            f'then\n  curl -H "Authorization: Bearer {_file_bearer(path)}" {url}/flow-runs')
+    start = "`flowkeeper up`" if path.exists() else \
+        f"`flowkeeper up` (its first start writes an admin token to {path})"
+    return (f"over the API: {start}, then\n"
+            f'  curl -H "Authorization: Bearer {_file_bearer(path)}" {url}/flow-runs')

@@ -111,3 +111,17 @@ def test_a_stale_token_file_is_replaced_when_no_token_works(settings, store):
 
     assert access.created_token and path.read_text().strip() == access.created_token
     assert mode(path) == 0o600
+
+
+def test_commands_that_serve_no_api_say_how_to_reach_it_later(settings, store):
+    from services.cli.token_cmds import later_api_hint
+
+    path = settings.home_dir / "admin.token"
+    before = later_api_hint(settings)
+    prepare_api_access(settings, store.client, "127.0.0.1", datetime.now(UTC))
+    after = later_api_hint(settings)
+
+    assert f"its first start writes an admin token to {path}" in before
+    assert "first start" not in after
+    for hint in (before, after):
+        assert f'curl -H "Authorization: Bearer $(cat {path})" http://127.0.0.1:8000/api' in hint

@@ -50,6 +50,9 @@ def test_the_demo_trains_the_taxi_model_then_shows_three_automation_stories(sett
     assert "stopped the demo's processes (engine, scheduler, worker, actions worker)" \
         in result.stdout
     assert "every automation story ended as expected" in result.stdout
+    # how to look at the runs over the API, with the token `up` keeps
+    assert (f'curl -H "Authorization: Bearer $(cat {settings.home_dir / "admin.token"})" '
+            "http://127.0.0.1:8000/api/flow-runs") in result.stdout
 
     # what each story says happened is what the stores hold
     automations = AutomationStore(store.client, store.settings)
