@@ -125,3 +125,11 @@ def test_commands_that_serve_no_api_say_how_to_reach_it_later(settings, store):
     assert "first start" not in after
     for hint in (before, after):
         assert f'curl -H "Authorization: Bearer $(cat {path})" http://127.0.0.1:8000/api' in hint
+
+
+def test_up_refuses_a_public_address_with_no_token_and_starts_nothing(settings, redis_client):
+    result = CliRunner().invoke(cli_app, ["up", "--host", "0.0.0.0", "--port", "1"])
+
+    assert result.exit_code == 1
+    assert "refusing to serve the API on 0.0.0.0" in result.stderr
+    assert "is up" not in result.output and "Traceback" not in result.output
