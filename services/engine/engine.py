@@ -44,6 +44,7 @@ from automations.events import Event
 from automations.history import COMPLETED, completed_run, durations_for, subjects
 from services.control import rq_connection
 from services.core import stream
+from services.core.due import claim_due
 from services.core.settings import Settings
 from services.core.store import Store
 from services.engine import buckets, recording
@@ -105,7 +106,6 @@ class Engine:
         self.rq_client = rq_client or rq_connection(self.store)
         self.clock = clock
         self._cas = client.register_script(buckets.CAS_SCRIPT)
-        self._claim = client.register_script(buckets.CLAIM_DEADLINES_SCRIPT)
         self._settle = client.register_script(buckets.SETTLE_DEADLINE_SCRIPT)
         self.automations = LoadedAutomations(client, self.keys)
         self.traces = TraceKeeper(self.keys, settings.automation_trace_retention_s)
@@ -326,9 +326,9 @@ class Engine:
         self.refresh_automations(poll_now=True)
         now = self.clock()
         clock = self.events_clock(now)
-        lease = now + buckets.TIMER_LEASE_S
-        members = self._claim(keys=[self.keys.bucket_deadlines],
-                              args=[repr(clock), repr(lease), TIMER_BATCH])
+        claim = claim_due(self.client, self.keys.bucket_deadlines, now, buckets.TIMER_LEASE_S,
+                          TIMER_BATCH, due_by=clock)
+        members, lease = claim.members, claim.lease_until
         if not members:
             self.traces.flush(self.client)
             return report
