@@ -37,6 +37,7 @@ Implementation notes:
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import socket
@@ -97,10 +98,7 @@ class BatchReport:
 
     @classmethod
     def total(cls, reports: Iterable[BatchReport]) -> BatchReport:
-        found = cls()
-        for report in reports:
-            found.add(report)
-        return found
+        return functools.reduce(cls.add, reports, cls())
 
 
 def default_consumer() -> str:
@@ -231,8 +229,13 @@ class Engine:
                       ignored: Sequence[str], change_id: str | None) -> BatchReport:
         """Evaluate entries with the automations in force, and acknowledge them with the
         `ignored` ones and the change entry after them [1][6]."""
-        report = BatchReport(entries=len(entries) + len(ignored), changes=int(bool(change_id)))
+        loaded_changes = [entry.entry_id for entry in entries if entry.change is not None]
+        if loaded_changes:  # changes already loaded: nothing waits for them [6]
+            stream.ack(self.client, self.keys, self.group, loaded_changes)
+            entries = [entry for entry in entries if entry.change is None]
         acks = [*ignored, change_id] if change_id else list(ignored)
+        report = BatchReport(entries=len(entries) + len(ignored),
+                             changes=len(loaded_changes) + bool(change_id))
         if not entries:
             if acks:
                 stream.ack(self.client, self.keys, self.group, acks)

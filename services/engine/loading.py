@@ -21,7 +21,8 @@ Implementation notes (why an event accepted after a change meets the change):
   then apply to a few events appended just before it, never to too few after it.
 - [4] Loaded state invariant: every change numbered up to `version` is loaded (the
   counter is read before the hash, and `apply` moves it one change at a time). A
-  change entry at or below it costs nothing; one out of order forces a reload.
+  change entry at or below it cuts nothing (it is only acknowledged); one out of
+  order forces a reload.
 - [5] One automation changed twice within one batch: its latest version applies from
   its first change entry on (the hash holds only the latest). Early, never late.
 - [6] The counter is also polled at most every AUTOMATION_POLL_S when the stream is
@@ -128,12 +129,20 @@ class LoadedAutomations:
                  id_of: Callable[[T], str], evaluate: Callable[[list[T], str | None], R],
                  clock: Callable[[], float]) -> list[R]:
         """Evaluate a batch part by part (`evaluate(part, id of the change entry after it)`,
-        acknowledged with it): caught up first [2], then each change applied where its
-        entry stands [3]."""
+        acknowledged with it): caught up first [2], then each change not loaded yet
+        applied where its entry stands [3]; a part may hold change entries already
+        loaded [4]."""
         changes = [change.version for item in items if (change := change_of(item))]
         self.catch_up(changes, clock())
+        loaded = self.version or 0
+
+        def to_apply(item: T) -> AutomationChange | None:
+            # a change already loaded cuts nothing: its entry is acknowledged with its part
+            change = change_of(item)
+            return change if change is not None and change.version > loaded else None
+
         results = []
-        for part, change_id, change in split_at_changes(items, change_of, id_of):
+        for part, change_id, change in split_at_changes(items, to_apply, id_of):
             results.append(evaluate(part, change_id))
             if change is not None:
                 self.apply(change, clock())
