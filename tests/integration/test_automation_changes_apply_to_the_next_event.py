@@ -301,3 +301,28 @@ def test_change_entries_are_on_the_stream_but_never_shown_as_events(store, api, 
     shown = call(api, "GET", "/api/events", 200)
     assert [event["event"] for event in shown] == ["data.arrived"]
     assert stream.count_by_name(store.client, store.keys) == {"data.arrived": 1}
+
+
+def test_change_entries_already_loaded_are_acknowledged_without_cutting_the_batch(
+        settings, store, automations, no_polling, monkeypatch):
+    created = [automations.create(validate_spec(on_data(f"backlog-{i}", f"d{i}")))
+               for i in range(5)]
+    engine = Engine(settings, store.client, consumer="late", group_start="0")
+    engine.refresh_automations(force=True)
+    stream.append(store.client, store.keys, Event.model_validate(data_arrived("d0")))
+    acks: list[list[str]] = []
+    real_ack = stream.ack
+
+    def counted_ack(client, keys, group, entry_ids):
+        acks.append(list(entry_ids))
+        return real_ack(client, keys, group, entry_ids)
+
+    monkeypatch.setattr(stream, "ack", counted_ack)
+    report = engine.read_and_process(block_ms=None)
+
+    assert (report.changes, report.entries, report.firings) == (5, 1, 1)
+    # one XACK for the five changes, one with the batch's event: no part per change
+    assert [len(ids) for ids in acks] == [5, 1]
+    engine.run_until_idle()
+    assert [fired(automations, item.id) for item in created] == [1, 0, 0, 0, 0]
+    assert engines_done(store)
