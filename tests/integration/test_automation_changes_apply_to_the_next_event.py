@@ -326,3 +326,27 @@ def test_change_entries_already_loaded_are_acknowledged_without_cutting_the_batc
     engine.run_until_idle()
     assert [fired(automations, item.id) for item in created] == [1, 0, 0, 0, 0]
     assert engines_done(store)
+
+
+def test_a_bulk_of_changes_in_one_batch_rebuilds_the_index_once(settings, store, automations,
+                                                               no_polling, monkeypatch):
+    engine = Engine(settings, store.client, consumer="bulk")
+    engine.run_until_idle()
+    count = loading.MAX_CHANGES_IN_PLACE + 1
+    created = []
+    for i in range(count):
+        created.append(automations.create(validate_spec(on_data(f"bulk-{i}", f"d{i}"))))
+        stream.append(store.client, store.keys, Event.model_validate(data_arrived(f"d{i}")))
+    built = []
+    real_index = loading.CandidateIndex
+
+    def counted_index(items):
+        built.append(1)
+        return real_index(items)
+
+    monkeypatch.setattr(loading, "CandidateIndex", counted_index)
+    report = engine.read_and_process(block_ms=None)
+
+    assert report.changes == count
+    assert len(built) == 1
+    assert [fired(automations, item.id) for item in created] == [1] * count
