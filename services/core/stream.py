@@ -9,7 +9,8 @@ deleted): fields `automation-changed` (its id) and `version` (the automations' v
 counter after the change), and no `event` nor `data`, so no reader can take it for an
 event, and no user trigger can match it. The automation store appends it in the
 transaction of the change; the engine applies the change where the entry stands in
-the stream (engine.py [6]); every reader of events skips it (`change_of`).
+the stream (services/engine/engine.py [6]); every reader of events skips it
+(`change_of`).
 """
 
 from __future__ import annotations
