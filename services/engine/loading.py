@@ -23,8 +23,9 @@ Implementation notes (why an event accepted after a change meets the change):
   counter is read before the hash, and `apply` moves it one change at a time). A
   change entry at or below it cuts nothing (it is only acknowledged); one out of
   order forces a reload.
-- [5] One automation changed twice within one batch: its latest version applies from
-  its first change entry on (the hash holds only the latest). A batch with more than
+- [5] An automation changed again after the change entry being applied (later in the
+  batch, or since the read): its latest version applies from that entry on (the hash
+  holds only the latest). A batch with more than
   MAX_CHANGES_IN_PLACE changes to apply (a bulk `apply`) is reloaded once, before it.
   Early, never late.
 - [6] The counter is also polled at most every AUTOMATION_POLL_S when the stream is
