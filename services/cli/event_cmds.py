@@ -46,6 +46,8 @@ def tail(
         for _stream, entries in response or []:
             for entry_id, fields in entries:
                 last_id = entry_id
+                if stream.change_of(fields) is not None:  # an automation changed: no event
+                    continue
                 try:
                     event = stream.from_fields(fields)
                 except ValueError as error:

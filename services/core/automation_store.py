@@ -4,9 +4,12 @@ or name; names are unique), and the record of their firings with each action's o
 Implementation notes:
 - The automations hash, the names hash and the version counter share one hash tag, so
   every change is one MULTI/EXEC on one slot (WATCH guards the name checks).
-- Every change increments the version counter: engines poll it (one GET) and reload
-  when it moved, so created, changed, paused and deleted automations take effect
-  without a restart.
+- Every change increments the version counter and, in the same MULTI/EXEC, appends a
+  change entry (the automation's id and the new version) to the events stream
+  (stream.py), before the caller answers: an event accepted after that is evaluated
+  with the change, by whichever engine replica reads it (services/engine/loading.py
+  [1]-[5]). WATCH on the counter gives the entry its version and keeps the entries in
+  the order of the versions.
 - A firing is a hash (its record, then one field per action outcome) kept
   FIRING_RETENTION_S; each automation indexes its latest MAX_FIRINGS_KEPT firings in a
   sorted set by firing time.
@@ -33,6 +36,7 @@ from automations.schema import (
     ResumeAutomation,
     RunDeployment,
 )
+from services.core import stream
 from services.core.errors import InvalidInput, NotFound
 from services.core.keys import Keys
 from services.core.models import utcnow
@@ -221,12 +225,24 @@ class AutomationStore:
     def delete(self, ref: str) -> Automation:
         """Remove an automation; its firings stay until they expire."""
         automation = self.require(ref)
-        pipe = self.client.pipeline(transaction=True)
-        pipe.hdel(self.keys.automations, automation.id)
-        pipe.hdel(self.keys.automation_names, automation.name)
-        pipe.incr(self.keys.automations_version)
-        pipe.execute()
-        return automation
+        keys = self.keys
+        with self.client.pipeline(transaction=True) as pipe:
+            while True:
+                try:
+                    pipe.watch(keys.automations_version)
+                    if not pipe.hexists(keys.automations, automation.id):
+                        pipe.unwatch()
+                        raise NotFound(f"no automation with id '{automation.id}' (deleted "
+                                       "meanwhile)")
+                    version = int(pipe.get(keys.automations_version) or 0) + 1
+                    pipe.multi()
+                    pipe.hdel(keys.automations, automation.id)
+                    pipe.hdel(keys.automation_names, automation.name)
+                    self._changed(pipe, automation.id, version)
+                    pipe.execute()
+                    return automation
+                except redis.WatchError:
+                    continue
 
     def apply(self, spec: AutomationCreate, *, known_names: Iterable[str] = (),
               now: datetime | None = None, source: str = "") -> ApplyResult:
@@ -274,7 +290,7 @@ class AutomationStore:
         with self.client.pipeline(transaction=True) as pipe:
             while True:
                 try:
-                    pipe.watch(keys.automation_names)
+                    pipe.watch(keys.automation_names, keys.automations_version)
                     owner = pipe.hget(keys.automation_names, automation.name)
                     if owner is not None and owner != automation.id:
                         pipe.unwatch()
@@ -284,16 +300,22 @@ class AutomationStore:
                         pipe.unwatch()
                         raise NotFound(f"no automation with id '{previous.id}' (deleted "
                                        "meanwhile)")
+                    version = int(pipe.get(keys.automations_version) or 0) + 1
                     pipe.multi()
                     if previous is not None and previous.name != automation.name:
                         pipe.hdel(keys.automation_names, previous.name)
                     pipe.hset(keys.automation_names, automation.name, automation.id)
                     pipe.hset(keys.automations, automation.id, automation.model_dump_json())
-                    pipe.incr(keys.automations_version)
+                    self._changed(pipe, automation.id, version)
                     pipe.execute()
                     return
                 except redis.WatchError:
                     continue
+
+    def _changed(self, pipe: redis.client.Pipeline, automation_id: str, version: int) -> None:
+        """Within the change's MULTI: the new version, and its change entry on the stream."""
+        pipe.set(self.keys.automations_version, version)
+        stream.append_change(pipe, self.keys, automation_id, version, self.settings.events_maxlen)
 
     # --- firings
     def firings(self, automation_id: str, limit: int = 50) -> list[FiringRecord]:

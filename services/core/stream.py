@@ -3,6 +3,14 @@ helpers (XREADGROUP, XACK, XAUTOCLAIM) the rules engine reads with.
 
 Each entry has two fields: `event` (the name, so readers can filter without
 parsing) and `data` (the event as JSON).
+
+A change entry says that an automation changed (created, replaced, paused, resumed,
+deleted): fields `automation-changed` (its id) and `version` (the automations' version
+counter after the change), and no `event` nor `data`, so no reader can take it for an
+event, and no user trigger can match it. The automation store appends it in the
+transaction of the change; the engine applies the change where the entry stands in
+the stream (services/engine/engine.py [6]); every reader of events skips it
+(`change_of`).
 """
 
 from __future__ import annotations
@@ -18,6 +26,9 @@ from automations.events import Event
 from services.core.keys import Keys
 
 DEFAULT_MAXLEN = 100_000
+CHANGE_FIELD = "automation-changed"
+
+RawEntry = tuple[str, dict[str, str] | None]
 
 
 def to_fields(event: Event) -> dict[str, str]:
@@ -44,6 +55,31 @@ def append(client: redis.Redis | redis.client.Pipeline, keys: Keys, event: Event
                                   "event", event.event, "data", event.model_dump_json())
 
 
+def append_change(client: redis.Redis | redis.client.Pipeline, keys: Keys, automation_id: str,
+                  version: int, maxlen: int = DEFAULT_MAXLEN) -> Any:
+    """XADD the change entry of one automation (see the module's docstring)."""
+    return client.execute_command("XADD", keys.events, "MAXLEN", "~", maxlen, "*",
+                                  CHANGE_FIELD, automation_id, "version", version)
+
+
+@dataclass(frozen=True)
+class AutomationChange:
+    """A change entry: this automation changed, and the version counter became `version`."""
+
+    automation_id: str
+    version: int
+
+
+def change_of(fields: dict[str, str] | None) -> AutomationChange | None:
+    """The automation change an entry records, or None for an event (or a broken entry)."""
+    if not fields or CHANGE_FIELD not in fields:
+        return None
+    try:
+        return AutomationChange(fields[CHANGE_FIELD], int(fields.get("version", "")))
+    except ValueError:
+        return None
+
+
 def append_many(client: redis.Redis, keys: Keys, events: Iterable[Event],
                 maxlen: int = DEFAULT_MAXLEN) -> list[str]:
     pipe = client.pipeline(transaction=False)
@@ -60,13 +96,19 @@ class Entry:
     event: Event | None
     error: str | None = None
     raw: dict[str, str] | None = None
+    # set on a change entry (then `event` is None and that is no error)
+    change: AutomationChange | None = None
 
 
-def _entries(raw: list[tuple[str, dict[str, str]]]) -> list[Entry]:
+def _entries(raw: list[RawEntry]) -> list[Entry]:
     entries = []
     for entry_id, fields in raw:
         if fields is None:  # deleted by trimming while pending
             entries.append(Entry(entry_id, None, "entry was trimmed from the stream", {}))
+            continue
+        change = change_of(fields)
+        if change is not None:
+            entries.append(Entry(entry_id, None, change=change))
             continue
         try:
             entries.append(Entry(entry_id, from_fields(fields)))
@@ -94,19 +136,22 @@ def read_group(client: redis.Redis, keys: Keys, group: str, consumer: str,
     return _entries(raw)
 
 
-def read_group_wanted(client: redis.Redis, keys: Keys, group: str, consumer: str,
-                      wanted: Callable[[str], bool], count: int = 500,
-                      block_ms: int | None = 1000, *,
-                      start_id: str = ">") -> tuple[list[Entry], list[str]]:
-    """Like `read_group`, but only the entries whose event name `wanted` accepts are
-    parsed; the ids of the others come apart (to acknowledge). With `start_id` "0",
-    the entries this consumer read before and has not acknowledged (after a restart)."""
+def read_group_raw(client: redis.Redis, keys: Keys, group: str, consumer: str,
+                   count: int = 500, block_ms: int | None = 1000, *,
+                   start_id: str = ">") -> list[RawEntry]:
+    """Entries for this consumer, unparsed (XREADGROUP); with `start_id` "0", the entries
+    this consumer read before and has not acknowledged (after a restart)."""
     response = client.xreadgroup(group, consumer, {keys.events: start_id}, count=count,
                                  block=block_ms)
-    if not response:
-        return [], []
+    return list(response[0][1]) if response else []
+
+
+def parse_wanted(raw: list[RawEntry],
+                 wanted: Callable[[str], bool]) -> tuple[list[Entry], list[str]]:
+    """The entries whose event name `wanted` accepts, parsed (change entries and broken
+    ones too); the ids of the others apart (to acknowledge)."""
     kept, skipped = [], []
-    for entry_id, fields in response[0][1]:
+    for entry_id, fields in raw:
         name = fields.get("event") if fields is not None else None
         if name is not None and not wanted(name):
             skipped.append(entry_id)
@@ -123,15 +168,16 @@ def ack(client: redis.Redis | redis.client.Pipeline, keys: Keys, group: str,
 
 
 def claim_stale(client: redis.Redis, keys: Keys, group: str, consumer: str,
-                min_idle_ms: int, count: int = 500) -> list[Entry]:
-    """Take over entries another consumer read but never acknowledged (XAUTOCLAIM)."""
-    entries: list[Entry] = []
+                min_idle_ms: int, count: int = 500) -> list[RawEntry]:
+    """Take over entries another consumer read but never acknowledged (XAUTOCLAIM),
+    unparsed."""
+    entries: list[RawEntry] = []
     cursor = "0-0"
     while True:
         response = client.xautoclaim(keys.events, group, consumer, min_idle_ms,
                                      start_id=cursor, count=count)
         cursor, raw = response[0], response[1]
-        entries.extend(_entries(raw))
+        entries.extend(raw)
         if cursor in ("0-0", b"0-0") or len(entries) >= count:
             return entries
 
@@ -212,6 +258,8 @@ def recent(client: redis.Redis, keys: Keys, count: int = 100, *, names: set[str]
             if entry_id == last:
                 continue
             scanned += 1
+            if change_of(fields) is not None:
+                continue
             name = fields.get("event", "")
             if names and name not in names:
                 continue
@@ -245,6 +293,8 @@ def count_by_name(client: redis.Redis, keys: Keys, min_id: str = "-") -> dict[st
         if not raw:
             return counts
         for _entry_id, fields in raw:
+            if change_of(fields) is not None:
+                continue
             name = fields.get("event", "?")
             counts[name] = counts.get(name, 0) + 1
         cursor, exclusive = raw[-1][0], True

@@ -18,7 +18,8 @@ Implementation notes:
   redelivery drains the outbox).
 - [4] Deadlines are a sorted set of `automation|fingerprint|bucket` by due time. Event
   processing only adds or lowers a deadline (ZADD LT), never removes one: the timer
-  claims due members by moving them a lease ahead, reads the bucket, and then sets
+  claims due members by moving them a lease ahead (services.core.due, the claim every
+  due-at sorted set uses), reads the bucket, and then sets
   the bucket's real deadline, or removes the member if it still holds the lease. A
   stale member costs one read; a missing one would be a deadline lost.
 """
@@ -67,13 +68,6 @@ for i = 3, #KEYS do
 end
 if #fresh > 0 then redis.call('PEXPIRE', KEYS[2], ARGV[4]) end
 return fresh
-"""
-
-CLAIM_DEADLINES_SCRIPT = """
--- KEYS[1] deadlines; ARGV[1] due up to, ARGV[2] lease until, ARGV[3] at most this many
-local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, ARGV[3])
-for _, member in ipairs(due) do redis.call('ZADD', KEYS[1], ARGV[2], member) end
-return due
 """
 
 SETTLE_DEADLINE_SCRIPT = """

@@ -16,8 +16,10 @@ Implementation notes:
   has not finished (pending anywhere, or not yet delivered), else now. A deadline
   fires only once every event appended before it has been evaluated, so a backlog
   never fires a deadline whose expected event is still unread.
-- [3] Automations reload when their version counter moves (loading.py). One that
-  does not load, or whose evaluation raises, is logged and skipped: the engine goes on.
+- [3] Automations reload when their version counter moves (loading.py): checked after
+  every read, before anything of the batch is evaluated, and polled while the stream is
+  idle. One that does not load, or whose evaluation raises, is logged and skipped: the
+  engine goes on.
 - [4] A proactive trigger that watches from load time is armed once (loading.py).
   When a deadline of a paused, changed or deleted automation comes due, it is
   dropped with its bucket: a paused automation fires no deadline, and a resumed one
@@ -25,15 +27,22 @@ Implementation notes:
 - [5] Entries left pending by a consumer that died are claimed after CLAIM_IDLE_MS;
   one delivered MAX_DELIVERIES times goes to the dead-letter stream, so that no
   entry holds the timer's clock back for ever.
+- [6] Read-your-writes: a change of an automation is an entry of the stream (stream.py).
+  A batch is cut at its change entries; the entries before one are evaluated and
+  acknowledged with it before the change is applied, those after it with the change; the
+  name filter of [1] is applied part by part, with the automations of that part, so
+  an event for a trigger created a moment ago is parsed and evaluated. Why every
+  replica honours a change whose entry another replica read: loading.py [1]-[5].
 """
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import socket
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from dataclasses import fields as dataclass_fields
 
@@ -44,6 +53,7 @@ from automations.events import Event
 from automations.history import COMPLETED, completed_run, durations_for, subjects
 from services.control import rq_connection
 from services.core import stream
+from services.core.due import claim_due
 from services.core.settings import Settings
 from services.core.store import Store
 from services.engine import buckets, recording
@@ -78,11 +88,17 @@ class BatchReport:
     dead_lettered: int = 0
     conflicts: int = 0
     deadlines: int = 0
+    # change entries of automations (engine.py [6]); not counted in `entries`
+    changes: int = 0
 
     def add(self, other: BatchReport) -> BatchReport:
         for item in dataclass_fields(self):
             setattr(self, item.name, getattr(self, item.name) + getattr(other, item.name))
         return self
+
+    @classmethod
+    def total(cls, reports: Iterable[BatchReport]) -> BatchReport:
+        return functools.reduce(cls.add, reports, cls())
 
 
 def default_consumer() -> str:
@@ -105,7 +121,6 @@ class Engine:
         self.rq_client = rq_client or rq_connection(self.store)
         self.clock = clock
         self._cas = client.register_script(buckets.CAS_SCRIPT)
-        self._claim = client.register_script(buckets.CLAIM_DEADLINES_SCRIPT)
         self._settle = client.register_script(buckets.SETTLE_DEADLINE_SCRIPT)
         self.automations = LoadedAutomations(client, self.keys)
         self.traces = TraceKeeper(self.keys, settings.automation_trace_retention_s)
@@ -127,27 +142,37 @@ class Engine:
     # --- reading the stream
     def read_and_process(self, block_ms: int | None = 100) -> BatchReport:
         """Read one batch of new entries (waiting up to `block_ms`) and process it."""
-        self.refresh_automations()
-        entries, ignored = self._read(">", block_ms)
-        return self.process_entries(entries, ignored=ignored)
+        raw = stream.read_group_raw(self.client, self.keys, self.group, self.consumer,
+                                    count=BATCH_SIZE, block_ms=block_ms)
+        if not raw:
+            self.refresh_automations()  # idle: the periodic poll [3]
+            return BatchReport()
+        return self.process_raw(raw)
 
     def recover_own(self) -> BatchReport:
         """Process the entries this consumer read before a restart and never acknowledged."""
         report = BatchReport()
         self.refresh_automations(force=True)
         while True:
-            entries, ignored = self._read("0", None)
-            if not entries and not ignored:
+            raw = stream.read_group_raw(self.client, self.keys, self.group, self.consumer,
+                                        count=BATCH_SIZE, block_ms=None, start_id="0")
+            if not raw:
                 return report
-            report.add(self.process_entries(entries, redelivered=True, ignored=ignored))
+            report.add(self.process_raw(raw, redelivered=True))
 
-    def _read(self, start_id: str, block_ms: int | None) -> tuple[list[stream.Entry], list[str]]:
-        """A batch of entries, parsed only when some automation listens to their name [1]."""
-        listens_to = self.index.listens_to
-        return stream.read_group_wanted(
-            self.client, self.keys, self.group, self.consumer,
-            lambda name: name == COMPLETED or listens_to(name), count=BATCH_SIZE,
-            block_ms=block_ms, start_id=start_id)
+    def process_raw(self, raw: list[stream.RawEntry], *,
+                    redelivered: bool = False) -> BatchReport:
+        """Process entries as read, parsing only those whose name the automations in force
+        at their place in the stream listen to [1][6]."""
+        def evaluate(part: list[stream.RawEntry], change_id: str | None) -> BatchReport:
+            listens_to = self.index.listens_to
+            entries, ignored = stream.parse_wanted(
+                part, lambda name: name == COMPLETED or listens_to(name))
+            return self._process_part(entries, redelivered, ignored, change_id)
+
+        return BatchReport.total(self.automations.in_order(
+            raw, lambda item: stream.change_of(item[1]), lambda item: item[0], evaluate,
+            self.clock))
 
     def run_until_idle(self, max_batches: int | None = None) -> BatchReport:
         """Process new entries until the stream has none left (for tests and benchmarks)."""
@@ -155,7 +180,7 @@ class Engine:
         batches = 0
         while max_batches is None or batches < max_batches:
             batch = self.read_and_process(block_ms=None)
-            if not batch.entries:
+            if not batch.entries and not batch.changes:
                 break
             report.add(batch)
             batches += 1
@@ -167,20 +192,22 @@ class Engine:
         report = BatchReport()
         failing = stream.claim_failing(self.client, self.keys, self.group, self.consumer,
                                        CLAIM_IDLE_MS, MAX_DELIVERIES, count=BATCH_SIZE)
+        # a change entry needs nothing more: the version counter carries its change [6]
+        dead = [entry for entry in failing if stream.change_of(entry.raw) is None]
         if failing:
             reason = f"processing failed {MAX_DELIVERIES} times"
             pipe = self.client.pipeline(transaction=False)
-            for entry in failing:
+            for entry in dead:
                 stream.dead_letter(pipe, self.keys, entry, entry.error or reason)
             stream.ack(pipe, self.keys, self.group, [entry.entry_id for entry in failing])
             pipe.execute()
-            report.dead_lettered += len(failing)
-            log.error("dead-lettered %d entries: %s", len(failing), reason)
-        entries = stream.claim_stale(self.client, self.keys, self.group, self.consumer,
-                                     CLAIM_IDLE_MS, count=BATCH_SIZE)
-        if entries:
-            log.info("claimed %d entries of a consumer that stopped", len(entries))
-            report.add(self.process_entries(entries, redelivered=True))
+            report.dead_lettered += len(dead)
+            log.error("dead-lettered %d entries: %s", len(dead), reason)
+        raw = stream.claim_stale(self.client, self.keys, self.group, self.consumer,
+                                 CLAIM_IDLE_MS, count=BATCH_SIZE)
+        if raw:
+            log.info("claimed %d entries of a consumer that stopped", len(raw))
+            report.add(self.process_raw(raw, redelivered=True))
         return report
 
     def forget_dead_consumers(self) -> int:
@@ -190,14 +217,28 @@ class Engine:
 
     # --- one batch [1]
     def process_entries(self, entries: list[stream.Entry], *, redelivered: bool = False,
-                        ignored: list[str] | tuple[str, ...] = ()) -> BatchReport:
-        """Evaluate a batch of stream entries and acknowledge it (with the `ignored` ones:
-        entries of names no automation listens to)."""
-        report = BatchReport(entries=len(entries) + len(ignored))
-        self.refresh_automations()
+                        ignored: Sequence[str] = ()) -> BatchReport:
+        """Evaluate a batch of parsed stream entries and acknowledge it (with the `ignored`
+        ones: entries of names no automation listens to)."""
+        return BatchReport.total(self.automations.in_order(
+            entries, lambda entry: entry.change, lambda entry: entry.entry_id,
+            lambda part, change_id: self._process_part(
+                part, redelivered, ignored if change_id is None else (), change_id), self.clock))
+
+    def _process_part(self, entries: list[stream.Entry], redelivered: bool,
+                      ignored: Sequence[str], change_id: str | None) -> BatchReport:
+        """Evaluate entries with the automations in force, and acknowledge them with the
+        `ignored` ones and the change entry after them [1][6]."""
+        loaded_changes = [entry.entry_id for entry in entries if entry.change is not None]
+        if loaded_changes:  # changes already loaded: nothing waits for them [6]
+            stream.ack(self.client, self.keys, self.group, loaded_changes)
+            entries = [entry for entry in entries if entry.change is None]
+        acks = [*ignored, change_id] if change_id else list(ignored)
+        report = BatchReport(entries=len(entries) + len(ignored),
+                             changes=len(loaded_changes) + bool(change_id))
         if not entries:
-            if ignored:
-                stream.ack(self.client, self.keys, self.group, list(ignored))
+            if acks:
+                stream.ack(self.client, self.keys, self.group, acks)
             return report
         now = self.clock()
         slots: dict[tuple[str, str], Slot] = {}
@@ -253,8 +294,7 @@ class Engine:
             stream.dead_letter(pipe, self.keys, entry, entry.error or "unreadable entry")
             log.warning("dead-lettered stream entry %s: %s", entry.entry_id, entry.error)
         report.dead_lettered += len(bad)
-        stream.ack(pipe, self.keys, self.group, [entry.entry_id for entry in entries]
-                   + list(ignored))
+        stream.ack(pipe, self.keys, self.group, [entry.entry_id for entry in entries] + acks)
         self.traces.after(pipe.execute(), marks)
         return report
 
@@ -326,9 +366,9 @@ class Engine:
         self.refresh_automations(poll_now=True)
         now = self.clock()
         clock = self.events_clock(now)
-        lease = now + buckets.TIMER_LEASE_S
-        members = self._claim(keys=[self.keys.bucket_deadlines],
-                              args=[repr(clock), repr(lease), TIMER_BATCH])
+        claim = claim_due(self.client, self.keys.bucket_deadlines, now, buckets.TIMER_LEASE_S,
+                          TIMER_BATCH, due_by=clock)
+        members, lease = claim.members, claim.lease_until
         if not members:
             self.traces.flush(self.client)
             return report

@@ -3,8 +3,9 @@ notifications whose next attempt is due (retries, rate-limited ones, group messa
 and any whose action job died before its first attempt was recorded).
 
 Implementation notes:
-  (a) Claiming moves a due entry CLAIM_LEASE_S into the future in one Lua call, so
-      several dispatchers share the work without taking the same entry; the entry's
+  (a) Claiming moves a due entry CLAIM_LEASE_S into the future in one Lua call
+      (services.core.due, shared with the engine's timers), so several dispatchers
+      share the work without taking the same entry; the entry's
       step then sets its real next time (or removes it). A dispatcher that dies with
       claimed entries leaves them to come due again after the lease.
   (b) One notification or group that fails (a bug) is logged and skipped: the rest of
@@ -21,6 +22,7 @@ from dataclasses import dataclass
 
 import redis
 
+from services.core.due import claim_due
 from services.core.settings import Settings
 from services.core.signals import stop_on_signals
 from services.notify.delivery import Deliveries
@@ -32,11 +34,6 @@ CLAIM_LEASE_S = 120.0
 BATCH = 100
 RETRY_INITIAL_S = 0.1
 RETRY_MAX_S = 5.0
-_CLAIM = """
-local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[3]))
-for _, id in ipairs(ids) do redis.call('ZADD', KEYS[1], 'XX', ARGV[2], id) end
-return ids
-"""
 
 
 @dataclass
@@ -51,16 +48,12 @@ class TickReport:
         return self.processed + self.flushed >= BATCH
 
 
-def claim_due(client: redis.Redis, key: str, now: float, limit: int = BATCH) -> list[str]:
-    """Members of `key` due at `now`, pushed CLAIM_LEASE_S ahead for this caller (a)."""
-    return list(client.eval(_CLAIM, 1, key, repr(now), repr(now + CLAIM_LEASE_S), limit))
-
-
 def tick(deliveries: Deliveries, now: float | None = None) -> TickReport:
     """One pass: flush the due groups, then deliver the due notifications."""
     now = deliveries.clock() if now is None else now
     keys, report = deliveries.keys, TickReport()
-    for group_id in claim_due(deliveries.client, keys.notification_groups_due, now):
+    groups = claim_due(deliveries.client, keys.notification_groups_due, now, CLAIM_LEASE_S, BATCH)
+    for group_id in groups.members:
         try:
             created = flush_group(deliveries.client, keys, group_id, now,
                                   deliveries.settings.notify_retention_s,
@@ -73,7 +66,8 @@ def tick(deliveries: Deliveries, now: float | None = None) -> TickReport:
                           group_id)
             continue
         report.flushed += created is not None
-    for notification_id in claim_due(deliveries.client, keys.notifications_due, now):
+    due = claim_due(deliveries.client, keys.notifications_due, now, CLAIM_LEASE_S, BATCH)
+    for notification_id in due.members:
         try:
             deliveries.process(notification_id, now)
         except (redis.ConnectionError, redis.TimeoutError):
