@@ -19,6 +19,7 @@ from services.core import stream
 from services.core.automation_store import AutomationStore, validate_spec
 from services.engine import Engine, loading
 from tests.conftest import wait_until
+from tests.integration.api_helpers import authorized_client
 from tests.integration.engine_helpers import EngineThread
 
 ROUNDS = 10
@@ -39,7 +40,7 @@ def data_arrived(dataset: str) -> dict[str, Any]:
 
 @pytest.fixture()
 def api(settings, redis_client):
-    with TestClient(create_app(settings, redis_client), raise_server_exceptions=False) as client:
+    with authorized_client(create_app(settings, redis_client)) as client:
         yield client
 
 
