@@ -110,7 +110,7 @@ def run(
     """Create a flow run of a deployment and enqueue it for a worker.
 
     When the flow's code is in the current folder, the parameters are checked against it
-    here, and what the deployment records about the flow is brought up to date."""
+    here, and a deployment registered through the API records the flow's name."""
     from services import control
     from services.cli.params import parse_parameters
     from services.cli.run_cmds import finish, wait_for
@@ -122,9 +122,11 @@ def run(
     deployment = store.require_deployment(name)
     flow = entrypoints.importable_flow(deployment.entrypoint)
     if flow is not None:
-        before = store.record_deployment_flow(name, deployment.entrypoint,
-                                              **entrypoints.flow_facts(flow))
-        if before is not None and before.flow_name != flow.name:
+        if deployment.flow_name is None:
+            # registered through the API: fill in what it could not know (never overwrite
+            # what a registration recorded; the worker corrects that if the code changed)
+            store.record_deployment_flow(name, deployment.entrypoint,
+                                         **entrypoints.flow_facts(flow))
             console().print(f"deployment {name}: recorded its flow's name, '{flow.name}'")
         flow.validate_parameters({**deployment.parameters, **parameters})
     run = control.run_deployment(store, name, parameters, tags=tag or None)

@@ -194,3 +194,37 @@ def test_parameters_are_checked_against_the_schema_the_worker_recorded(store):
     failed = store.require_flow_run(due_later.id)
     assert failed.state is StateType.FAILED
     assert "'one' is not of type 'integer'" in failed.state_message
+
+
+def test_the_cli_registers_a_file_entrypoint_relative_to_its_folder(store, tmp_path, monkeypatch):
+    from typer.testing import CliRunner
+
+    from services.cli.main import app
+
+    (tmp_path / "pipelines").mkdir()
+    (tmp_path / "pipelines" / "tiny_cli_file_flow.py").write_text(TINY)
+    monkeypatch.chdir(tmp_path)
+
+    result = CliRunner().invoke(app, ["deployment", "register", "tiny", "--entrypoint",
+                                      "pipelines/tiny_cli_file_flow.py:tiny_training"])
+
+    assert result.exit_code == 0, result.output
+    deployment = store.require_deployment("tiny")
+    assert deployment.flow_name == "tiny-training"
+    assert deployment.parameter_schema["properties"]["rows"] == {"type": "integer", "default": 3}
+
+
+def test_running_from_the_flows_folder_fills_in_the_name_the_api_could_not_know(store):
+    from typer.testing import CliRunner
+
+    from services.cli.main import app
+
+    control.register_deployment(store, DeploymentCreate(name="adder", entrypoint=ADD))
+
+    result = CliRunner().invoke(app, ["deployment", "run", "adder", "-p", "x=1"])
+
+    assert result.exit_code == 0, result.output
+    assert "recorded its flow's name, 'add-numbers'" in result.stdout
+    assert store.require_deployment("adder").flow_name == "add-numbers"
+    (run,) = store.list_flow_runs(deployment="adder")
+    assert run.flow_name == "add-numbers"
