@@ -155,8 +155,8 @@ def parameter_schema(fn: Callable[..., Any]) -> dict[str, Any]:
         if parameter.default is parameter.empty:
             required.append(name)
         else:
-            default = jsonable(parameter.default)
-            if default == parameter.default or isinstance(parameter.default, (tuple, enum.Enum)):
+            default = _json_default(parameter.default)
+            if default is not _NOT_JSON:
                 properties[name]["default"] = default
     schema: dict[str, Any] = {"title": getattr(fn, "__name__", "parameters"), "type": "object",
                               "properties": properties}
@@ -167,6 +167,18 @@ def parameter_schema(fn: Callable[..., Any]) -> dict[str, Any]:
     if definitions:
         schema["$defs"] = definitions
     return schema
+
+
+_NOT_JSON: Any = object()
+
+
+def _json_default(value: Any) -> Any:
+    """`value` as JSON data when it is JSON data already (a path or a model is not)."""
+    try:
+        text = json.dumps(value, allow_nan=False)
+    except (TypeError, ValueError, RecursionError):
+        return _NOT_JSON
+    return json.loads(text) if len(text) <= MAX_PARAMETER_JSON_CHARS else _NOT_JSON
 
 
 def _annotation_schema(adapter: Any, annotation: Any, definitions: dict[str, Any]) -> dict[str, Any]:

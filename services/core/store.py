@@ -244,12 +244,24 @@ class Store:
     def subflow_ids(self, run_id: str) -> list[str]:
         return sorted(self.client.smembers(self.keys.flow_run_subflows(run_id)))
 
-    def set_flow_name(self, run_id: str, flow_name: str, note: LogRecord) -> None:
-        """Correct the flow name a run carries, and say so in its logs."""
-        pipe = self.client.pipeline(transaction=True)
-        pipe.hset(self.keys.flow_run(run_id), "flow_name", json.dumps(flow_name))
-        log_ops(pipe, self.keys, run_id, [note], self.settings.max_logs_per_run)
-        pipe.execute()
+    def set_flow_name(self, run_id: str, flow_name: str, note: LogRecord) -> bool:
+        """Correct the flow name a run carries, and say so in its logs; False when the run
+        is gone (expired), which a correction must not bring back as a partial record."""
+        key = self.keys.flow_run(run_id)
+        with self.client.pipeline(transaction=True) as pipe:
+            while True:
+                try:
+                    pipe.watch(key)
+                    if not pipe.exists(key):
+                        pipe.unwatch()
+                        return False
+                    pipe.multi()
+                    pipe.hset(key, "flow_name", json.dumps(flow_name))
+                    log_ops(pipe, self.keys, run_id, [note], self.settings.max_logs_per_run)
+                    pipe.execute()
+                    return True
+                except redis.WatchError:
+                    continue
 
     def set_job_id(self, run: FlowRun, job_id: str) -> None:
         run.job_id = job_id
