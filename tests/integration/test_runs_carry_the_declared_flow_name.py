@@ -228,3 +228,32 @@ def test_running_from_the_flows_folder_fills_in_the_name_the_api_could_not_know(
     assert store.require_deployment("adder").flow_name == "add-numbers"
     (run,) = store.list_flow_runs(deployment="adder")
     assert run.flow_name == "add-numbers"
+
+
+@pytest.mark.slow
+def test_the_workers_of_up_find_the_flows_of_the_folder_up_started_from(store, tmp_path):
+    import signal
+    import socket
+
+    (tmp_path / "tiny.py").write_text(TINY)
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    env = {key: value for key, value in os.environ.items() if key != "PYTHONPATH"}
+    up = subprocess.Popen([FLOWKEEPER, "up", "--port", str(port)], cwd=tmp_path, env=env,
+                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                          start_new_session=True)
+    try:
+        assert flowkeeper("deployment", "register", "tiny", "--entrypoint", "tiny:tiny_training",
+                          cwd=tmp_path).returncode == 0
+        # the worker is somewhere else entirely: only up's folder holds the flow
+        elsewhere = tmp_path / "elsewhere"
+        elsewhere.mkdir()
+        finished = flowkeeper("deployment", "run", "tiny", "--wait", cwd=elsewhere)
+    finally:
+        os.killpg(up.pid, signal.SIGTERM)
+        up.wait(timeout=60)
+
+    assert finished.returncode == 0, finished.stdout + finished.stderr
+    (run,) = store.list_flow_runs(deployment="tiny")
+    assert (run.state, run.flow_name) == (StateType.COMPLETED, "tiny-training")
