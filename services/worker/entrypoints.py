@@ -54,7 +54,8 @@ FILE_MODULE_PREFIX = "flowkeeper_file_"
 
 
 class FlowCodeNotHere(InvalidInput):
-    """The module or file an entrypoint names is not found from this process's folder."""
+    """The module or file an entrypoint names, or a module it imports, is not found from
+    this process (its folder, its installed packages)."""
 
 
 def add_start_folder_to_path() -> str:
@@ -132,13 +133,16 @@ def _import_file(entrypoint: str, relative_path: str) -> Any:
 
 
 def _import_failed(entrypoint: str, what: str, error: BaseException) -> InvalidInput:
-    return InvalidInput(f"entrypoint '{entrypoint}': importing '{what}' failed: "
-                        f"{type(error).__name__}: {error}")
+    # an ImportError inside the module: a dependency of the flow is not installed here
+    kind = FlowCodeNotHere if isinstance(error, ImportError) else InvalidInput
+    return kind(f"entrypoint '{entrypoint}': importing '{what}' failed: "
+                f"{type(error).__name__}: {error}")
 
 
 def importable_flow(entrypoint: str) -> Flow | None:
-    """The flow at `entrypoint` when its code is here; None when its module is not found
-    (its code is on the workers only). Other failures are raised, with their reason."""
+    """The flow at `entrypoint` when its code is here; None when it or a module it imports
+    is not found (its code or its dependencies are on the workers only). Other failures
+    are raised, with their reason."""
     try:
         return load_flow(entrypoint)
     except FlowCodeNotHere:

@@ -257,3 +257,25 @@ def test_the_workers_of_up_find_the_flows_of_the_folder_up_started_from(store, t
     assert finished.returncode == 0, finished.stdout + finished.stderr
     (run,) = store.list_flow_runs(deployment="tiny")
     assert (run.state, run.flow_name) == (StateType.COMPLETED, "tiny-training")
+
+
+def test_a_flow_whose_dependencies_are_on_the_workers_only_is_still_run_from_here(
+        store, tmp_path, monkeypatch):
+    from typer.testing import CliRunner
+
+    from services.cli.main import app
+
+    (tmp_path / "needs_gpu_flow.py").write_text("import some_gpu_library_not_here\n" + TINY)
+    monkeypatch.chdir(tmp_path)
+    control.register_deployment(store, DeploymentCreate(
+        name="gpu", entrypoint="needs_gpu_flow:tiny_training", flow_name="tiny-training"))
+    runner = CliRunner()
+
+    refused = runner.invoke(app, ["deployment", "register", "gpu2", "--entrypoint",
+                                  "needs_gpu_flow:tiny_training"])
+    created = runner.invoke(app, ["deployment", "run", "gpu"])
+
+    assert refused.exit_code == 2
+    assert "ModuleNotFoundError: No module named 'some_gpu_library_not_here'" in refused.stderr
+    assert created.exit_code == 0, created.output
+    assert [run.flow_name for run in store.list_flow_runs(deployment="gpu")] == ["tiny-training"]
