@@ -10,7 +10,9 @@ Implementation notes:
    as `python -m` and RQ's worker do, so `tiny:tiny_training` finds `./tiny.py` without
    PYTHONPATH. It is the folder at start (an absolute path), whatever a flow later
    changes its working directory to.
-2. A file entrypoint (`path/to/file.py:function`) is loaded from that folder under a
+2. A file entrypoint (`path/to/file.py:function`) is loaded from the current folder,
+   which is the start folder: a worker never changes its own (a flow that does changes
+   its work horse's, a fork that ends with the job). It is loaded under a
    module name derived from its path, with the file's own folder on the import path
    (as `python path/to/file.py` has), and kept in `sys.modules` so a second load of the
    same file reuses it.
