@@ -11,7 +11,8 @@ Implementation notes:
    run, so a missing one is not an error there.
 4. jsonschema is imported on first use: most processes never check a schema.
 5. The schema may come from anyone allowed to register a deployment, so it is bounded
-   (nesting, size), may only refer inside itself (`$ref` "#/..."), and its regexes
+   (nesting, size), may only refer inside itself (`$ref` "#/..."; jsonschema would
+   fetch any other URL, and is given an empty registry besides), and its regexes
    (`pattern`, `patternProperties`) are not run here: Python's regexes can take
    exponential time, and the worker checks them with pydantic, whose are linear.
 """
@@ -31,6 +32,7 @@ _SUBSCHEMA = ("items", "additionalProperties", "not", "if", "then", "else", "con
 _SUBSCHEMA_LISTS = ("anyOf", "allOf", "oneOf", "prefixItems")
 _SUBSCHEMA_MAPS = ("properties", "$defs", "definitions", "dependentSchemas")
 _REGEX_KEYWORDS = ("pattern", "patternProperties")
+_REFERENCES = ("$ref", "$dynamicRef", "$recursiveRef")
 
 
 def schema_problem(schema: dict[str, Any]) -> str | None:
@@ -55,7 +57,7 @@ def schema_problem(schema: dict[str, Any]) -> str | None:
         return "'properties' must be an object"
     outside = next((ref for ref in _refs(schema) if not str(ref).startswith("#")), None)
     if outside is not None:
-        return f"'$ref' may only refer inside the schema ('#/...'), not to '{outside}'"
+        return f"a reference may only point inside the schema ('#/...'), not to '{outside}'"
     return None
 
 
@@ -75,7 +77,7 @@ def _depth(value: Any) -> int:
 
 def _refs(value: Any) -> list[Any]:
     if isinstance(value, dict):
-        own = [value["$ref"]] if "$ref" in value else []
+        own = [value[key] for key in _REFERENCES if key in value]
         return own + [ref for child in value.values() for ref in _refs(child)]
     if isinstance(value, list):
         return [ref for child in value for ref in _refs(child)]
@@ -109,6 +111,7 @@ def check_parameters(schema: dict[str, Any], parameters: dict[str, Any], flow_na
     """InvalidInput naming the first parameter that does not fit `schema` (see notes)."""
     from jsonschema.exceptions import best_match
     from jsonschema.validators import validator_for
+    from referencing import Registry
 
     if not isinstance(parameters, dict):
         raise InvalidInput(f"parameters of flow '{flow_name}' must be a mapping of names "
@@ -127,7 +130,9 @@ def check_parameters(schema: dict[str, Any], parameters: dict[str, Any], flow_na
     checked = _without_regexes({key: value for key, value in schema.items()
                                 if key != "required"})
     try:
-        errors = list(validator_for(checked)(checked).iter_errors(parameters))
+        # an empty registry: a reference outside the schema is never fetched (note 5)
+        validator = validator_for(checked)(checked, registry=Registry())
+        errors = list(validator.iter_errors(parameters))
     except Exception as error:  # a reference that does not resolve inside the schema
         raise InvalidInput(f"the parameter schema of flow '{flow_name}' cannot be used: "
                            f"{type(error).__name__}: {_shorten(str(error))}") from None

@@ -134,10 +134,12 @@ def test_malformed_entrypoints_say_what_is_wrong(entrypoint, problem):
 
 @pytest.mark.parametrize("schema, problem", [
     ({"type": "object", "properties": {"x": {"$ref": "http://169.254.169.254/schema"}}},
-     "may only refer inside the schema"),
+     "may only point inside the schema"),
+    ({"type": "object", "properties": {"x": {"$dynamicRef": "https://example.org/s.json"}}},
+     "may only point inside the schema"),
     ({"type": "object", "properties": {"x": {"anyOf": [{"anyOf": []}]}}}, "not a valid"),
     ({"type": "object", "properties": {"x": {"items": _deep}}}, "nested more than 32 levels"),
-], ids=["remote-ref", "empty-anyof", "deep"])
+], ids=["remote-ref", "remote-dynamic-ref", "empty-anyof", "deep"])
 def test_a_schema_from_outside_is_bounded(schema, problem):
     assert problem in schema_problem(schema)
 
@@ -150,3 +152,40 @@ def test_regexes_in_a_schema_are_left_to_the_worker():
     check_parameters(schema, {"name": "a" * 40 + "!"}, "f")
     with pytest.raises(InvalidInput, match="parameter 'pattern' of flow 'f'"):
         check_parameters(schema, {"pattern": "x"}, "f")
+
+
+def test_a_reference_outside_the_schema_is_never_fetched(http_server_hits):
+    url, hits = http_server_hits
+    schema = {"type": "object", "properties": {"x": {"$ref": url}}}
+
+    with pytest.raises(InvalidInput, match="parameter schema of flow 'f' cannot be used"):
+        check_parameters(schema, {"x": 1}, "f")
+    assert hits == []
+
+
+@pytest.fixture()
+def http_server_hits():
+    """A loopback HTTP server answering a schema, and the paths asked of it."""
+    import http.server
+    import threading
+
+    hits: list[str] = []
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            hits.append(self.path)
+            self.send_response(200)
+            self.end_headers()
+            self.wfile.write(b'{"type": "string"}')
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = http.server.HTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/schema.json", hits
+    finally:
+        server.shutdown()
+        thread.join(timeout=5)
