@@ -13,7 +13,7 @@ its imports.
 
 Importing this package is cheap (no Redis, pydantic or pandas); the engine is
 loaded when the first flow runs. The runtime API for the worker and tests is in
-`flows.runtime` (configure, flush, load_flow).
+`flows.runtime` (configure, flush).
 """
 
 from flows.artifacts import create_link_artifact, create_markdown_artifact, create_table_artifact

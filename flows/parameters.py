@@ -126,6 +126,72 @@ class ParameterModel:
         return self._model
 
 
+def parameter_schema(fn: Callable[..., Any]) -> dict[str, Any]:
+    """The JSON schema of a function's parameters, from its signature and annotations: what
+    a deployment records so that processes without the flow's code can check parameters.
+
+    A parameter whose annotation has no JSON schema (an arbitrary class) accepts any value;
+    a default that is not JSON data is left out (the parameter stays optional)."""
+    import typing
+
+    from pydantic import TypeAdapter
+
+    signature = inspect.signature(fn)
+    try:
+        hints = typing.get_type_hints(fn, include_extras=True)
+    except Exception:  # an annotation that does not resolve is left unchecked
+        hints = {}
+    properties: dict[str, Any] = {}
+    required: list[str] = []
+    definitions: dict[str, Any] = {}
+    takes_any = False
+    for name, parameter in signature.parameters.items():
+        if parameter.kind is parameter.VAR_KEYWORD:
+            takes_any = True
+            continue
+        if parameter.kind is parameter.VAR_POSITIONAL:
+            continue
+        properties[name] = _annotation_schema(TypeAdapter, hints.get(name), definitions)
+        if parameter.default is parameter.empty:
+            required.append(name)
+        else:
+            default = _json_default(parameter.default)
+            if default is not _NOT_JSON:
+                properties[name]["default"] = default
+    schema: dict[str, Any] = {"title": getattr(fn, "__name__", "parameters"), "type": "object",
+                              "properties": properties}
+    if required:
+        schema["required"] = required
+    if not takes_any:
+        schema["additionalProperties"] = False
+    if definitions:
+        schema["$defs"] = definitions
+    return schema
+
+
+_NOT_JSON: Any = object()
+
+
+def _json_default(value: Any) -> Any:
+    """`value` as JSON data when it is JSON data already (a path or a model is not)."""
+    try:
+        text = json.dumps(value, allow_nan=False)
+    except (TypeError, ValueError, RecursionError):
+        return _NOT_JSON
+    return json.loads(text) if len(text) <= MAX_PARAMETER_JSON_CHARS else _NOT_JSON
+
+
+def _annotation_schema(adapter: Any, annotation: Any, definitions: dict[str, Any]) -> dict[str, Any]:
+    if annotation is None or annotation is Any:
+        return {}
+    try:
+        schema = adapter(annotation).json_schema(ref_template="#/$defs/{model}")
+    except Exception:  # no JSON schema for it (an arbitrary class): any value
+        return {}
+    definitions.update(schema.pop("$defs", {}))
+    return schema
+
+
 def _safe_field_names(fields: dict[str, Any]) -> dict[str, Any]:
     # pydantic reserves names starting with an underscore; those are passed through unchecked
     return {name: spec for name, spec in fields.items() if not name.startswith("_")}

@@ -6,27 +6,23 @@ and the SDK configures itself from the environment on first use. After a fork
 (RQ's work horse) the child builds its own client and writer on first use: the
 parent's writer thread does not exist in the child.
 
-Also here, for the worker and the API: `flush`, and `load_flow` of an entrypoint.
+Also here, for the worker: `flush`. Loading a flow from its entrypoint (importing
+user code) is the worker's and the CLI's: services/worker/entrypoints.py.
 """
 
 from __future__ import annotations
 
 import atexit
-import importlib
 import logging
 import os
-import re
 import threading
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
-
-from services.core.errors import InvalidInput
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     import redis
 
     from flows.cache import FileCache
-    from flows.decorators import Flow
     from services.core.keys import Keys
     from services.core.settings import Settings
     from services.core.writer import BackgroundWriter
@@ -35,9 +31,8 @@ log = logging.getLogger("flowkeeper.sdk")
 
 DEFAULT_FLUSH_TIMEOUT_S = 10.0
 EXIT_FLUSH_TIMEOUT_S = 10.0
-ENTRYPOINT_PATTERN = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
 
-__all__ = ["Runtime", "configure", "flush", "get_runtime", "load_flow"]
+__all__ = ["Runtime", "configure", "flush", "get_runtime"]
 
 
 @dataclass(eq=False)
@@ -148,31 +143,3 @@ def _forget_after_fork() -> None:
 
 
 os.register_at_fork(after_in_child=_forget_after_fork)
-
-
-def load_flow(entrypoint: str) -> Flow:
-    """Import 'package.module:function' and return the @flow it names."""
-    from flows.decorators import Flow
-
-    if not isinstance(entrypoint, str) or not ENTRYPOINT_PATTERN.match(entrypoint):
-        raise InvalidInput(f"entrypoint {entrypoint!r} must look like 'package.module:function'")
-    module_name, attribute = entrypoint.split(":", 1)
-    try:
-        module = importlib.import_module(module_name)
-    except ModuleNotFoundError as error:
-        if error.name and module_name.startswith(error.name):
-            raise InvalidInput(f"entrypoint '{entrypoint}': no module named '{error.name}'") from None
-        raise InvalidInput(f"entrypoint '{entrypoint}': importing '{module_name}' failed: "
-                           f"{type(error).__name__}: {error}") from error
-    except Exception as error:
-        raise InvalidInput(f"entrypoint '{entrypoint}': importing '{module_name}' failed: "
-                           f"{type(error).__name__}: {error}") from error
-    target: Any = getattr(module, attribute, None)
-    if target is None:
-        raise InvalidInput(f"entrypoint '{entrypoint}': module '{module_name}' has no "
-                           f"attribute '{attribute}'")
-    if not isinstance(target, Flow):
-        kind = "a function" if callable(target) else f"a {type(target).__name__}"
-        raise InvalidInput(f"entrypoint '{entrypoint}' is {kind}, not a @flow; decorate it "
-                           "with @flow")
-    return target

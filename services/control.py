@@ -10,20 +10,25 @@ Implementation notes:
 - The job id is derived from the run id (`job_id_for`), so the job of a run is
   found without a lookup, and it is stored on the run before the job exists, so
   the worker never races a later write of it.
+- Run control never imports user code (the API and the scheduler use it): a
+  deployment is checked for form only, and a flow is known by the facts its
+  deployment records (`flow_name`, `parameter_schema`), read from the flow's code
+  by the CLI that registers it or by the worker on its first run
+  (services/worker/entrypoints.py).
 - Parameters are the deployment's defaults overridden by the given ones. They are
-  checked against the flow's signature when its entrypoint imports in this
-  process; when it does not (an API without the flow's code), the run is still
-  created and the worker fails it with a clear message.
+  checked against the recorded parameter schema when there is one, when the run is
+  created and again when it is due; without one, the worker checks them and fails
+  the run with a clear message.
+- A run carries the flow name its deployment recorded, never a guess from the
+  function's name; none when nothing is recorded yet (the worker sets it).
 - Retries count per lineage (the first run of a chain of retries) in Redis, so the
   cap holds whichever process asks for the retry.
-- It sits beside the processes, not in services.core: it loads flows (imported
-  inside the functions that need them), and the SDK imports services.core.
+- It sits beside the processes, not in services.core: it enqueues the worker's jobs
+  (by name), and the SDK imports services.core.
 """
 
 from __future__ import annotations
 
-import importlib
-import inspect
 import logging
 import time
 import weakref
@@ -45,6 +50,7 @@ from services.core.models import (
     StateType,
     utcnow,
 )
+from services.core.parameter_schemas import check_parameters
 from services.core.run_events import task_run_event
 from services.core.store import Store, task_run_ops
 
@@ -86,11 +92,16 @@ def rq_connection(store: Store) -> redis.Redis:
 
 
 def register_deployment(store: Store, spec: DeploymentCreate) -> Deployment:
-    """Register (or update) a deployment whose entrypoint imports as a flow."""
-    flow = _load_flow(spec.entrypoint)
-    _check_parameter_names(flow, spec.parameters)
+    """Register (or update) a deployment, checked for form only: its flow's code is not
+    imported here (see the notes)."""
     if spec.schedule is not None:
         _check_timezone(spec.schedule.timezone)
+    if spec.parameter_schema is not None:
+        try:
+            check_parameters(spec.parameter_schema, spec.parameters,
+                             spec.flow_name or spec.entrypoint, partial=True)
+        except InvalidInput as error:
+            raise InvalidInput(f"parameters: {error}") from None
     previous = store.get_deployment(spec.name)
     deployment = store.put_deployment(spec)
     if previous is not None and previous.schedule != deployment.schedule:
@@ -116,26 +127,6 @@ def drop_auto_scheduled_runs(store: Store, deployment: str, reason: str) -> int:
     return dropped
 
 
-def _load_flow(entrypoint: str) -> Any:
-    """The @flow at `entrypoint`; InvalidInput starting with the field path when it is not one."""
-    from flows.runtime import load_flow
-
-    try:
-        return load_flow(entrypoint)
-    except InvalidInput as error:
-        raise InvalidInput(f"entrypoint: {str(error).removeprefix('entrypoint ')}") from None
-
-
-def _check_parameter_names(flow: Any, parameters: dict[str, Any]) -> None:
-    signature = inspect.signature(flow.fn)
-    if any(p.kind is p.VAR_KEYWORD for p in signature.parameters.values()):
-        return
-    for name in parameters:
-        if name not in signature.parameters:
-            raise InvalidInput(f"parameters.{name}: flow '{flow.name}' has no parameter "
-                               f"'{name}' (it takes: {', '.join(signature.parameters) or 'none'})")
-
-
 def _check_timezone(name: str) -> None:
     from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -143,18 +134,6 @@ def _check_timezone(name: str) -> None:
         ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError) as error:
         raise InvalidInput(f"schedule.timezone: unknown timezone '{name}'") from error
-
-
-def _importable_flow(entrypoint: str) -> Any | None:
-    """The flow at `entrypoint` if its module imports here, else None."""
-    module_name = entrypoint.partition(":")[0]
-    try:
-        importlib.import_module(module_name)
-    except ImportError:
-        return None
-    except Exception:  # any other import failure is reported by load_flow, with the entrypoint
-        pass
-    return _load_flow(entrypoint)
 
 
 # --- running -------------------------------------------------------------------------------
@@ -166,14 +145,11 @@ def run_deployment(store: Store, name: str, parameters: dict[str, Any] | None = 
     """Create a run of a deployment and enqueue its job (now, or when it is due)."""
     deployment = store.require_deployment(name)
     merged = {**deployment.parameters, **(parameters or {})}
-    flow = _importable_flow(deployment.entrypoint)
-    if flow is not None:
-        flow.validate_parameters(merged)
+    check_deployment_parameters(deployment, merged)
     origin = store.require_flow_run(retry_of) if retry_of else None
     now = utcnow()
     due = _as_utc(scheduled_for) if scheduled_for is not None else now
-    run = _new_run(deployment, merged, due, flow_name=flow.name if flow is not None else None,
-                   tags=tags, origin=origin)
+    run = _new_run(deployment, merged, due, tags=tags, origin=origin)
     if idempotency_key:
         existing = _claim_idempotency(store, deployment.name, idempotency_key, run.id)
         if existing is not None:
@@ -190,19 +166,25 @@ def run_deployment(store: Store, name: str, parameters: dict[str, Any] | None = 
 def schedule_run(store: Store, deployment: Deployment, due: datetime) -> FlowRun:
     """Create the Scheduled run of a schedule slot; `enqueue_flow_run` starts it when due.
 
-    Parameters are not checked here: a run with bad ones fails on the worker with the
+    Parameters are checked when it is due: a run with bad ones then ends Failed with the
     reason, where people (and automations) see it."""
-    flow = _importable_flow(deployment.entrypoint)
     run = _new_run(deployment, dict(deployment.parameters), _as_utc(due),
-                   flow_name=flow.name if flow is not None else None,
                    tags=[AUTO_SCHEDULED_TAG], origin=None)
     return store.create_flow_run(run, [StateType.SCHEDULED])
 
 
+def check_deployment_parameters(deployment: Deployment, parameters: dict[str, Any]) -> None:
+    """InvalidInput naming the parameter that does not fit the deployment's recorded
+    parameter schema; without one, the worker checks them."""
+    if deployment.parameter_schema is not None:
+        check_parameters(deployment.parameter_schema, parameters,
+                         deployment.flow_name or deployment.entrypoint)
+
+
 def _new_run(deployment: Deployment, parameters: dict[str, Any], due: datetime, *,
-             flow_name: str | None, tags: list[str] | None, origin: FlowRun | None) -> FlowRun:
+             tags: list[str] | None, origin: FlowRun | None) -> FlowRun:
     run = FlowRun(
-        name="", flow_name=flow_name or deployment.entrypoint.rpartition(":")[2],
+        name="", flow_name=deployment.flow_name,
         deployment=deployment.name, work_queue=deployment.work_queue,
         entrypoint=deployment.entrypoint, parameters=parameters,
         tags=sorted(set(deployment.tags) | set(tags or [])),
@@ -220,12 +202,24 @@ def enqueue_flow_run(store: Store, run_id: str) -> FlowRun | None:
     if not store.client.set(store.keys.run_enqueue_claim(run_id), "scheduler", nx=True,
                             ex=CLAIM_TTL_S):
         return None
+    waiting = store.get_flow_run(run_id)
+    deployment = store.get_deployment(waiting.deployment) if waiting and waiting.deployment \
+        else None
+    if waiting is not None and deployment is not None \
+            and deployment.entrypoint == waiting.entrypoint:
+        # the schema may have been recorded (by a worker) since the run was created
+        try:
+            check_deployment_parameters(deployment, waiting.parameters)
+        except InvalidInput as error:
+            end_flow_run(store, run_id, StateType.FAILED, f"invalid parameters: {error}",
+                         allowed_from={StateType.SCHEDULED, StateType.LATE},
+                         error={"type": "InvalidInput", "message": str(error)})
+            return None
     run = store.transition(run_id, StateType.PENDING,
                            allowed_from={StateType.SCHEDULED, StateType.LATE})
     if run is None:
         return None
     store.set_job_id(run, job_id_for(run.id))
-    deployment = store.get_deployment(run.deployment) if run.deployment else None
     _enqueue_job(store, run, deployment)
     return run
 

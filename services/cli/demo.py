@@ -148,10 +148,10 @@ def start_redis(session: DemoSession) -> None:
 
 
 def register_deployment(session: DemoSession) -> None:
-    from services import control
     from services.core.models import DeploymentCreate
+    from services.worker import entrypoints
 
-    deployment = control.register_deployment(session.store, DeploymentCreate(
+    deployment = entrypoints.register_deployment(session.store, DeploymentCreate(
         name=DEPLOYMENT, entrypoint=ENTRYPOINT, work_queue=QUEUE, tags=["taxi", "demo"],
         description="NYC green taxi trip duration: XGBoost, logged to MLflow"))
     session.console.print(f"[bold]2.[/bold] deployment [bold]{deployment.name}[/bold] "
@@ -169,14 +169,14 @@ def demo_automation_files() -> list[Path]:
 def register_demo(session: DemoSession) -> None:
     """Register the demo deployments and create the demo automations afresh."""
     from automations.loading import load_automation_file
-    from services import control
     from services.core.automation_files import apply_files
     from services.core.automation_store import AutomationStore
     from services.core.models import DeploymentCreate
+    from services.worker import entrypoints
 
     store = session.store
     for name, (entrypoint, description) in DEMO_DEPLOYMENTS.items():
-        control.register_deployment(store, DeploymentCreate(
+        entrypoints.register_deployment(store, DeploymentCreate(
             name=name, entrypoint=entrypoint, work_queue=QUEUE, tags=["demo"],
             description=description))
     automations = AutomationStore(store.client, store.settings)

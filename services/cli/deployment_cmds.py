@@ -24,7 +24,8 @@ def register(
     target: Annotated[str, typer.Argument(
         metavar="NAME|FILE", help="the deployment's NAME, or a .json/.yaml FILE with one or more deployments")],
     entrypoint: Annotated[str | None, typer.Option(
-        "--entrypoint", "-e", help="the flow, as module:function")] = None,
+        "--entrypoint", "-e",
+        help="the flow, as module:function or path/to/file.py:function")] = None,
     param: Params = None,
     queue: Annotated[str, typer.Option("--queue", "-q", help="work queue")] = "default",
     cron: Annotated[str | None, typer.Option(help="cron schedule, e.g. '0 3 * * *'")] = None,
@@ -34,7 +35,10 @@ def register(
                                                   help="tag (repeatable)")] = None,
     description: Annotated[str | None, typer.Option(help="what the deployment is for")] = None,
 ) -> None:
-    """Register (or update) deployments from options, or from a file."""
+    """Register (or update) deployments from options, or from a file.
+
+    The flow is imported from the current folder (as `python -m` does), to record the
+    name its @flow declares and the schema of its parameters."""
     from services.cli.deployment_files import is_deployment_file, load_deployment_file
 
     if is_deployment_file(target) or (entrypoint is None and Path(target).is_file()):
@@ -69,18 +73,20 @@ def _spec_from_options(name: str, entrypoint: str, param: list[str] | None, queu
 
 
 def _register_all(specs: list[DeploymentCreate], source: str) -> None:
-    from services import control
     from services.core.errors import FlowkeeperError
+    from services.worker import entrypoints
 
+    entrypoints.add_start_folder_to_path()
     store = open_store()
     out = console()
     for spec in specs:
         try:
-            deployment = control.register_deployment(store, spec)
+            deployment = entrypoints.register_deployment(store, spec)
         except FlowkeeperError as error:
             raise type(error)(f"{source}deployment '{spec.name}': {error}") from None
         out.print(f"registered deployment [bold]{deployment.name}[/bold] "
-                  f"({deployment.entrypoint}, queue {deployment.work_queue})")
+                  f"(flow {deployment.flow_name}, {deployment.entrypoint}, "
+                  f"queue {deployment.work_queue})")
 
 
 @app.command("ls")
@@ -101,13 +107,29 @@ def run(
         "--wait", help="show progress until the run ends; exit non-zero unless it Completed")]
     = False,
 ) -> None:
-    """Create a flow run of a deployment and enqueue it for a worker."""
+    """Create a flow run of a deployment and enqueue it for a worker.
+
+    When the flow's code is in the current folder, the parameters are checked against it
+    here, and a deployment registered through the API records the flow's name."""
     from services import control
     from services.cli.params import parse_parameters
     from services.cli.run_cmds import finish, wait_for
+    from services.worker import entrypoints
 
+    entrypoints.add_start_folder_to_path()
     store = open_store()
-    run = control.run_deployment(store, name, parse_parameters(param), tags=tag or None)
+    parameters = parse_parameters(param)
+    deployment = store.require_deployment(name)
+    flow = entrypoints.importable_flow(deployment.entrypoint)
+    if flow is not None:
+        if deployment.flow_name is None:
+            # registered through the API: fill in what it could not know (never overwrite
+            # what a registration recorded; the worker corrects that if the code changed)
+            store.record_deployment_flow(name, deployment.entrypoint,
+                                         **entrypoints.flow_facts(flow))
+            console().print(f"deployment {name}: recorded its flow's name, '{flow.name}'")
+        flow.validate_parameters({**deployment.parameters, **parameters})
+    run = control.run_deployment(store, name, parameters, tags=tag or None)
     console().print(f"created flow run [bold]{run.name}[/bold] ({run.id}), {run.state.value} "
                     f"on queue {run.work_queue}")
     if wait:

@@ -51,9 +51,14 @@ def worker(
     name: Annotated[str | None, typer.Option(help="worker name (unique among live workers)")]
     = None,
 ) -> None:
-    """Run flow runs from the work queues (an RQ worker)."""
-    from services.worker import run_worker
+    """Run flow runs from the work queues (an RQ worker).
 
+    Flows are imported from the folder the worker is started from (as `python -m`
+    does), then from PYTHONPATH."""
+    from services.worker import run_worker
+    from services.worker.entrypoints import add_start_folder_to_path
+
+    add_start_folder_to_path()
     run_worker(load_settings(), queue or list(DEFAULT_QUEUES), burst=burst, name=name)
 
 

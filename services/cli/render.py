@@ -78,7 +78,7 @@ def runs_table(runs: list[FlowRun], now: datetime) -> Table:
     for column in ("id", "name", "flow", "deployment", "state", "created", "duration"):
         table.add_column(column, no_wrap=column in ("id", "state"))
     for run in runs:
-        table.add_row(run.id[:8], run.name, run.flow_name, run.deployment or "-",
+        table.add_row(run.id[:8], run.name, run.flow_name or "-", run.deployment or "-",
                       state_text(run.state), format_time(run.created),
                       format_duration(elapsed_s(run.start_time, run.end_time, now)))
     return table
@@ -132,7 +132,7 @@ def run_summary(run: FlowRun, now: datetime) -> Table:
     grid.add_column(style="bold")
     grid.add_column()
     rows: list[tuple[str, Any]] = [
-        ("id", run.id), ("name", run.name), ("flow", run.flow_name),
+        ("id", run.id), ("name", run.name), ("flow", run.flow_name or "-"),
         ("deployment", run.deployment or "-"), ("state", state_text(run.state)),
         ("message", run.state_message or ""), ("parameters", json.dumps(run.parameters)),
         ("tags", ", ".join(run.tags)), ("created", format_time(run.created)),

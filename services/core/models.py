@@ -3,6 +3,7 @@ each, shared by the SDK, the worker, the scheduler, the API and the CLI."""
 
 from __future__ import annotations
 
+import re
 import uuid
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -82,7 +83,9 @@ class FlowRun(BaseModel):
 
     id: str = Field(default_factory=new_id)
     name: str
-    flow_name: str
+    # the name its @flow declares; None for a run of a deployment whose flow has not been
+    # read yet (registered through the API): the worker records it when it loads the flow
+    flow_name: str | None = None
     deployment: str | None = None
     work_queue: str | None = None
     entrypoint: str | None = None
@@ -162,13 +165,38 @@ class Schedule(BaseModel):
             raise ValueError("a schedule needs exactly one of 'cron' or 'interval_seconds'")
 
 
+MODULE_ENTRYPOINT = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
+FILE_ENTRYPOINT = re.compile(r"^[\w./-]+\.py:[A-Za-z_]\w*$")
+MAX_ENTRYPOINT_CHARS = 500
+
+
+def entrypoint_problem(entrypoint: str) -> str | None:
+    """Why `entrypoint` is not a well-formed entrypoint, or None when it is one. Checks the
+    form only: whether it names a flow is known where its code is (the CLI, the worker)."""
+    if MODULE_ENTRYPOINT.match(entrypoint):
+        return None
+    if not FILE_ENTRYPOINT.match(entrypoint):
+        return (f"'{entrypoint}' must look like 'package.module:function' or "
+                "'path/to/file.py:function'")
+    path = entrypoint.rpartition(":")[0]
+    if path.startswith("/") or ".." in path.split("/"):
+        # the worker loads it from the folder it was started from, and from nowhere else
+        return (f"'{entrypoint}': a file entrypoint is a path inside the worker's folder: "
+                "relative, without '..'")
+    return None
+
+
 class DeploymentCreate(BaseModel):
-    """What a user gives to register a deployment."""
+    """What a user gives to register a deployment.
+
+    `flow_name` and `parameter_schema` are facts about the flow's code: the CLI reads them
+    from the flow it imports, and the worker records them when it first runs a deployment
+    registered without them (the API never imports user code)."""
 
     model_config = ConfigDict(extra="forbid")
 
     name: str = Field(min_length=1, max_length=200, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
-    entrypoint: str = Field(pattern=r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
+    entrypoint: str = Field(max_length=MAX_ENTRYPOINT_CHARS)
     parameters: dict[str, Any] = Field(default_factory=dict)
     work_queue: str = "default"
     schedule: Schedule | None = None
@@ -176,6 +204,30 @@ class DeploymentCreate(BaseModel):
     description: str | None = None
     # an RQ job timeout in seconds; the flow's own timeout_seconds is enforced by the SDK
     job_timeout_s: int | None = None
+    # the name declared by @flow(name=...): what runs, events and automations carry
+    flow_name: str | None = Field(default=None, min_length=1, max_length=200)
+    # the JSON schema of the flow's parameters, to check them where the code is not
+    parameter_schema: dict[str, Any] | None = None
+
+    @field_validator("entrypoint")
+    @classmethod
+    def _well_formed_entrypoint(cls, value: str) -> str:
+        problem = entrypoint_problem(value)
+        if problem:
+            raise ValueError(problem)
+        return value
+
+    @field_validator("parameter_schema")
+    @classmethod
+    def _valid_schema(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
+        if value is None:
+            return value
+        from services.core.parameter_schemas import schema_problem
+
+        problem = schema_problem(value)
+        if problem:
+            raise ValueError(problem)
+        return value
 
 
 class Deployment(DeploymentCreate):

@@ -16,10 +16,11 @@ MAX_MESSAGE_CHARS = 2_000
 _STATE_NAMES = {state: (state.value, state.value.upper()) for state in StateType}
 
 
-def _related(flow_name: str, deployment: str | None, tags: list[str], work_queue: str | None,
-             parent_run_id: str | None) -> list[dict[str, str]]:
-    related = [{"resource.id": f"flow.{flow_name}", "resource.role": "flow",
-                "resource.name": flow_name}]
+def _related(flow_name: str | None, deployment: str | None, tags: list[str],
+             work_queue: str | None, parent_run_id: str | None) -> list[dict[str, str]]:
+    # no flow label rather than a guessed one: the worker records the name before Running
+    related = [] if flow_name is None else [
+        {"resource.id": f"flow.{flow_name}", "resource.role": "flow", "resource.name": flow_name}]
     if deployment:
         related.append({"resource.id": f"deployment.{deployment}", "resource.role": "deployment",
                         "resource.name": deployment})

@@ -244,6 +244,25 @@ class Store:
     def subflow_ids(self, run_id: str) -> list[str]:
         return sorted(self.client.smembers(self.keys.flow_run_subflows(run_id)))
 
+    def set_flow_name(self, run_id: str, flow_name: str, note: LogRecord) -> bool:
+        """Correct the flow name a run carries, and say so in its logs; False when the run
+        is gone (expired), which a correction must not bring back as a partial record."""
+        key = self.keys.flow_run(run_id)
+        with self.client.pipeline(transaction=True) as pipe:
+            while True:
+                try:
+                    pipe.watch(key)
+                    if not pipe.exists(key):
+                        pipe.unwatch()
+                        return False
+                    pipe.multi()
+                    pipe.hset(key, "flow_name", json.dumps(flow_name))
+                    log_ops(pipe, self.keys, run_id, [note], self.settings.max_logs_per_run)
+                    pipe.execute()
+                    return True
+                except redis.WatchError:
+                    continue
+
     def set_job_id(self, run: FlowRun, job_id: str) -> None:
         run.job_id = job_id
         self.client.hset(self.keys.flow_run(run.id), "job_id", json.dumps(job_id))
@@ -316,6 +335,34 @@ class Store:
                                 created=existing.created if existing else utcnow())
         self.client.hset(self.keys.deployments, deployment.name, deployment.model_dump_json())
         return deployment
+
+    def record_deployment_flow(self, name: str, entrypoint: str, *, flow_name: str,
+                               parameter_schema: dict[str, Any]) -> Deployment | None:
+        """Record the facts of a deployment's flow, read from its code, unless the deployment
+        is gone or now names another entrypoint; returns the deployment as it was before
+        (None when nothing was recorded)."""
+        with self.client.pipeline(transaction=True) as pipe:
+            while True:
+                try:
+                    pipe.watch(self.keys.deployments)
+                    raw = pipe.hget(self.keys.deployments, name)
+                    before = Deployment.model_validate_json(raw) if raw else None
+                    if before is None or before.entrypoint != entrypoint:
+                        pipe.unwatch()
+                        return None
+                    if (before.flow_name, before.parameter_schema) == (flow_name,
+                                                                       parameter_schema):
+                        pipe.unwatch()
+                        return before
+                    after = before.model_copy(update={"flow_name": flow_name,
+                                                      "parameter_schema": parameter_schema,
+                                                      "updated": utcnow()})
+                    pipe.multi()
+                    pipe.hset(self.keys.deployments, name, after.model_dump_json())
+                    pipe.execute()
+                    return before
+                except redis.WatchError:
+                    continue
 
     def get_deployment(self, name: str) -> Deployment | None:
         raw = self.client.hget(self.keys.deployments, name)

@@ -6,6 +6,7 @@ import argparse
 import logging
 
 from services.core.settings import Settings
+from services.worker.entrypoints import add_start_folder_to_path
 from services.worker.runner import run_worker
 
 
@@ -17,6 +18,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--name", help="the worker's name (default: a random id)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    add_start_folder_to_path()
     run_worker(Settings(), args.queues, burst=args.burst, name=args.name)
 
 

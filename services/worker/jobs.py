@@ -7,6 +7,9 @@ Implementation notes:
   cancelled before the job started, or a duplicate job already ran it.
 - A bad entrypoint or bad parameters end the run Failed before it starts, with
   a message naming the entrypoint or the parameter; `flow-run.Failed` is emitted.
+- The loaded flow confirms the flow name: a run (and its deployment) that recorded
+  another name, or none, is corrected before the run starts, so its events from
+  Running on carry the name automations match (entrypoints.confirm_flow).
 - `on_job_stopped` runs in the worker process, after RQ's stop-job command took
   the work horse down: the run ends Cancelled unless the flow's process ended it
   first (the SDK does on SIGTERM, when it gets the chance).
@@ -29,6 +32,7 @@ from services.core.errors import InvalidInput
 from services.core.models import FINAL_STATES, WAITING_STATES, FlowRun, StateType
 from services.core.settings import Settings
 from services.core.store import Store
+from services.worker import entrypoints
 
 log = logging.getLogger("flowkeeper.worker")
 
@@ -43,7 +47,7 @@ def execute_flow_run(flow_run_id: str) -> str:
     runtime.configure(settings)
     client = connect(settings)
     try:
-        return _execute(Store(client, settings), runtime, flow_run_id)
+        return _execute(Store(client, settings), flow_run_id)
     finally:
         if not runtime.flush():
             log.warning("flow run %s: some records were not written before the job ended",
@@ -51,7 +55,7 @@ def execute_flow_run(flow_run_id: str) -> str:
         client.close()
 
 
-def _execute(store: Store, runtime: Any, flow_run_id: str) -> str:
+def _execute(store: Store, flow_run_id: str) -> str:
     run = store.get_flow_run(flow_run_id)
     if run is None:
         log.warning("flow run %s does not exist (expired or deleted); job skipped", flow_run_id)
@@ -61,12 +65,13 @@ def _execute(store: Store, runtime: Any, flow_run_id: str) -> str:
         return run.state.value
     entrypoint = run.entrypoint or _deployment_entrypoint(store, run)
     try:
-        flow = runtime.load_flow(entrypoint)
+        flow = entrypoints.load_flow(entrypoint)
     except InvalidInput as error:  # its message names the entrypoint and the import error
         return _fail_before_start(store, run, f"cannot load the flow: {error}", error)
     except Exception as error:
         return _fail_before_start(store, run, f"cannot load the flow: entrypoint '{entrypoint}': "
                                               f"{type(error).__name__}: {error}", error)
+    run = entrypoints.confirm_flow(store, run, flow)
     try:
         parameters = flow.validate_parameters(run.parameters)
     except InvalidInput as error:

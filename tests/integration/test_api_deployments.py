@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import sys
+
 import pytest
 
 from services.api import create_app
+from services.worker.entrypoints import flow_facts, load_flow
 from tests.integration.api_helpers import authorized_client
 from tests.integration.control_helpers import queued_job_ids
 
@@ -19,6 +22,11 @@ def api(settings, redis_client):
 
 def register(api, **fields):
     return api.post("/api/deployments", json={"name": "adder", "entrypoint": ADD, **fields})
+
+
+def facts_of(entrypoint):
+    """What the CLI sends with a deployment: the facts of its flow, read from its code."""
+    return flow_facts(load_flow(entrypoint))
 
 
 def test_a_registered_deployment_is_listed_and_readable(api):
@@ -47,18 +55,53 @@ def test_a_misspelt_field_is_rejected_with_its_name(api):
     assert response.json()["detail"].startswith("body.queue:")
 
 
+def test_an_entrypoint_the_api_cannot_import_is_registered_for_the_workers(api):
+    response = api.post("/api/deployments", json={
+        "name": "elsewhere", "entrypoint": "tests.integration.no_such_module:add"})
+
+    assert response.status_code == 201
+    assert (response.json()["flow_name"], response.json()["parameter_schema"]) == (None, None)
+    assert "tests.integration.no_such_module" not in sys.modules
+
+
+def test_a_file_entrypoint_is_accepted(api):
+    response = api.post("/api/deployments", json={
+        "name": "from-file", "entrypoint": "pipelines/tiny.py:tiny_training"})
+
+    assert response.status_code == 201
+    assert response.json()["entrypoint"] == "pipelines/tiny.py:tiny_training"
+
+
 @pytest.mark.parametrize("entrypoint, reason", [
-    ("tests.integration.no_such_module:add", "no_such_module"),
-    ("tests.integration.api_flows:NOT_A_FLOW", "NOT_A_FLOW"),
-    ("tests.integration.api_flows:missing", "missing"),
+    ("no-colon", "must look like 'package.module:function' or 'path/to/file.py:function'"),
+    ("tests.integration.api_flows:add()", "must look like"),
+    ("/etc/flows/tiny.py:train", "relative, without '..'"),
+    ("../elsewhere/tiny.py:train", "relative, without '..'"),
 ])
-def test_an_entrypoint_that_is_not_a_flow_is_rejected_with_the_reason(api, entrypoint, reason):
+def test_a_malformed_entrypoint_is_rejected_with_its_field_path(api, entrypoint, reason):
     response = api.post("/api/deployments", json={"name": "broken", "entrypoint": entrypoint})
 
     assert response.status_code == 422
-    assert response.json()["detail"].startswith("entrypoint:")
+    assert response.json()["errors"][0]["loc"] == ["body", "entrypoint"]
     assert reason in response.json()["detail"]
     assert api.get("/api/deployments/broken").status_code == 404
+
+
+def test_a_parameter_schema_that_is_not_one_is_rejected_with_its_field_path(api):
+    response = register(api, flow_name="add-numbers",
+                        parameter_schema={"type": "object", "properties": {"x": {"type": 7}}})
+
+    assert response.status_code == 422
+    assert response.json()["errors"][0]["loc"] == ["body", "parameter_schema"]
+    assert "not a valid JSON schema" in response.json()["detail"]
+
+
+def test_defaults_that_do_not_fit_the_given_parameter_schema_are_rejected(api):
+    response = register(api, parameters={"x": "two"}, **facts_of(ADD))
+
+    assert response.status_code == 422
+    assert response.json()["detail"] == (
+        "parameters: parameter 'x' of flow 'add-numbers': 'two' is not of type 'integer'")
 
 
 def test_running_a_deployment_creates_a_pending_run_with_its_job_enqueued(api, store):
@@ -74,7 +117,7 @@ def test_running_a_deployment_creates_a_pending_run_with_its_job_enqueued(api, s
 
 
 def test_running_with_bad_parameters_names_the_parameter(api, store):
-    register(api)
+    register(api, **facts_of(ADD))
 
     wrong_type = api.post("/api/deployments/adder/run", json={"parameters": {"x": "many"}})
     unknown = api.post("/api/deployments/adder/run", json={"parameters": {"x": 1, "z": 3}})
@@ -84,6 +127,16 @@ def test_running_with_bad_parameters_names_the_parameter(api, store):
     assert unknown.status_code == 422
     assert "z" in unknown.json()["detail"]
     assert store.list_flow_runs() == []
+
+
+def test_without_a_parameter_schema_the_run_is_created_and_the_worker_checks(api, store):
+    register(api)
+
+    response = api.post("/api/deployments/adder/run", json={"parameters": {"x": "many"}})
+
+    assert response.status_code == 201
+    assert response.json()["flow_name"] is None
+    assert response.json()["parameters"] == {"x": "many"}
 
 
 def test_running_an_unknown_deployment_is_a_404(api):

@@ -1,4 +1,4 @@
-"""The runtime API the worker uses: load_flow, validate_parameters, run_existing,
+"""The runtime API the worker uses: load_flow (its entrypoints), validate_parameters, run_existing,
 and what the SDK does when its process gets SIGTERM or forks."""
 
 from __future__ import annotations
@@ -12,9 +12,9 @@ import textwrap
 import pytest
 
 from flows import runtime
-from flows.runtime import load_flow
 from services.core.errors import InvalidInput
 from services.core.models import FlowRun, StateType
+from services.worker.entrypoints import load_flow
 from tests.conftest import wait_until
 from tests.integration.sdk_helpers import sdk_fixture, states  # noqa: F401
 

@@ -12,6 +12,7 @@ from services import control
 from services.core.errors import InvalidInput
 from services.core.models import DeploymentCreate, StateType, utcnow
 from services.scheduler import tick
+from services.worker import entrypoints
 from tests.integration.control_helpers import event_names
 from tests.integration.worker_processes import REPO
 
@@ -41,7 +42,7 @@ def test_a_worker_runs_a_deployment_to_completion(store):
 
 
 def test_running_with_bad_parameters_is_refused_before_anything_is_created(store):
-    control.register_deployment(store, DeploymentCreate(name="add", entrypoint=ADDER))
+    entrypoints.register_deployment(store, DeploymentCreate(name="add", entrypoint=ADDER))
     with pytest.raises(InvalidInput, match="x"):
         control.run_deployment(store, "add", {"x": "forty"})
     assert store.list_flow_runs() == []

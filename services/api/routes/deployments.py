@@ -26,7 +26,7 @@ def get_deployment(caller: ReadScope, store: StoreDep, name: str) -> Deployment:
 
 @router.post("", response_model=Deployment, status_code=status.HTTP_201_CREATED)
 def register(caller: AdminScope, store: StoreDep, spec: DeploymentCreate) -> Deployment:
-    """Register a deployment, or update the one with that name; the entrypoint must import as a flow."""
+    """Register a deployment, or update the one with that name; checked for form only, as the API never imports the flow's code."""
     return control.register_deployment(store, spec)
 
 
