@@ -68,7 +68,7 @@ def test_notifiers_are_created_listed_replaced_tested_and_deleted(api, http_stub
     gone = api.get("/api/notifiers/team-email")
 
     assert created.status_code == 201 and created.json()["version"] == 1
-    assert again.status_code == 422 and "already exists" in again.json()["detail"]
+    assert again.status_code == 409 and "already exists" in again.json()["detail"]
     assert replaced.json()["version"] == 2 and replaced.json()["config"]["to"] == [
         "new@example.com"]
     assert [(item["name"], item["source"]) for item in listed] == [
@@ -78,6 +78,17 @@ def test_notifiers_are_created_listed_replaced_tested_and_deleted(api, http_stub
     assert http_stub.requests[0].json["personalizations"] == [
         {"to": [{"email": "new@example.com"}]}]
     assert deleted.status_code == 204 and gone.status_code == 404
+
+
+def test_versions_are_counted_per_notifier(api, http_stub):
+    first = api.post("/api/notifiers", json=sendgrid_document(http_stub.url))
+    second = api.post("/api/notifiers", json=sendgrid_document(http_stub.url, name="ops-email"))
+    replaced = api.put("/api/notifiers/ops-email", json=sendgrid_document(
+        http_stub.url, name="ops-email"))
+
+    assert (first.json()["version"], second.json()["version"]) == (1, 1)
+    assert replaced.json()["version"] == 2
+    assert api.get("/api/notifiers/team-email").json()["version"] == 1
 
 
 def test_bad_notifiers_are_refused_with_the_field_named(api):
@@ -101,7 +112,7 @@ def test_notifications_list_deliveries_and_outbox_and_resend_dead_letters(
     api.post("/api/notifiers", json=sendgrid_document(http_stub.url))
     dead_id = dead_letter(store, settings, http_stub.url)
     outbox_record, outbox_action = firing_for(store, failed_run(store), EMAIL | {
-        "notifier": "nobody-configured", "type": "send-notification", "body": "hello {{ 1 + 1 }}"})
+        "notifier": "outbox", "type": "send-notification", "body": "hello {{ 1 + 1 }}"})
     deliver_action(store, outbox_record, 0, outbox_action)
 
     listing = api.get("/api/notifications").json()
@@ -209,8 +220,7 @@ def test_notifications_ls_shows_deliveries_and_the_outbox_and_resend_works(
                f"api_key={SENDGRID_KEY}", "--set", "from=a@example.com", "--set",
                "to=b@example.com", "--set", f"api_host={http_stub.url}").exit_code == 0
     dead_id = dead_letter(store, settings, http_stub.url)
-    record, action = firing_for(store, failed_run(store, name="calm-owl"), EMAIL | {
-        "notifier": "not-configured"})
+    record, action = firing_for(store, failed_run(store, name="calm-owl"), {"type": "send-email"})
     deliver_action(store, record, 0, action)
 
     listed = cli("notifications", "ls")
