@@ -1,20 +1,22 @@
-"""Reading automation documents: a JSON file (or text) holding one automation or a list.
+"""Reading automation documents: a JSON or YAML file (or text) holding one automation or
+a list of them.
 
 Every error names where it is: the file, then the field path
 (`automations/x.json: trigger.threshold: Input should be greater than or equal
-to 1`), or the line and column of a JSON syntax error.
+to 1`), or the line and column of a JSON or YAML syntax error.
 """
 
 from __future__ import annotations
 
 import difflib
-import json
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
 
 from automations.actions import ACTION_TYPES
+from automations.documents import parse_document
 from automations.errors import FieldError, InvalidAutomation, MalformedDocument, UnreadableFile
 from automations.schema import AutomationCreate
 from automations.triggers import TRIGGER_TYPES
@@ -86,27 +88,13 @@ def field_errors(exc: ValidationError, prefix: str = "") -> list[FieldError]:
     return found
 
 
-def _reject_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    seen: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in seen:
-            raise ValueError(f"duplicate key '{key}' in an object")
-        seen[key] = value
-    return seen
-
-
 def parse_text(text: str, source_name: str) -> Any:
-    """The JSON document in `text`; MalformedDocument names the line and column of an error."""
+    """The JSON (or, for a .yaml/.yml name, YAML) document in `text`; MalformedDocument
+    names the line and column of an error."""
     if not text.strip():
         raise MalformedDocument(source_name, [FieldError(
-            "", "the document is empty; write one automation (a JSON object) or a list of them")])
-    try:
-        return json.loads(text, object_pairs_hook=_reject_duplicate_keys)
-    except json.JSONDecodeError as exc:
-        raise MalformedDocument(source_name, [FieldError(
-            "", f"line {exc.lineno}, column {exc.colno}: {exc.msg}")]) from None
-    except ValueError as exc:
-        raise MalformedDocument(source_name, [FieldError("", str(exc))]) from None
+            "", "the document is empty; write one automation (an object) or a list of them")])
+    return parse_document(text, source_name)
 
 
 def validate_document(document: Any, source_name: str) -> list[AutomationCreate]:
@@ -146,12 +134,12 @@ def validate_document(document: Any, source_name: str) -> list[AutomationCreate]
 
 
 def validate_text(text: str, source_name: str) -> list[AutomationCreate]:
-    """Parse and validate JSON text holding one automation or a list of them."""
+    """Parse and validate JSON (or YAML, by name) text holding one automation or a list."""
     return validate_document(parse_text(text, source_name), source_name)
 
 
 def load_automation_file(path: str | Path) -> list[AutomationCreate]:
-    """The automations of a JSON file (one object or a list); errors name the file."""
+    """The automations of a JSON or YAML file (one object or a list); errors name the file."""
     path = Path(path)
     try:
         text = path.read_text(encoding="utf-8")
@@ -163,3 +151,22 @@ def load_automation_file(path: str | Path) -> list[AutomationCreate]:
     except OSError as exc:
         raise UnreadableFile(f"{path}: cannot be read ({exc.strerror})") from None
     return validate_text(text, str(path))
+
+
+def duplicate_names(loaded: Iterable[tuple[str, list[AutomationCreate]]]
+                    ) -> list[InvalidAutomation]:
+    """One error per file that reuses the name of an automation of an earlier file (the
+    files are applied together: the second would silently replace the first)."""
+    seen: dict[str, str] = {}
+    problems: list[InvalidAutomation] = []
+    for source, specs in loaded:
+        errors = []
+        for index, spec in enumerate(specs):
+            if spec.name in seen and seen[spec.name] != source:
+                path = f"[{index}].name" if len(specs) > 1 else "name"
+                errors.append(FieldError(path, f"'{spec.name}' is also the name of an "
+                                               f"automation in {seen[spec.name]}"))
+            seen.setdefault(spec.name, source)
+        if errors:
+            problems.append(InvalidAutomation(source, errors))
+    return problems
