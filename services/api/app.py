@@ -15,6 +15,7 @@ from services.api.routes import (
     health,
     notifications,
     notifiers,
+    run_pages,
     silences,
 )
 from services.core.settings import Settings
@@ -35,7 +36,7 @@ def create_app(settings: Settings, client: redis.Redis) -> FastAPI:
     app.state.store = Store(client, settings)
     install_error_handlers(app)
     for module in (health, flow_runs, deployments, events, automations, notifiers, notifications,
-                   silences):
+                   silences, run_pages):
         app.include_router(module.router)
 
     @app.get("/", include_in_schema=False)

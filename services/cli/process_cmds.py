@@ -25,7 +25,11 @@ def api(host: Host = None, port: Port = None) -> None:
     from services.api.app import run_api
 
     _log_to_stderr()
-    run_api(load_settings(), host, port)
+    settings = load_settings()
+    # what this process builds links with is where it listens
+    settings = settings.model_copy(update={"api_host": host or settings.api_host,
+                                           "api_port": port or settings.api_port})
+    run_api(settings, settings.api_host, settings.api_port)
 
 
 def worker(
@@ -79,7 +83,10 @@ def up(
     out = console()
     signals = _SignalLatch()
     started_redis = start_embedded(settings)
-    supervisor = Supervisor(child_environment(str(settings.home_dir)))
+    environment = child_environment(str(settings.home_dir))
+    # every child builds links in messages to the API this command serves
+    environment |= {"FLOWKEEPER_API_HOST": host, "FLOWKEEPER_API_PORT": str(port)}
+    supervisor = Supervisor(environment)
     failed = False
     try:
         if load_examples:

@@ -120,7 +120,7 @@ def build_notification(store: Store, notifiers: NotifierStore, record: FiringRec
                        now: float, automation: Automation | None = None) -> Notification:
     """The notification for action `index` of a firing, its message rendered (notes a-d)."""
     settings: Settings = store.settings
-    context = build_context(store, record, automation)
+    context = build_context(store, record, automation, now)
     labels = labels_of(context, record) | {"notifier": action.notifier or channel_of(action)}
     inline = inline_webhook(action)
     secrets = _secrets(notifiers, action, inline)
