@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import json
 import sys
-from pathlib import Path
 from collections.abc import Callable
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from services.cli.common import console, load_settings
+from services.cli.common import console, load_settings, plain
 from services.cli.errors import EXIT_BAD_INPUT, EXIT_FAILURE, fail
 
 if TYPE_CHECKING:
@@ -113,8 +113,6 @@ def apply(files: Files, force: Annotated[bool, typer.Option(
     An automation that names a notifier or deployment that does not exist is refused,
     unless --force.
     """
-    from rich.markup import escape
-
     from automations.errors import AutomationError
     from services.core.automation_files import apply_files
 
@@ -127,17 +125,15 @@ def apply(files: Files, force: Annotated[bool, typer.Option(
     out = console()
     for result in results:
         style = {"created": "green", "updated": "cyan"}.get(result.status, "dim")
-        out.print(f"[{style}]{result.status}[/{style}] {escape(result.name)} "
-                  f"({escape(result.source)})")
+        out.print(f"[{style}]{result.status}[/{style}] {plain(result.name)} "
+                  f"({plain(result.source)})")
         for warning in result.warnings:
-            out.print(f"  [yellow]warning:[/yellow] {escape(warning)}")
+            out.print(f"  [yellow]warning:[/yellow] {plain(warning)}")
 
 
 @automation_app.command("validate")
 def validate(files: Files) -> None:
     """Check automation files offline; each error names the file, line and field path."""
-    from rich.markup import escape
-
     from automations.errors import AutomationError
     from automations.loading import duplicate_names, load_automation_file
 
@@ -159,7 +155,7 @@ def validate(files: Files) -> None:
                 typer.secho(f"error: {line}", err=True, fg="red")
             continue
         names = ", ".join(spec.name for spec in specs)
-        out.print(f"[green]ok[/green] {escape(source)}: {escape(names)}")
+        out.print(f"[green]ok[/green] {plain(source)}: {plain(names)}")
     if failed:
         raise typer.Exit(EXIT_FAILURE)
 
@@ -176,7 +172,7 @@ def list_automations() -> None:
 def pause(name: Name) -> None:
     """Stop evaluating an automation (its pending deadlines are dropped, not fired)."""
     automation = open_automations().pause(name)
-    console().print(f"paused automation {automation.name}")
+    console().print(f"paused automation {plain(automation.name)}")
 
 
 @automation_app.command("resume")
@@ -188,14 +184,14 @@ def resume(name: Name) -> None:
         automation = open_automations().resume(name)
     except AutomationError as error:
         raise _report_invalid(error, EXIT_BAD_INPUT) from None
-    console().print(f"resumed automation {automation.name}")
+    console().print(f"resumed automation {plain(automation.name)}")
 
 
 @automation_app.command("delete")
 def delete(name: Name) -> None:
     """Remove an automation (its firings stay until they expire)."""
     automation = open_automations().delete(name)
-    console().print(f"deleted automation {automation.name}")
+    console().print(f"deleted automation {plain(automation.name)}")
 
 
 @automation_app.command("firings")
@@ -206,7 +202,7 @@ def firings(name: Name, limit: Annotated[int, typer.Option(min=1, max=1000)] = 2
     automations = open_automations()
     records = automations.firings(automations.require(name).id, limit)
     if not records:
-        console().print(f"{name} has not fired (or its firings expired)")
+        console().print(f"{plain(name)} has not fired (or its firings expired)")
         return
     console().print(firings_table(records))
 

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from services.cli.common import console, open_store
+from services.cli.common import console, open_store, plain
 from services.cli.errors import EXIT_BAD_INPUT, fail
 
 if TYPE_CHECKING:
@@ -79,7 +79,7 @@ def _register_all(specs: list[DeploymentCreate], source: str) -> None:
             deployment = control.register_deployment(store, spec)
         except FlowkeeperError as error:
             raise type(error)(f"{source}deployment '{spec.name}': {error}") from None
-        out.print(f"registered deployment [bold]{deployment.name}[/bold] "
+        out.print(f"registered deployment [bold]{plain(deployment.name)}[/bold] "
                   f"({deployment.entrypoint}, queue {deployment.work_queue})")
 
 
@@ -108,7 +108,7 @@ def run(
 
     store = open_store()
     run = control.run_deployment(store, name, parse_parameters(param), tags=tag or None)
-    console().print(f"created flow run [bold]{run.name}[/bold] ({run.id}), {run.state.value} "
+    console().print(f"created flow run [bold]{plain(run.name)}[/bold] ({run.id}), {run.state.value} "
                     f"on queue {run.work_queue}")
     if wait:
         finish(wait_for(store, run))
@@ -121,4 +121,4 @@ def delete(name: Annotated[str, typer.Argument(help="the deployment")]) -> None:
 
     if not open_store().delete_deployment(name):
         raise NotFound(f"no deployment named '{name}'")
-    console().print(f"deleted deployment {name}")
+    console().print(f"deleted deployment {plain(name)}")

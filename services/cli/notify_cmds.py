@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from services.cli.common import console, load_settings
+from services.cli.common import console, load_settings, plain
 from services.cli.errors import EXIT_BAD_INPUT, EXIT_FAILURE, fail
 
 if TYPE_CHECKING:
@@ -110,7 +110,7 @@ def add_notifier(
         raise fail(f"{where}{error}", EXIT_BAD_INPUT) from None
     stored = open_deliveries().notifiers.put(name, config, replace=replace)
     out = console()
-    out.print(f"stored notifier {stored.name} ({stored.type}, version {stored.version})")
+    out.print(f"stored notifier {plain(stored.name)} ({stored.type}, version {stored.version})")
     out.print(json.dumps(stored.config, indent=2), markup=False, highlight=False)
 
 
@@ -140,7 +140,8 @@ def test_notifier(name: Name) -> None:
     out = console()
     if answer.ok and answer.answer is not None:
         status = f" (status {answer.answer.status})" if answer.answer.status is not None else ""
-        out.print(f"[green]sent[/green] through {name}{status}: {answer.answer.summary}",
+        out.print(f"[green]sent[/green] through {plain(name)}{status}: "
+                  f"{plain(answer.answer.summary)}",
                   highlight=False)
         return
     kind = "permanent failure" if answer.permanent else "failed (may succeed later)"
@@ -152,7 +153,7 @@ def test_notifier(name: Name) -> None:
 def remove_notifier(name: Name) -> None:
     """Remove a stored notifier."""
     removed = open_deliveries().notifiers.delete(name)
-    console().print(f"removed notifier {removed.name}")
+    console().print(f"removed notifier {plain(removed.name)}")
 
 
 # --- notifications -----------------------------------------------------------------------
@@ -207,7 +208,7 @@ def resend(
     line = step_line(notification)
     if notification.status == "dead":
         raise fail(f"notification {notification.id}: {line}", EXIT_FAILURE)
-    console().print(f"notification {notification.id}: {line}", highlight=False)
+    console().print(f"notification {notification.id}: {plain(line)}", highlight=False)
 
 
 # --- silences ----------------------------------------------------------------------------
@@ -243,7 +244,7 @@ def add_silence(
     from services.cli.notify_render import when
 
     matchers = ", ".join(str(matcher) for matcher in silence.matchers)
-    console().print(f"silence {silence.id} mutes {matchers} until {when(silence.ends_at)}",
+    console().print(f"silence {silence.id} mutes {plain(matchers)} until {when(silence.ends_at)}",
                     highlight=False)
 
 

@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from services.cli.common import console, load_settings
+from services.cli.common import console, load_settings, plain
 from services.cli.errors import EXIT_FAILURE, fail
 
 Host = Annotated[str | None, typer.Option(help="address to listen on [default: 127.0.0.1]")]
@@ -132,9 +132,9 @@ def _apply_examples(settings, out) -> None:
     from services.cli.automation_cmds import apply_examples
 
     for result in apply_examples(settings):
-        out.print(f"{result.status} automation {result.name}")
+        out.print(f"{result.status} automation {plain(result.name)}")
         for warning in result.warnings:
-            out.print(f"  [yellow]{warning}[/yellow]")
+            out.print(f"  [yellow]{plain(warning)}[/yellow]")
 
 
 def _log_to_stderr() -> None:

@@ -233,6 +233,8 @@ def test_notifications_ls_shows_deliveries_and_the_outbox_and_resend_works(
     assert listed.exit_code == 0, listed.output
     assert "dead" in listed.output and "sent" in listed.output
     assert "Outbox" in listed.output and "calm-owl" in listed.output
+    # the default subject's "[flowkeeper]" is text, not Rich markup
+    assert "[flowkeeper]" in listed.output and "[flowkeeper] taxi-training" in outbox.output
     assert dead_id[:12] in dead.output
     assert "calm-owl" in outbox.output and "ValueError: no rows" in outbox.output
     assert json.loads(shown.output)["id"] == dead_id
