@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
+from typer.core import TyperCommand
 
 from services.cli.common import console, load_settings, plain
 from services.cli.errors import EXIT_BAD_INPUT, EXIT_FAILURE, fail
@@ -82,7 +83,28 @@ def apply_settings(document: dict[str, Any], assignments: list[str]) -> dict[str
     return document
 
 
-@notifier_app.command("add")
+def notifier_fields_help() -> str:
+    """The fields of every notifier type, from their schemas (notifiers.config)."""
+    from notifiers.config import field_guide
+
+    lines = ["Fields of each type (--set KEY=VALUE, or keys of --file):"]
+    for kind, (description, fields) in field_guide().items():
+        lines += ["", f"{kind}: {description}", "  " + "; ".join(fields)]
+    return "\n".join(lines)
+
+
+class _WithNotifierFields(TyperCommand):
+    """A command whose help ends with every notifier type's fields, built when the help is
+    shown (so that `flowkeeper --help` does not load the schemas)."""
+
+    def format_help(self, ctx: Any, formatter: Any) -> Any:
+        # "\b" keeps click from re-wrapping the lines of a paragraph
+        self.epilog = "\n\n".join("\b\n" + part for part in
+                                   notifier_fields_help().split("\n\n"))
+        return super().format_help(ctx, formatter)
+
+
+@notifier_app.command("add", cls=_WithNotifierFields)
 def add_notifier(
     name: Name,
     type_: Annotated[str | None, typer.Option(
