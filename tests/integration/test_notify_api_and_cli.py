@@ -262,3 +262,17 @@ def test_silence_add_ls_rm(cli):
     assert "expired" in everything.output
     assert bad.exit_code == 2 and "matcher 'flow' does not parse" in bad.output
     assert neither.exit_code == 2 and "--for or --until" in neither.output
+
+
+def test_a_notifier_that_does_not_exist_shows_in_the_dead_letters(cli, store):
+    record, action = firing_for(store, failed_run(store, name="lone-owl"), EMAIL | {
+        "notifier": "ops-mail"})
+    outcome = deliver_action(store, record, 0, action)
+
+    dead = cli("notifications", "ls", "--dead")
+    outbox = cli("notifications", "ls", "--outbox")
+
+    assert outcome.status == "dead"
+    assert outcome.made["notification_id"][:12] in dead.output
+    assert "no notifier named 'ops-mail'" in dead.output
+    assert "lone-owl" not in outbox.output
