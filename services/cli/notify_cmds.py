@@ -50,15 +50,14 @@ def read_document(path: Path) -> dict[str, Any]:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as error:
         raise fail(f"{path}: cannot be read ({error})", EXIT_BAD_INPUT) from None
-    try:
-        if path.suffix.lower() in (".yaml", ".yml"):
-            import yaml
+    from automations.documents import parse_document
+    from automations.errors import MalformedDocument
 
-            document = yaml.safe_load(text)
-        else:
-            document = json.loads(text)
-    except Exception as error:  # json's ValueError, yaml's YAMLError
-        raise fail(f"{path}: does not parse: {error}", EXIT_BAD_INPUT) from None
+    try:
+        document = parse_document(text, str(path))
+    except MalformedDocument as error:
+        raise fail(f"{path}: does not parse: {error.errors[0].message}", EXIT_BAD_INPUT) \
+            from None
     if not isinstance(document, dict):
         raise fail(f"{path}: expected a notifier configuration (a mapping)", EXIT_BAD_INPUT)
     return document

@@ -203,11 +203,16 @@ def test_notifier_add_names_what_is_wrong(cli, tmp_path):
     bad_field = cli("notifier", "add", "x", "--type", "sendgrid", "--set", "api_key=k",
                     "--set", "from=not-an-address")
     bad_file = cli("notifier", "add", "x", "--file", str(broken))
+    broken_yaml = tmp_path / "broken.yaml"
+    broken_yaml.write_text("type: sendgrid\napi_key: [k\n")
+    bad_yaml = cli("notifier", "add", "x", "--file", str(broken_yaml))
     builtin = cli("notifier", "rm", "outbox")
 
     assert no_equals.exit_code == 2 and "--set api_key: expected key=value" in no_equals.output
     assert bad_field.exit_code == 2 and "from_email" in bad_field.output
-    assert bad_file.exit_code == 2 and "broken.json: does not parse" in bad_file.output
+    assert bad_file.exit_code == 2 and "broken.json: does not parse: line 1, column 2" \
+        in bad_file.output
+    assert bad_yaml.exit_code == 2 and "broken.yaml: does not parse: line 3" in bad_yaml.output
     assert builtin.exit_code == 2 and "built in" in builtin.output
     for result in (no_equals, bad_field, bad_file, builtin):
         assert "Traceback" not in result.output

@@ -240,5 +240,6 @@ def test_a_failing_flow_registered_the_same_way_emails_a_link_that_opens(tour):
     assert "FileNotFoundError: no data at missing.parquet" in text
     assert link.startswith(f"http://127.0.0.1:{tour.port}/runs/{run_id}?exp=")
     assert page.status_code == 200
+    assert SENDGRID_KEY not in page.text and SENDGRID_KEY not in str(email)
     assert "no data at missing.parquet" in page.text and "nightly" in page.text
     assert httpx.get(link.split("?")[0], timeout=10).status_code == 401
