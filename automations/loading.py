@@ -11,7 +11,7 @@ from __future__ import annotations
 import difflib
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from pydantic import ValidationError
 
@@ -97,8 +97,24 @@ def parse_text(text: str, source_name: str) -> Any:
     return parse_document(text, source_name)
 
 
+class Located(NamedTuple):
+    """An automation and where it is in its document: "" the whole, "[1]" an item."""
+
+    path: str
+    spec: AutomationCreate
+
+    def field(self, field_path: str) -> str:
+        """The path of one of its fields from the document's root."""
+        return f"{self.path}.{field_path}" if self.path else field_path
+
+
 def validate_document(document: Any, source_name: str) -> list[AutomationCreate]:
     """Validate a parsed document (one automation or a list); all errors at once."""
+    return [located.spec for located in locate_document(document, source_name)]
+
+
+def locate_document(document: Any, source_name: str) -> list[Located]:
+    """Validate a parsed document, keeping where each automation is in it."""
     if isinstance(document, dict):
         items, prefixes = [document], [""]
     elif isinstance(document, list):
@@ -110,7 +126,7 @@ def validate_document(document: Any, source_name: str) -> list[AutomationCreate]
             type(document), "null")
         raise InvalidAutomation(source_name, [FieldError(
             "", f"expected an automation (a JSON object) or a list of them, got a {kind}")])
-    automations: list[AutomationCreate] = []
+    automations: list[Located] = []
     errors: list[FieldError] = []
     names: dict[str, str] = {}
     for item, prefix in zip(items, prefixes, strict=True):
@@ -127,7 +143,7 @@ def validate_document(document: Any, source_name: str) -> list[AutomationCreate]
                                      f"'{automation.name}' is already the name of "
                                      f"{names[automation.name] or 'another automation'}"))
         names[automation.name] = prefix
-        automations.append(automation)
+        automations.append(Located(prefix, automation))
     if errors:
         raise InvalidAutomation(source_name, errors)
     return automations
@@ -140,6 +156,11 @@ def validate_text(text: str, source_name: str) -> list[AutomationCreate]:
 
 def load_automation_file(path: str | Path) -> list[AutomationCreate]:
     """The automations of a JSON or YAML file (one object or a list); errors name the file."""
+    return [located.spec for located in load_located_file(path)]
+
+
+def load_located_file(path: str | Path) -> list[Located]:
+    """The automations of a file, each with where it is in the file."""
     path = Path(path)
     try:
         text = path.read_text(encoding="utf-8")
@@ -150,23 +171,22 @@ def load_automation_file(path: str | Path) -> list[AutomationCreate]:
             from None
     except OSError as exc:
         raise UnreadableFile(f"{path}: cannot be read ({exc.strerror})") from None
-    return validate_text(text, str(path))
+    return locate_document(parse_text(text, str(path)), str(path))
 
 
-def duplicate_names(loaded: Iterable[tuple[str, list[AutomationCreate]]]
-                    ) -> list[InvalidAutomation]:
+def duplicate_names(loaded: Iterable[tuple[str, list[Located]]]) -> list[InvalidAutomation]:
     """One error per file that reuses the name of an automation of an earlier file (the
     files are applied together: the second would silently replace the first)."""
     seen: dict[str, str] = {}
     problems: list[InvalidAutomation] = []
-    for source, specs in loaded:
+    for source, automations in loaded:
         errors = []
-        for index, spec in enumerate(specs):
-            if spec.name in seen and seen[spec.name] != source:
-                path = f"[{index}].name" if len(specs) > 1 else "name"
-                errors.append(FieldError(path, f"'{spec.name}' is also the name of an "
-                                               f"automation in {seen[spec.name]}"))
-            seen.setdefault(spec.name, source)
+        for located in automations:
+            name = located.spec.name
+            if name in seen and seen[name] != source:
+                errors.append(FieldError(located.field("name"), f"'{name}' is also the name "
+                                                                f"of an automation in {seen[name]}"))
+            seen.setdefault(name, source)
         if errors:
             problems.append(InvalidAutomation(source, errors))
     return problems

@@ -135,26 +135,26 @@ def apply(files: Files, force: Annotated[bool, typer.Option(
 def validate(files: Files) -> None:
     """Check automation files offline; each error names the file, line and field path."""
     from automations.errors import AutomationError
-    from automations.loading import duplicate_names, load_automation_file
+    from automations.loading import duplicate_names, load_located_file
 
     out = console()
     failed = False
     loaded = []
     for path in files:
         try:
-            loaded.append((str(path), load_automation_file(path)))
+            loaded.append((str(path), load_located_file(path)))
         except AutomationError as error:
             failed = True
             for line in _error_lines(error):
                 typer.secho(f"error: {line}", err=True, fg="red")
     duplicates = {error.source: error for error in duplicate_names(loaded)}
-    for source, specs in loaded:
+    for source, automations in loaded:
         if source in duplicates:
             failed = True
             for line in _error_lines(duplicates[source]):
                 typer.secho(f"error: {line}", err=True, fg="red")
             continue
-        names = ", ".join(spec.name for spec in specs)
+        names = ", ".join(located.spec.name for located in automations)
         out.print(f"[green]ok[/green] {plain(source)}: {plain(names)}")
     if failed:
         raise typer.Exit(EXIT_FAILURE)

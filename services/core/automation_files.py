@@ -10,7 +10,7 @@ from typing import Any
 
 from automations.documents import parse_document
 from automations.errors import FieldError, InvalidAutomation
-from automations.loading import duplicate_names, load_automation_file
+from automations.loading import duplicate_names, load_located_file
 from services.core.automation_store import ApplyResult, AutomationStore, NotifierCheck
 
 
@@ -24,28 +24,22 @@ def apply_files(store: AutomationStore, paths: Iterable[str | Path], *,
     InvalidAutomation / UnreadableFile naming the file. With `force`, automations that
     name a missing notifier or deployment are applied with a warning.
     """
-    loaded = [(str(path), load_automation_file(path)) for path in paths]
+    loaded = [(str(path), load_located_file(path)) for path in paths]
     duplicates = duplicate_names(loaded)
     if duplicates:
         raise duplicates[0]
     if not force:
-        for source, specs in loaded:
-            problems = [problem for index, spec in enumerate(specs)
-                        for problem in _located(store.reference_problems(
-                            spec, notifier_exists=notifier_exists), index, len(specs))]
+        for source, automations in loaded:
+            problems = [FieldError(located.field(problem.path), problem.message)
+                        for located in automations
+                        for problem in store.reference_problems(
+                            located.spec, notifier_exists=notifier_exists)]
             if problems:
                 raise InvalidAutomation(source, problems)
-    names = {spec.name for _, specs in loaded for spec in specs}
-    return [store.apply(spec, known_names=names, now=now, source=source, force=force,
+    names = {located.spec.name for _, automations in loaded for located in automations}
+    return [store.apply(located.spec, known_names=names, now=now, source=source, force=force,
                         notifier_exists=notifier_exists)
-            for source, specs in loaded for spec in specs]
-
-
-def _located(problems: list[FieldError], index: int, count: int) -> list[FieldError]:
-    """Problems of the `index`th automation of a file, with paths from the file's root."""
-    if count == 1:
-        return problems
-    return [FieldError(f"[{index}].{problem.path}", problem.message) for problem in problems]
+            for source, automations in loaded for located in automations]
 
 
 def read_prefect_document(text: str, name: str) -> Any:

@@ -289,3 +289,15 @@ def test_validate_reports_two_files_that_use_one_name(cli, tmp_path):
     assert f"{second}:2: name: 'cancel-stuck' is also the name of an automation in {first}" \
         in result.output
     assert f"ok {first}" in result.stdout and f"ok {other}" in result.stdout
+
+
+def test_a_missing_notifier_in_a_list_of_one_is_named_from_the_files_root(cli, tmp_path):
+    path = write(tmp_path / "list.json", [automation_doc(
+        STUCK, actions=[{"type": "cancel-flow-run"}, {"type": "send-slack", "notifier": "x"}])])
+
+    result = cli("apply", str(path))
+
+    assert result.exit_code == 2
+    line = next(number for number, text in enumerate(path.read_text().splitlines(), 1)
+                if '"notifier": "x"' in text)
+    assert f"{path}:{line}: [0].actions[1].notifier: no notifier named 'x'" in result.output
