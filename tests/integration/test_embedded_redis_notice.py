@@ -4,6 +4,7 @@ where, and how to stop it."""
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -43,6 +44,7 @@ def test_a_script_that_started_the_embedded_redis_says_it_keeps_running():
         second = run(sys.executable, str(script))
     finally:
         stopped = run(sys.executable, "-m", "services.cli.main", "redis", "stop")
+        shutil.rmtree(home, ignore_errors=True)
 
     assert first.returncode == 0, first.stderr
     assert first.stderr.count("started the embedded Redis") == 1

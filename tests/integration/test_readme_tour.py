@@ -16,6 +16,7 @@ from __future__ import annotations
 import os
 import re
 import shlex
+import shutil
 import signal
 import socket
 import subprocess
@@ -179,6 +180,7 @@ def tour(redis_server) -> Iterator[Tour]:
     finally:
         if tour.up is not None:
             print(interrupt(tour.up)[-3000:])
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def output_of(tour: Tour, start: str) -> subprocess.CompletedProcess:
