@@ -55,7 +55,8 @@ def _time(record_time: Any) -> str:
     return record_time.strftime("%Y-%m-%d %H:%M:%S UTC") if record_time else "-"
 
 
-def format_duration(seconds: float | None) -> str:
+def _duration(seconds: float | None) -> str:
+    """`42.0 s`, `2 min 05 s`, `1 h 03 min`; `-` when unknown."""
     if seconds is None:
         return "-"
     if seconds < 60:
@@ -80,7 +81,7 @@ def run_page_view(run: FlowRun, history: list[StateRecord], task_runs: list[Task
              ("Deployment", run.deployment or "-"), ("State", run.state.value),
              ("Message", run.state_message or "-"), ("Created", _time(run.created)),
              ("Started", _time(run.start_time)), ("Ended", _time(run.end_time)),
-             ("Duration", format_duration(run.duration_s))]
+             ("Duration", _duration(run.duration_s))]
     if run.tags:
         facts.append(("Tags", ", ".join(run.tags)))
     if run.retry_of:
@@ -97,7 +98,7 @@ def run_page_view(run: FlowRun, history: list[StateRecord], task_runs: list[Task
         "history": [{"time": _time(record.timestamp), "state": record.type.value,
                      "message": record.message or ""} for record in history],
         "task_runs": [{"name": task.name, "state": task.state.value,
-                       "duration": format_duration(task.duration_s)} for task in task_runs],
+                       "duration": _duration(task.duration_s)} for task in task_runs],
         "logs": [f"{_time(line.time)} {line.level:<8} {line.message}" for line in logs],
     }
 
