@@ -30,7 +30,11 @@ HttpMethod = Literal["GET", "POST", "PUT", "PATCH", "DELETE"]
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]*$"
 DeploymentName = Annotated[str, Field(min_length=1, max_length=200, pattern=NAME_PATTERN)]
 NotifierName = Annotated[str, Field(min_length=1, max_length=200, pattern=NAME_PATTERN)]
-DEFAULT_NOTIFICATION_SUBJECT = "flowkeeper notification"
+# the fields a notification action may leave out: without them the useful default message
+# is sent (what failed, the error, the failed task, the last log lines, a link), and
+# without `notifier` an email or Slack action goes through the channel's configured
+# notifier (else the outbox); the README lists them and a test keeps the two in step
+OPTIONAL_MESSAGE_FIELDS = ("notifier", "subject", "body", "text")
 
 
 @cache
@@ -196,12 +200,13 @@ class SendNotification(_NotificationAction):
 
     type: Literal["send-notification"] = "send-notification"
     notifier: NotifierName
-    subject: str = DEFAULT_NOTIFICATION_SUBJECT
-    body: str
+    # None: the default subject and body
+    subject: str | None = None
+    body: str | None = None
 
     @field_validator("subject", "body")
     @classmethod
-    def _templates_parse(cls, value: str) -> str:
+    def _templates_parse(cls, value: str | None) -> str | None:
         return _check_template(value)
 
 
@@ -209,16 +214,18 @@ class SendEmail(_NotificationAction):
     """Send an email through a named notifier (SendGrid or SMTP)."""
 
     type: Literal["send-email"] = "send-email"
-    notifier: NotifierName
+    # None: the configured email notifier (sendgrid, then smtp), else the outbox
+    notifier: NotifierName | None = None
     # None: the notifier's default recipients
     to: list[str] | None = None
     cc: list[str] = Field(default_factory=list)
-    subject: str = DEFAULT_NOTIFICATION_SUBJECT
-    body: str
+    # None: the default subject and body
+    subject: str | None = None
+    body: str | None = None
 
     @field_validator("subject", "body")
     @classmethod
-    def _templates_parse(cls, value: str) -> str:
+    def _templates_parse(cls, value: str | None) -> str | None:
         return _check_template(value)
 
     @field_validator("to")
@@ -238,14 +245,16 @@ class SendSlack(_NotificationAction):
     """Post to Slack through a named notifier."""
 
     type: Literal["send-slack"] = "send-slack"
-    notifier: NotifierName
+    # None: the configured Slack notifier (slack, then slack-webhook), else the outbox
+    notifier: NotifierName | None = None
     # None: the notifier's default channel
     channel: str | None = Field(None, min_length=1)
-    text: str
+    # None: the default message
+    text: str | None = None
 
     @field_validator("text")
     @classmethod
-    def _text_parses(cls, value: str) -> str:
+    def _text_parses(cls, value: str | None) -> str | None:
         return _check_template(value)
 
 

@@ -1,20 +1,22 @@
-"""Reading automation documents: a JSON file (or text) holding one automation or a list.
+"""Reading automation documents: a JSON or YAML file (or text) holding one automation or
+a list of them.
 
 Every error names where it is: the file, then the field path
 (`automations/x.json: trigger.threshold: Input should be greater than or equal
-to 1`), or the line and column of a JSON syntax error.
+to 1`), or the line and column of a JSON or YAML syntax error.
 """
 
 from __future__ import annotations
 
 import difflib
-import json
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from pydantic import ValidationError
 
 from automations.actions import ACTION_TYPES
+from automations.documents import parse_document
 from automations.errors import FieldError, InvalidAutomation, MalformedDocument, UnreadableFile
 from automations.schema import AutomationCreate
 from automations.triggers import TRIGGER_TYPES
@@ -86,31 +88,33 @@ def field_errors(exc: ValidationError, prefix: str = "") -> list[FieldError]:
     return found
 
 
-def _reject_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    seen: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in seen:
-            raise ValueError(f"duplicate key '{key}' in an object")
-        seen[key] = value
-    return seen
-
-
 def parse_text(text: str, source_name: str) -> Any:
-    """The JSON document in `text`; MalformedDocument names the line and column of an error."""
+    """The JSON (or, for a .yaml/.yml name, YAML) document in `text`; MalformedDocument
+    names the line and column of an error."""
     if not text.strip():
         raise MalformedDocument(source_name, [FieldError(
-            "", "the document is empty; write one automation (a JSON object) or a list of them")])
-    try:
-        return json.loads(text, object_pairs_hook=_reject_duplicate_keys)
-    except json.JSONDecodeError as exc:
-        raise MalformedDocument(source_name, [FieldError(
-            "", f"line {exc.lineno}, column {exc.colno}: {exc.msg}")]) from None
-    except ValueError as exc:
-        raise MalformedDocument(source_name, [FieldError("", str(exc))]) from None
+            "", "the document is empty; write one automation (an object) or a list of them")])
+    return parse_document(text, source_name)
+
+
+class Located(NamedTuple):
+    """An automation and where it is in its document: "" the whole, "[1]" an item."""
+
+    path: str
+    spec: AutomationCreate
+
+    def field(self, field_path: str) -> str:
+        """The path of one of its fields from the document's root."""
+        return f"{self.path}.{field_path}" if self.path else field_path
 
 
 def validate_document(document: Any, source_name: str) -> list[AutomationCreate]:
     """Validate a parsed document (one automation or a list); all errors at once."""
+    return [located.spec for located in locate_document(document, source_name)]
+
+
+def locate_document(document: Any, source_name: str) -> list[Located]:
+    """Validate a parsed document, keeping where each automation is in it."""
     if isinstance(document, dict):
         items, prefixes = [document], [""]
     elif isinstance(document, list):
@@ -122,7 +126,7 @@ def validate_document(document: Any, source_name: str) -> list[AutomationCreate]
             type(document), "null")
         raise InvalidAutomation(source_name, [FieldError(
             "", f"expected an automation (a JSON object) or a list of them, got a {kind}")])
-    automations: list[AutomationCreate] = []
+    automations: list[Located] = []
     errors: list[FieldError] = []
     names: dict[str, str] = {}
     for item, prefix in zip(items, prefixes, strict=True):
@@ -139,19 +143,24 @@ def validate_document(document: Any, source_name: str) -> list[AutomationCreate]
                                      f"'{automation.name}' is already the name of "
                                      f"{names[automation.name] or 'another automation'}"))
         names[automation.name] = prefix
-        automations.append(automation)
+        automations.append(Located(prefix, automation))
     if errors:
         raise InvalidAutomation(source_name, errors)
     return automations
 
 
 def validate_text(text: str, source_name: str) -> list[AutomationCreate]:
-    """Parse and validate JSON text holding one automation or a list of them."""
+    """Parse and validate JSON (or YAML, by name) text holding one automation or a list."""
     return validate_document(parse_text(text, source_name), source_name)
 
 
 def load_automation_file(path: str | Path) -> list[AutomationCreate]:
-    """The automations of a JSON file (one object or a list); errors name the file."""
+    """The automations of a JSON or YAML file (one object or a list); errors name the file."""
+    return [located.spec for located in load_located_file(path)]
+
+
+def load_located_file(path: str | Path) -> list[Located]:
+    """The automations of a file, each with where it is in the file."""
     path = Path(path)
     try:
         text = path.read_text(encoding="utf-8")
@@ -162,4 +171,22 @@ def load_automation_file(path: str | Path) -> list[AutomationCreate]:
             from None
     except OSError as exc:
         raise UnreadableFile(f"{path}: cannot be read ({exc.strerror})") from None
-    return validate_text(text, str(path))
+    return locate_document(parse_text(text, str(path)), str(path))
+
+
+def duplicate_names(loaded: Iterable[tuple[str, list[Located]]]) -> list[InvalidAutomation]:
+    """One error per file that reuses the name of an automation of an earlier file (the
+    files are applied together: the second would silently replace the first)."""
+    seen: dict[str, str] = {}
+    problems: list[InvalidAutomation] = []
+    for source, automations in loaded:
+        errors = []
+        for located in automations:
+            name = located.spec.name
+            if name in seen and seen[name] != source:
+                errors.append(FieldError(located.field("name"), f"'{name}' is also the name "
+                                                                f"of an automation in {seen[name]}"))
+            seen.setdefault(name, source)
+        if errors:
+            problems.append(InvalidAutomation(source, errors))
+    return problems

@@ -1,8 +1,9 @@
-"""Where a field is in a JSON text: the line of `trigger.threshold` in a file, so that
-an error can name it as a compiler would (`file.json:7: trigger.threshold: ...`).
+"""Where a field is in a JSON or YAML text: the line of `trigger.threshold` in a file, so
+that an error can name it as a compiler would (`file.json:7: trigger.threshold: ...`).
 
 A small scanner over the JSON text (the text already parsed, so it is valid JSON)
-records the line where each member's key, or each item, starts. Paths are written
+records the line where each member's key, or each item, starts; a text that is not
+JSON is composed as YAML and the same lines come from the nodes' marks. Paths are written
 as `automations.loading` writes them (`actions[0].type`, `[1].name`); a label name
 may hold dots (`match.resource.id`), so the longest known path that prefixes the
 one asked for wins.
@@ -74,15 +75,49 @@ class _Scanner:
             index += 1
 
 
-def line_of(text: str, path: str) -> int | None:
-    """The line where the field at `path` starts in the JSON `text` (1-based), if found."""
+def _yaml_lines(text: str) -> dict[str, int] | None:
+    """The line of every key and item of a YAML text, by path; None when it does not compose."""
+    import yaml
+
+    try:
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.YAMLError:
+        return None
+    lines: dict[str, int] = {}
+
+    def walk(node: yaml.Node, path: str) -> None:
+        lines.setdefault(path, node.start_mark.line + 1)
+        if isinstance(node, yaml.MappingNode):
+            for key, value in node.value:
+                member = f"{path}.{key.value}" if path else str(key.value)
+                lines[member] = key.start_mark.line + 1
+                walk(value, member)
+        elif isinstance(node, yaml.SequenceNode):
+            for index, item in enumerate(node.value):
+                walk(item, f"{path}[{index}]")
+
+    if root is not None:
+        walk(root, "")
+    return lines
+
+
+def _lines(text: str) -> dict[str, int] | None:
     scanner = _Scanner(text)
     try:
         scanner.value(0, "")
     except (ValueError, IndexError):
+        return _yaml_lines(text)
+    return scanner.lines
+
+
+def line_of(text: str, path: str) -> int | None:
+    """The line where the field at `path` starts in the JSON or YAML `text` (1-based), if
+    found."""
+    lines = _lines(text)
+    if lines is None:
         return None
     best = None
-    for known, line in scanner.lines.items():
+    for known, line in lines.items():
         if known and (path == known or path.startswith((known + ".", known + "["))):
             if best is None or len(known) > len(best[0]):
                 best = (known, line)

@@ -199,16 +199,16 @@ def event_step(trigger: EventTrigger, bucket: BucketState | None, cx: Context, p
                 cx.step(path, key, "superseded",
                         "a new 'after' event replaces the window that fired", bucket, threshold)
             bucket = open_window(trigger, key, t, cx, events=(cx.ref,))
-            cx.step(path, key, "opened", f"'{name}' opened the window [3]", bucket, threshold)
+            cx.step(path, key, "opened", f"'{name}' opened the window", bucket, threshold)
             return bucket, firings
         cx.step(path, key, "already-open",
-                f"'{name}' does not restart the open window [3]", bucket, threshold)
+                f"'{name}' does not restart the window already open", bucket, threshold)
     if not trigger.expects(name):
         return bucket, firings
     if bucket is None:
         if trigger.after:
             cx.step(path, key, "no-window",
-                    f"no open window: waiting for one of {trigger.after} [6]", None, threshold)
+                    f"no open window: events count only after one of {trigger.after}", None, threshold)
             return None, firings
         bucket = open_window(trigger, key, t, cx)
     elif trigger.after and bucket.fired is not None:
@@ -221,11 +221,11 @@ def event_step(trigger: EventTrigger, bucket: BucketState | None, cx: Context, p
     if t < bucket.start:
         cooling = trigger.posture == "Reactive" and bucket.count == 0 and not bucket.events
         cx.step(path, key, "late",
-                "after a firing, counting resumes with the next window [4]" if cooling else
-                "occurred before the window's start: ignored [7]", bucket, threshold)
+                "not counted: after a firing, counting starts again with the next window" if
+                cooling else "not counted: it occurred before the window's start (late)", bucket, threshold)
         return bucket, firings
     if any(ref.id == cx.ref.id for ref in bucket.events):
-        cx.step(path, key, "duplicate", "already counted (a redelivery) [7]", bucket, threshold)
+        cx.step(path, key, "duplicate", "already counted (the same event, delivered again)", bucket, threshold)
         return bucket, firings
     counted = BucketState(key=key, start=bucket.start, end=bucket.end, count=bucket.count + 1,
                           events=keep_refs(bucket.events, cx.ref))
@@ -242,17 +242,18 @@ def event_step(trigger: EventTrigger, bucket: BucketState | None, cx: Context, p
                        f"{counted.count} of {threshold} events", "reached", cx.ref.id)
         firings.append(firing)
         if trigger.after or counted.end is None:
-            cx.step(path, key, "fired", f"{firing.reason}; the bucket resets [4]", counted,
+            cx.step(path, key, "fired", f"{firing.reason}; counting starts again from zero", counted,
                     threshold)
             return None, firings
         cx.step(path, key, "fired",
-                f"{firing.reason}; the next window starts when this one ends [4]", counted,
+                f"{firing.reason}; counting starts again with the next window, when this "
+                "one ends", counted,
                 threshold)
         length = counted.end - counted.start
         return BucketState(key=key, start=counted.end, end=counted.end + length), firings
     if trigger.after and counted.count >= threshold:
         cx.step(path, key, "satisfied",
-                f"{counted.count} of {threshold} expected events arrived: no firing [5]",
+                f"{counted.count} of {threshold} expected events arrived in time: no firing",
                 counted, threshold)
         return None, firings
     cx.step(path, key, "counted", f"{counted.count} of {threshold} expected", counted, threshold)

@@ -297,3 +297,42 @@ NotifierConfig = Annotated[
     Field(discriminator="type"),
 ]
 NOTIFIER_TYPES = ("sendgrid", "smtp", "slack", "slack-webhook", "webhook", "outbox")
+
+
+# spellings `notifier add --set` and notifier files take besides the fields themselves
+_FIELD_ALIASES = {"from_email": "from", "headers": "headers.NAME"}
+_FIELD_NOTES = {"url": {"smtp": "smtp[s]://user:password@host:port?from=..., instead of "
+                                "host/port/username/password"}}
+_CONFIGS: tuple[type[_Config], ...] = (SendGridConfig, SmtpConfig, SlackConfig,
+                                       SlackWebhookConfig, WebhookConfig, OutboxConfig)
+
+
+def _is_secret(annotation: Any) -> bool:
+    return annotation is SecretStr or "SecretStr" in repr(annotation)
+
+
+def field_guide() -> dict[str, tuple[str, list[str]]]:
+    """Per notifier type: its description, and each field as people set it (required and
+    secret ones marked), read from the models so that help and docs cannot drift."""
+    guide: dict[str, tuple[str, list[str]]] = {}
+    for config in _CONFIGS:
+        kind = config.model_fields["type"].default
+        fields = []
+        for name, info in config.model_fields.items():
+            if name == "type" or name == "from_name":
+                continue
+            if name == "rate_limit":
+                continue
+            marks = [mark for mark, present in (("required", info.is_required()),
+                                                ("secret", _is_secret(info.annotation)))
+                     if present]
+            label = _FIELD_ALIASES.get(name, name)
+            fields.append(label + (f" ({', '.join(marks)})" if marks else ""))
+        for name, notes in _FIELD_NOTES.items():
+            if kind in notes and name not in config.model_fields:
+                fields.append(f"{name} (secret; {notes[kind]})")
+        fields += [f"rate_limit.{part}" for part in RateLimit.model_fields]
+        doc = " ".join((config.__doc__ or "").split()).split(";")[0].split(". ")[0]
+        guide[kind] = (doc.rstrip("."), fields)
+    return guide
+

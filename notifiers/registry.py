@@ -40,6 +40,12 @@ _ADAPTER: TypeAdapter[NotifierConfig] = TypeAdapter(NotifierConfig)
 
 # the names of the notifiers configured from the environment
 ENV_NOTIFIER_NAMES = ("sendgrid", "slack", "slack-webhook", "smtp", "webhook")
+# every variable the notifiers read (deployments pass them all; a test checks the code
+# reads no other)
+NOTIFIER_ENV_VARIABLES = (
+    "SENDGRID_API_KEY", "SENDGRID_FROM", "SENDGRID_TO", "SENDGRID_CC", "SENDGRID_API_HOST",
+    "SLACK_BOT_TOKEN", "SLACK_CHANNEL", "SLACK_API_URL", "SLACK_WEBHOOK_URL",
+    "SMTP_URL", "SMTP_FROM", "SMTP_TO", "SMTP_CC", "WEBHOOK_URL", "WEBHOOK_SECRET")
 
 
 def _problems(error: ValidationError, names: Mapping[str, str] | None = None) -> str:

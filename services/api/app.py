@@ -16,6 +16,7 @@ from services.api.routes import (
     health,
     notifications,
     notifiers,
+    run_pages,
     silences,
     tokens,
 )
@@ -40,7 +41,7 @@ def create_app(settings: Settings, client: redis.Redis) -> FastAPI:
     install_error_handlers(app)
     install_auth(app)
     for module in (health, flow_runs, deployments, events, automations, notifiers, notifications,
-                   silences, tokens):
+                   silences, tokens, run_pages):
         app.include_router(module.router)
 
     @app.get("/", include_in_schema=False)

@@ -21,6 +21,7 @@ from services.core.errors import (
     FlowkeeperError,
     InvalidInput,
     InvalidTransition,
+    NameTaken,
     NotFound,
     RedisUnavailable,
     validation_messages,
@@ -30,6 +31,7 @@ log = logging.getLogger("flowkeeper.api")
 
 STATUS_BY_ERROR: list[tuple[type[FlowkeeperError], int]] = [
     (NotFound, 404),
+    (NameTaken, 409),
     (InvalidInput, 422),
     (InvalidTransition, 409),
     (RedisUnavailable, 503),

@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from services.cli.common import console, load_settings
+from services.cli.common import console, load_settings, plain
 from services.cli.errors import EXIT_BAD_INPUT, EXIT_FAILURE, fail
 
 if TYPE_CHECKING:
@@ -26,7 +27,8 @@ automation_app = typer.Typer(
     help="Automations: apply, validate, ls, pause, resume, firings, explain, backtest, "
          "import-prefect.", no_args_is_help=True)
 
-Files = Annotated[list[Path], typer.Argument(metavar="FILE...", help="automation JSON files")]
+Files = Annotated[list[Path], typer.Argument(
+    metavar="FILE...", help="automation files (.json, .yaml or .yml)")]
 Name = Annotated[str, typer.Argument(help="the automation's name (or id)")]
 
 
@@ -35,6 +37,13 @@ def example_files() -> list[Path]:
     import automations
 
     return sorted((Path(automations.__file__).parent / "examples").glob("*.json"))
+
+
+def notifier_check(automations: AutomationStore) -> Callable[[str], bool]:
+    """Whether a notifier exists, from every source: stored, the environment's, the outbox."""
+    from services.notify.configs import NotifierStore
+
+    return NotifierStore(automations.client, automations.settings).exists
 
 
 def open_automations(settings: Settings | None = None) -> AutomationStore:
@@ -46,10 +55,13 @@ def open_automations(settings: Settings | None = None) -> AutomationStore:
 
 
 def apply_examples(settings: Settings | None = None) -> list[ApplyResult]:
-    """Apply automations/examples/*.json (what `flowkeeper up --load-examples` does)."""
+    """Apply automations/examples/*.json (what `flowkeeper up --load-examples` does); the
+    deployments they name may come later, so they are applied with warnings."""
     from services.core.automation_files import apply_files
 
-    return apply_files(open_automations(settings), example_files())
+    automations = open_automations(settings)
+    return apply_files(automations, example_files(), force=True,
+                       notifier_exists=notifier_check(automations))
 
 
 def _error_lines(error: AutomationError) -> list[str]:
@@ -73,47 +85,77 @@ def _error_lines(error: AutomationError) -> list[str]:
     return lines
 
 
-def _report_invalid(error: AutomationError, code: int) -> typer.Exit:
+def _report_invalid(error: AutomationError, code: int, hint: str = "") -> typer.Exit:
     for line in _error_lines(error):
         typer.secho(f"error: {line}", err=True, fg="red")
+    if hint:
+        typer.secho(hint, err=True)
     return typer.Exit(code)
 
 
+def _force_hint(error: AutomationError) -> str:
+    """What to do when apply refused a missing notifier or deployment."""
+    from automations.errors import InvalidAutomation
+
+    missing = isinstance(error, InvalidAutomation) and any(
+        item.message.startswith(("no notifier named", "no deployment named"))
+        for item in error.errors)
+    return ("add the notifier (flowkeeper notifier add) or register the deployment first, or "
+            "apply anyway with --force") if missing else ""
+
+
 @automation_app.command("apply")
-def apply(files: Files) -> None:
-    """Create the automations of the files, or update those with the same names."""
+def apply(files: Files, force: Annotated[bool, typer.Option(
+        "--force", help="apply even when a notifier or deployment it names does not exist "
+                        "(its actions fail until it does)")] = False) -> None:
+    """Create the automations of the files, or update those with the same names.
+
+    An automation that names a notifier or deployment that does not exist is refused,
+    unless --force.
+    """
     from automations.errors import AutomationError
     from services.core.automation_files import apply_files
 
+    automations = open_automations()
     try:
-        results = apply_files(open_automations(), files)
+        results = apply_files(automations, files, force=force,
+                              notifier_exists=notifier_check(automations))
     except AutomationError as error:
-        raise _report_invalid(error, EXIT_BAD_INPUT) from None
+        raise _report_invalid(error, EXIT_BAD_INPUT, hint=_force_hint(error)) from None
     out = console()
     for result in results:
         style = {"created": "green", "updated": "cyan"}.get(result.status, "dim")
-        out.print(f"[{style}]{result.status}[/{style}] {result.name} ({result.source})")
+        out.print(f"[{style}]{result.status}[/{style}] {plain(result.name)} "
+                  f"({plain(result.source)})")
         for warning in result.warnings:
-            out.print(f"  [yellow]warning:[/yellow] {warning}")
+            out.print(f"  [yellow]warning:[/yellow] {plain(warning)}")
 
 
 @automation_app.command("validate")
 def validate(files: Files) -> None:
     """Check automation files offline; each error names the file, line and field path."""
     from automations.errors import AutomationError
-    from automations.loading import load_automation_file
+    from automations.loading import duplicate_names, load_located_file
 
     out = console()
     failed = False
+    loaded = []
     for path in files:
         try:
-            specs = load_automation_file(path)
+            loaded.append((str(path), load_located_file(path)))
         except AutomationError as error:
             failed = True
             for line in _error_lines(error):
                 typer.secho(f"error: {line}", err=True, fg="red")
+    duplicates = {error.source: error for error in duplicate_names(loaded)}
+    for source, automations in loaded:
+        if source in duplicates:
+            failed = True
+            for line in _error_lines(duplicates[source]):
+                typer.secho(f"error: {line}", err=True, fg="red")
             continue
-        out.print(f"[green]ok[/green] {path}: {', '.join(spec.name for spec in specs)}")
+        names = ", ".join(located.spec.name for located in automations)
+        out.print(f"[green]ok[/green] {plain(source)}: {plain(names)}")
     if failed:
         raise typer.Exit(EXIT_FAILURE)
 
@@ -130,7 +172,7 @@ def list_automations() -> None:
 def pause(name: Name) -> None:
     """Stop evaluating an automation (its pending deadlines are dropped, not fired)."""
     automation = open_automations().pause(name)
-    console().print(f"paused automation {automation.name}")
+    console().print(f"paused automation {plain(automation.name)}")
 
 
 @automation_app.command("resume")
@@ -142,14 +184,14 @@ def resume(name: Name) -> None:
         automation = open_automations().resume(name)
     except AutomationError as error:
         raise _report_invalid(error, EXIT_BAD_INPUT) from None
-    console().print(f"resumed automation {automation.name}")
+    console().print(f"resumed automation {plain(automation.name)}")
 
 
 @automation_app.command("delete")
 def delete(name: Name) -> None:
     """Remove an automation (its firings stay until they expire)."""
     automation = open_automations().delete(name)
-    console().print(f"deleted automation {automation.name}")
+    console().print(f"deleted automation {plain(automation.name)}")
 
 
 @automation_app.command("firings")
@@ -160,7 +202,7 @@ def firings(name: Name, limit: Annotated[int, typer.Option(min=1, max=1000)] = 2
     automations = open_automations()
     records = automations.firings(automations.require(name).id, limit)
     if not records:
-        console().print(f"{name} has not fired (or its firings expired)")
+        console().print(f"{plain(name)} has not fired (or its firings expired)")
         return
     console().print(firings_table(records))
 

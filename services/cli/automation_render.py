@@ -13,6 +13,7 @@ from rich.text import Text
 from automations.backtest import BacktestResult
 from automations.explain import Explanation
 from automations.schema import Automation, CompoundTrigger, EventTrigger, SequenceTrigger
+from services.cli.common import add_row
 from services.core.automation_store import FiringRecord
 
 OUTCOME_STYLES = {"done": "green", "skipped": "yellow", "failed": "red"}
@@ -55,7 +56,7 @@ def automations_table(automations: list[Automation]) -> Table:
         state = Text("enabled", style="green") if automation.enabled else Text("paused",
                                                                                 style="yellow")
         actions = ", ".join(action.type for _, _, action in automation.all_actions())
-        table.add_row(automation.name, state, describe_trigger(automation.trigger), actions,
+        add_row(table, automation.name, state, describe_trigger(automation.trigger), actions,
                       automation.id)
     return table
 
@@ -82,7 +83,7 @@ def firings_table(records: list[FiringRecord]) -> Table:
         table.add_column(column, overflow="fold")
     for record in records:
         runs = ", ".join(run_id[:8] for run_id in record.flow_run_ids()) or "-"
-        table.add_row(_time(record.fired_at), "/".join(record.states), record.reason, runs,
+        add_row(table, _time(record.fired_at), "/".join(record.states), record.reason, runs,
                       outcome_text(record))
     return table
 
@@ -104,13 +105,13 @@ def explanation_view(explanation: Explanation) -> RenderableType:
         for verdict in line.verdicts:
             for check in verdict.checks:
                 label = f"{check.part} on {check.label}" if check.label else check.part
-                table.add_row(_time(line.occurred) if first else "",
+                add_row(table, _time(line.occurred) if first else "",
                               line.event if first else "", verdict.trigger or "-", label,
                               _mark(check.ok), check.reason)
                 first = False
         for step in line.steps:
             bucket = ",".join(step["bucket"]) or "()"
-            table.add_row("", "", step["trigger"] or "-", f"engine: {step['step']}", "",
+            add_row(table, "", "", step["trigger"] or "-", f"engine: {step['step']}", "",
                           f"{step['detail']} (bucket {bucket}, {step['count']} of "
                           f"{step['threshold']})")
     parts.append(table)
@@ -130,7 +131,7 @@ def backtest_view(result: BacktestResult, name: str) -> RenderableType:
         table.add_column(column, overflow="fold")
     for item in result.firings:
         firing = item.firing
-        table.add_row(_time(firing.occurred), "/".join(firing.states),
+        add_row(table, _time(firing.occurred), "/".join(firing.states),
                       ",".join(firing.bucket) or "-", firing.reason,
                       ", ".join(kind for _, kind in item.actions) or "-")
     footer = Text(f"{result.open_buckets} bucket(s) still open, "

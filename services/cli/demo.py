@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from services.cli.common import console, load_settings
+from services.cli.common import console, load_settings, plain
 from services.cli.demo_scenes import (
     CANCEL_STUCK,
     DEMO_DEPLOYMENTS,
@@ -192,7 +192,7 @@ def register_demo(session: DemoSession) -> None:
                           f"automations {', '.join(session.automation_ids)} applied")
     for result in results:
         for warning in result.warnings:
-            session.console.print(f"   [yellow]{result.name}: {warning}[/yellow]")
+            session.console.print(f"   [yellow]{plain(result.name)}: {plain(warning)}[/yellow]")
 
 
 def prepare_data(session: DemoSession) -> None:

@@ -24,6 +24,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from services.cli.common import plain
+
 if TYPE_CHECKING:
     from services.cli.demo import DemoSession
     from services.core.automation_store import AutomationStore, FiringRecord
@@ -361,8 +363,9 @@ def show_failure_notification(session: DemoSession) -> None:
         return
     for notification in sorted(sent, key=lambda n: n.created_at):
         session.console.print(f"   {notification.action_type or 'message':<10} "
-                              f"{notification.message.subject}: {notification.status} via "
-                              f"{notification.via or notification.notifier}", soft_wrap=True)
+                              f"{plain(notification.message.subject)}: {notification.status} "
+                              f"via {plain(notification.via or notification.notifier)}",
+                              soft_wrap=True)
     session.console.print(f"   {'read it':<10} flowkeeper notifications ls --outbox")
 
 
@@ -389,7 +392,7 @@ def _finish(session: DemoSession, result: StoryResult, finished: bool) -> None:
     if not finished:
         result.problems.insert(0, f"not over after {STORY_TIMEOUT_S:g} s")
     for label, text in result.lines:
-        session.console.print(f"   {label:<10} {text}", soft_wrap=True)
+        session.console.print(f"   {label:<10} {plain(text)}", soft_wrap=True)
     verdict = "[green]as expected[/green]" if result.ok else \
         f"[red]NOT as expected: {'; '.join(result.problems)}[/red]"
     session.console.print(f"   {'result':<10} {verdict}")

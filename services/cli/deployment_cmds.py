@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from services.cli.common import console, open_store
+from services.cli.common import console, open_store, plain
 from services.cli.errors import EXIT_BAD_INPUT, fail
 
 if TYPE_CHECKING:
@@ -84,9 +84,9 @@ def _register_all(specs: list[DeploymentCreate], source: str) -> None:
             deployment = entrypoints.register_deployment(store, spec)
         except FlowkeeperError as error:
             raise type(error)(f"{source}deployment '{spec.name}': {error}") from None
-        out.print(f"registered deployment [bold]{deployment.name}[/bold] "
-                  f"(flow {deployment.flow_name}, {deployment.entrypoint}, "
-                  f"queue {deployment.work_queue})")
+        out.print(f"registered deployment [bold]{plain(deployment.name)}[/bold] "
+                  f"(flow {plain(str(deployment.flow_name))}, {plain(deployment.entrypoint)}, "
+                  f"queue {plain(deployment.work_queue)})")
 
 
 @app.command("ls")
@@ -127,10 +127,11 @@ def run(
             # what a registration recorded; the worker corrects that if the code changed)
             store.record_deployment_flow(name, deployment.entrypoint,
                                          **entrypoints.flow_facts(flow))
-            console().print(f"deployment {name}: recorded its flow's name, '{flow.name}'")
+            console().print(f"deployment {plain(name)}: recorded its flow's name, "
+                            f"'{plain(flow.name)}'")
         flow.validate_parameters({**deployment.parameters, **parameters})
     run = control.run_deployment(store, name, parameters, tags=tag or None)
-    console().print(f"created flow run [bold]{run.name}[/bold] ({run.id}), {run.state.value} "
+    console().print(f"created flow run [bold]{plain(run.name)}[/bold] ({run.id}), {run.state.value} "
                     f"on queue {run.work_queue}")
     if wait:
         finish(wait_for(store, run))
@@ -143,4 +144,4 @@ def delete(name: Annotated[str, typer.Argument(help="the deployment")]) -> None:
 
     if not open_store().delete_deployment(name):
         raise NotFound(f"no deployment named '{name}'")
-    console().print(f"deleted deployment {name}")
+    console().print(f"deleted deployment {plain(name)}")

@@ -4,7 +4,6 @@ validation errors the field path."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -44,25 +43,21 @@ def parse_deployments(path: Path, text: str) -> list[DeploymentCreate]:
 
 
 def _parse(path: Path, text: str) -> Any:
-    if path.suffix.lower() == ".json":
-        try:
-            return json.loads(text)
-        except json.JSONDecodeError as error:
-            raise DeploymentFileError(
-                f"{path}:{error.lineno}:{error.colno}: invalid JSON: {error.msg}") from None
-    if path.suffix.lower() in (".yaml", ".yml"):
-        import yaml
+    from automations.documents import DOCUMENT_SUFFIXES, DocumentSyntaxError, parse_document
+    from automations.errors import MalformedDocument
 
-        try:
-            return yaml.safe_load(text)
-        except yaml.MarkedYAMLError as error:
-            mark = error.problem_mark or error.context_mark
-            where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark else str(path)
-            problem = error.problem or error.context or "cannot parse"
-            raise DeploymentFileError(f"{where}: invalid YAML: {problem}") from None
-        except yaml.YAMLError as error:
-            raise DeploymentFileError(f"{path}: invalid YAML: {error}") from None
-    raise DeploymentFileError(f"{path}: give a .json, .yaml or .yml file")
+    if path.suffix.lower() not in DOCUMENT_SUFFIXES:
+        raise DeploymentFileError(f"{path}: give a .json, .yaml or .yml file")
+    if not text.strip():
+        return None
+    try:
+        return parse_document(text, str(path))
+    except DocumentSyntaxError as error:
+        where = f"{path}:{error.line}:{error.column}" if error.line else str(path)
+        raise DeploymentFileError(f"{where}: invalid {error.format_name}: {error.problem}") \
+            from None
+    except MalformedDocument as error:
+        raise DeploymentFileError(str(error)) from None
 
 
 def _items(path: Path, document: Any) -> tuple[list[Any], tuple[str | int, ...] | None]:

@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from services.cli.common import console, load_settings
+from services.cli.common import console, load_settings, plain
 
 app = typer.Typer(help="The event stream.", no_args_is_help=True)
 
@@ -51,7 +51,7 @@ def tail(
                 try:
                     event = stream.from_fields(fields)
                 except ValueError as error:
-                    out.print(f"[red]{entry_id}: {error}[/red]")
+                    out.print(f"[red]{entry_id}: {plain(error)}[/red]")
                     continue
                 if event.id in shown or (name and not event.event.startswith(name)):
                     continue

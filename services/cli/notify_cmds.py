@@ -13,8 +13,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
+from typer.core import TyperCommand
 
-from services.cli.common import console, load_settings
+from services.cli.common import console, load_settings, plain
 from services.cli.errors import EXIT_BAD_INPUT, EXIT_FAILURE, fail
 
 if TYPE_CHECKING:
@@ -49,15 +50,14 @@ def read_document(path: Path) -> dict[str, Any]:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as error:
         raise fail(f"{path}: cannot be read ({error})", EXIT_BAD_INPUT) from None
-    try:
-        if path.suffix.lower() in (".yaml", ".yml"):
-            import yaml
+    from automations.documents import parse_document
+    from automations.errors import MalformedDocument
 
-            document = yaml.safe_load(text)
-        else:
-            document = json.loads(text)
-    except Exception as error:  # json's ValueError, yaml's YAMLError
-        raise fail(f"{path}: does not parse: {error}", EXIT_BAD_INPUT) from None
+    try:
+        document = parse_document(text, str(path))
+    except MalformedDocument as error:
+        raise fail(f"{path}: does not parse: {error.errors[0].message}", EXIT_BAD_INPUT) \
+            from None
     if not isinstance(document, dict):
         raise fail(f"{path}: expected a notifier configuration (a mapping)", EXIT_BAD_INPUT)
     return document
@@ -82,7 +82,28 @@ def apply_settings(document: dict[str, Any], assignments: list[str]) -> dict[str
     return document
 
 
-@notifier_app.command("add")
+def notifier_fields_help() -> str:
+    """The fields of every notifier type, from their schemas (notifiers.config)."""
+    from notifiers.config import field_guide
+
+    lines = ["Fields of each type (--set KEY=VALUE, or keys of --file):"]
+    for kind, (description, fields) in field_guide().items():
+        lines += ["", f"{kind}: {description}", "  " + "; ".join(fields)]
+    return "\n".join(lines)
+
+
+class _WithNotifierFields(TyperCommand):
+    """A command whose help ends with every notifier type's fields, built when the help is
+    shown (so that `flowkeeper --help` does not load the schemas)."""
+
+    def format_help(self, ctx: Any, formatter: Any) -> Any:
+        # "\b" keeps click from re-wrapping the lines of a paragraph
+        self.epilog = "\n\n".join("\b\n" + part for part in
+                                   notifier_fields_help().split("\n\n"))
+        return super().format_help(ctx, formatter)
+
+
+@notifier_app.command("add", cls=_WithNotifierFields)
 def add_notifier(
     name: Name,
     type_: Annotated[str | None, typer.Option(
@@ -110,7 +131,7 @@ def add_notifier(
         raise fail(f"{where}{error}", EXIT_BAD_INPUT) from None
     stored = open_deliveries().notifiers.put(name, config, replace=replace)
     out = console()
-    out.print(f"stored notifier {stored.name} ({stored.type}, version {stored.version})")
+    out.print(f"stored notifier {plain(stored.name)} ({stored.type}, version {stored.version})")
     out.print(json.dumps(stored.config, indent=2), markup=False, highlight=False)
 
 
@@ -140,7 +161,8 @@ def test_notifier(name: Name) -> None:
     out = console()
     if answer.ok and answer.answer is not None:
         status = f" (status {answer.answer.status})" if answer.answer.status is not None else ""
-        out.print(f"[green]sent[/green] through {name}{status}: {answer.answer.summary}",
+        out.print(f"[green]sent[/green] through {plain(name)}{status}: "
+                  f"{plain(answer.answer.summary)}",
                   highlight=False)
         return
     kind = "permanent failure" if answer.permanent else "failed (may succeed later)"
@@ -152,7 +174,7 @@ def test_notifier(name: Name) -> None:
 def remove_notifier(name: Name) -> None:
     """Remove a stored notifier."""
     removed = open_deliveries().notifiers.delete(name)
-    console().print(f"removed notifier {removed.name}")
+    console().print(f"removed notifier {plain(removed.name)}")
 
 
 # --- notifications -----------------------------------------------------------------------
@@ -207,7 +229,7 @@ def resend(
     line = step_line(notification)
     if notification.status == "dead":
         raise fail(f"notification {notification.id}: {line}", EXIT_FAILURE)
-    console().print(f"notification {notification.id}: {line}", highlight=False)
+    console().print(f"notification {notification.id}: {plain(line)}", highlight=False)
 
 
 # --- silences ----------------------------------------------------------------------------
@@ -243,7 +265,7 @@ def add_silence(
     from services.cli.notify_render import when
 
     matchers = ", ".join(str(matcher) for matcher in silence.matchers)
-    console().print(f"silence {silence.id} mutes {matchers} until {when(silence.ends_at)}",
+    console().print(f"silence {silence.id} mutes {plain(matchers)} until {when(silence.ends_at)}",
                     highlight=False)
 
 

@@ -10,6 +10,7 @@ from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
+from services.cli.common import add_row
 from services.notify.configs import NotifierPublic
 from services.notify.outbox import OutboxEntry
 from services.notify.records import NotificationPublic
@@ -45,7 +46,7 @@ def notifiers_table(notifiers: list[NotifierPublic]) -> Table:
     for column in ("NAME", "TYPE", "SOURCE", "WHERE"):
         table.add_column(column)
     for item in notifiers:
-        table.add_row(item.name, item.type, item.source, _where(item.config))
+        add_row(table, item.name, item.type, item.source, _where(item.config))
     return table
 
 
@@ -70,8 +71,9 @@ def notifications_table(items: list[NotificationPublic]) -> Table:
         said = (step.answer.summary if step and step.answer
                 else (step.error or step.detail) if step else "")
         via = item.via if item.via and item.via != item.notifier else ""
-        notifier = (item.notifier or "webhook") + (f" -> {via}" if via else "")
-        table.add_row(item.id[:12], when(item.created_at),
+        # an action that names no notifier goes through its channel's default
+        notifier = (item.notifier or "(default)") + (f" -> {via}" if via else "")
+        add_row(table, item.id[:12], when(item.created_at),
                       Text(item.status, style=STATUS_STYLES.get(item.status, "")),
                       notifier, item.message.subject, said or "")
     return table
@@ -96,7 +98,7 @@ def silences_table(silences: list[Any], now: float) -> Table:
     for column in ("ID", "STATE", "MATCHERS", "STARTS", "ENDS", "COMMENT", "BY"):
         table.add_column(column, overflow="fold")
     for silence in silences:
-        table.add_row(silence.id[:12], state_of(silence, now),
+        add_row(table, silence.id[:12], state_of(silence, now),
                       ", ".join(str(matcher) for matcher in silence.matchers),
                       when(silence.starts_at), when(silence.ends_at), silence.comment,
                       silence.created_by)

@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from services.cli.common import console, load_settings
+from services.cli.common import console, load_settings, plain
 from services.cli.errors import EXIT_FAILURE, fail
 
 Host = Annotated[str | None, typer.Option(help="address to listen on [default: 127.0.0.1]")]
@@ -34,8 +34,10 @@ def api(host: Host = None, port: Port = None) -> None:
 
     _log_to_stderr()
     settings = load_settings()
-    host = host or settings.api_host
-    port = port or settings.api_port
+    # what this process builds links with is where it listens
+    settings = settings.model_copy(update={"api_host": host or settings.api_host,
+                                           "api_port": port or settings.api_port})
+    host, port = settings.api_host, settings.api_port
     access = _api_access(settings, host)
     lines = access_lines(access, f"http://{_reachable(host)}:{port}/api")
     if access.created_token:
@@ -109,7 +111,10 @@ def up(
         if started_redis:
             stop_embedded(settings)
         raise
-    supervisor = Supervisor(child_environment(str(settings.home_dir)))
+    environment = child_environment(str(settings.home_dir))
+    # every child builds links in messages to the API this command serves
+    environment |= {"FLOWKEEPER_API_HOST": host, "FLOWKEEPER_API_PORT": str(port)}
+    supervisor = Supervisor(environment)
     failed = False
     try:
         if load_examples:
@@ -172,9 +177,9 @@ def _apply_examples(settings, out) -> None:
     from services.cli.automation_cmds import apply_examples
 
     for result in apply_examples(settings):
-        out.print(f"{result.status} automation {result.name}")
+        out.print(f"{result.status} automation {plain(result.name)}")
         for warning in result.warnings:
-            out.print(f"  [yellow]{warning}[/yellow]")
+            out.print(f"  [yellow]{plain(warning)}[/yellow]")
 
 
 def _log_to_stderr() -> None:

@@ -13,6 +13,7 @@ from rich.table import Table
 from rich.text import Text
 
 from automations.events import Event
+from services.cli.common import add_row
 from services.core.models import (
     Artifact,
     ArtifactType,
@@ -78,7 +79,7 @@ def runs_table(runs: list[FlowRun], now: datetime) -> Table:
     for column in ("id", "name", "flow", "deployment", "state", "created", "duration"):
         table.add_column(column, no_wrap=column in ("id", "state"))
     for run in runs:
-        table.add_row(run.id[:8], run.name, run.flow_name or "-", run.deployment or "-",
+        add_row(table, run.id[:8], run.name, run.flow_name or "-", run.deployment or "-",
                       state_text(run.state), format_time(run.created),
                       format_duration(elapsed_s(run.start_time, run.end_time, now)))
     return table
@@ -89,7 +90,7 @@ def deployments_table(deployments: list[Deployment]) -> Table:
     for column in ("name", "entrypoint", "queue", "schedule", "parameters", "tags"):
         table.add_column(column)
     for deployment in deployments:
-        table.add_row(deployment.name, deployment.entrypoint, deployment.work_queue,
+        add_row(table, deployment.name, deployment.entrypoint, deployment.work_queue,
                       schedule_text(deployment), json.dumps(deployment.parameters),
                       ", ".join(deployment.tags))
     return table
@@ -111,7 +112,7 @@ def task_runs_table(task_runs: list[TaskRun], now: datetime) -> Table:
         table.add_column(column)
     for task_run in task_runs:
         note = "cached" if task_run.cached else (task_run.state_message or "")
-        table.add_row(task_run.name, state_text(task_run.state),
+        add_row(table, task_run.name, state_text(task_run.state),
                       format_duration(elapsed_s(task_run.start_time, task_run.end_time, now)),
                       str(task_run.run_count), note[:80])
     return table
@@ -122,7 +123,7 @@ def history_table(history: list[StateRecord]) -> Table:
     for column in ("time", "state", "message"):
         table.add_column(column)
     for record in history:
-        table.add_row(format_time(record.timestamp), state_text(record.type), record.message or "")
+        add_row(table, format_time(record.timestamp), state_text(record.type), record.message or "")
     return table
 
 
@@ -150,7 +151,7 @@ def run_summary(run: FlowRun, now: datetime) -> Table:
     if run.result_summary:
         rows.append(("result", run.result_summary))
     for label, value in rows:
-        grid.add_row(label, value)
+        add_row(grid, label, value)
     return grid
 
 
@@ -213,5 +214,5 @@ def table_artifact(data: Any) -> RenderableType:
     for column in columns:
         table.add_column(str(column))
     for row in rows:
-        table.add_row(*("" if value is None else str(value) for value in row))
+        add_row(table, *("" if value is None else str(value) for value in row))
     return table

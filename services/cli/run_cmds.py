@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from services.cli.common import console, open_store
+from services.cli.common import console, open_store, plain
 from services.cli.errors import EXIT_BAD_INPUT, EXIT_FAILURE, fail
 
 if TYPE_CHECKING:
@@ -147,7 +147,7 @@ def cancel(
 
     store = open_store()
     run = control.cancel_flow_run(store, store.find_flow_run(run_id).id, message)
-    console().print(f"flow run {run.name} ({run.id}) is {run.state.value}")
+    console().print(f"flow run {plain(run.name)} ({run.id}) is {run.state.value}")
 
 
 @app.command("retry")
@@ -163,7 +163,7 @@ def retry(
 
     store = open_store()
     run = control.retry_flow_run(store, store.find_flow_run(run_id).id)
-    console().print(f"created flow run {run.name} ({run.id}), retry of {run.retry_of}")
+    console().print(f"created flow run {plain(run.name)} ({run.id}), retry of {run.retry_of}")
     if wait:
         finish(wait_for(store, run))
 
@@ -194,4 +194,4 @@ def finish(run: FlowRun) -> None:
     if run.state is not StateType.COMPLETED:
         reason = f": {run.state_message}" if run.state_message else ""
         raise fail(f"flow run {run.id} ended {run.state.value}{reason}", EXIT_FAILURE)
-    console().print(f"flow run {run.name} ({run.id}) Completed")
+    console().print(f"flow run {plain(run.name)} ({run.id}) Completed")

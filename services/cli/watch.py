@@ -38,6 +38,19 @@ def watch_run(store: Store, run_id: str, console: Console, *, poll_s: float = PO
     view is erased at the end (the caller prints its own summary)."""
     started = time.monotonic()
     run = store.require_flow_run(run_id)
+    try:
+        return _watch(store, run, console, poll_s, timeout_s, check, transient, started)
+    finally:
+        if not console.is_terminal and not transient:
+            # off a terminal, Live writes its last frame without ending the line: the
+            # next line printed would be glued to the table's border
+            console.line()
+
+
+def _watch(store: Store, run: FlowRun, console: Console, poll_s: float,
+           timeout_s: float | None, check: Callable[[], None] | None, transient: bool,
+           started: float) -> FlowRun:
+    run_id = run.id
     with Live(run_progress(run, [], utcnow()), console=console, refresh_per_second=4,
               transient=transient) as live:
         while True:

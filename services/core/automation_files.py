@@ -1,4 +1,4 @@
-"""Automation files: apply every automation of some JSON files (what `flowkeeper
+"""Automation files: apply every automation of some JSON or YAML files (what `flowkeeper
 automation apply` and `flowkeeper up --load-examples` do), and read Prefect exports."""
 
 from __future__ import annotations
@@ -8,46 +8,40 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from automations.errors import FieldError, InvalidAutomation, MalformedDocument
-from automations.loading import load_automation_file, parse_text
-from automations.schema import AutomationCreate
-from services.core.automation_store import ApplyResult, AutomationStore
+from automations.documents import parse_document
+from automations.errors import FieldError, InvalidAutomation
+from automations.loading import duplicate_names, load_located_file
+from services.core.automation_store import ApplyResult, AutomationStore, NotifierCheck
 
 
 def apply_files(store: AutomationStore, paths: Iterable[str | Path], *,
-                now: datetime | None = None) -> list[ApplyResult]:
+                now: datetime | None = None, force: bool = False,
+                notifier_exists: NotifierCheck | None = None) -> list[ApplyResult]:
     """Apply every automation of the files (create, or update by name).
 
-    Every file is read and validated before anything is written, so one bad file
-    applies nothing; raises InvalidAutomation / UnreadableFile naming the file.
+    Every file is read and validated, and every notifier and deployment they name
+    looked up, before anything is written, so one bad file applies nothing; raises
+    InvalidAutomation / UnreadableFile naming the file. With `force`, automations that
+    name a missing notifier or deployment are applied with a warning.
     """
-    loaded: list[tuple[str, AutomationCreate]] = []
-    seen: dict[str, str] = {}
-    for path in paths:
-        for spec in load_automation_file(path):
-            if spec.name in seen:
-                raise InvalidAutomation(str(path), [FieldError(
-                    "name", f"'{spec.name}' is also the name of an automation in "
-                            f"{seen[spec.name]}")])
-            seen[spec.name] = str(path)
-            loaded.append((str(path), spec))
-    names = set(seen)
-    return [store.apply(spec, known_names=names, now=now, source=source)
-            for source, spec in loaded]
+    loaded = [(str(path), load_located_file(path)) for path in paths]
+    duplicates = duplicate_names(loaded)
+    if duplicates:
+        raise duplicates[0]
+    if not force:
+        for source, automations in loaded:
+            problems = [FieldError(located.field(problem.path), problem.message)
+                        for located in automations
+                        for problem in store.reference_problems(
+                            located.spec, notifier_exists=notifier_exists)]
+            if problems:
+                raise InvalidAutomation(source, problems)
+    names = {located.spec.name for _, automations in loaded for located in automations}
+    return [store.apply(located.spec, known_names=names, now=now, source=source, force=force,
+                        notifier_exists=notifier_exists)
+            for source, automations in loaded for located in automations]
 
 
 def read_prefect_document(text: str, name: str) -> Any:
     """A Prefect export (JSON) or a prefect.yaml (YAML) as parsed data; errors name the line."""
-    if not name.endswith((".yaml", ".yml")):
-        return parse_text(text, name)
-    import yaml
-
-    if not text.strip():
-        raise MalformedDocument(name, [FieldError("", "the document is empty")])
-    try:
-        return yaml.safe_load(text)
-    except yaml.YAMLError as error:
-        mark = getattr(error, "problem_mark", None)
-        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
-        problem = getattr(error, "problem", None) or str(error)
-        raise MalformedDocument(name, [FieldError("", f"{where}{problem}")]) from None
+    return parse_document(text, name)

@@ -18,7 +18,7 @@ Implementation notes:
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from typing import Any, Literal
 
@@ -37,7 +37,7 @@ from automations.schema import (
     RunDeployment,
 )
 from services.core import stream
-from services.core.errors import InvalidInput, NotFound
+from services.core.errors import NameTaken, NotFound
 from services.core.keys import Keys
 from services.core.models import utcnow
 from services.core.settings import Settings
@@ -48,6 +48,8 @@ MAX_FIRINGS_KEPT = 1_000
 OUTBOX_NOTIFIER = "outbox"
 
 Outcome = Literal["done", "skipped", "failed"]
+# whether a notifier of that name exists (the notify service knows every source of them)
+NotifierCheck = Callable[[str], bool]
 
 
 class ActionOutcome(BaseModel):
@@ -197,13 +199,16 @@ class AutomationStore:
         self._write(automation, previous=previous)
         return automation
 
+    def patched(self, ref: str, changes: dict[str, Any]) -> AutomationCreate:
+        """What the user wrote with a JSON merge patch applied, validated (not stored)."""
+        previous = self.require(ref)
+        return validate_spec(merge_patch(previous.model_dump(mode="json", include=set(
+            AutomationCore.model_fields)), changes))
+
     def patch(self, ref: str, changes: dict[str, Any], *,
               now: datetime | None = None) -> Automation:
-        """Apply a JSON merge patch to what the user wrote, and validate the result."""
-        previous = self.require(ref)
-        document = merge_patch(previous.model_dump(mode="json", include=set(
-            AutomationCore.model_fields)), changes)
-        return self.replace(previous.id, validate_spec(document), now=now)
+        """Apply a JSON merge patch to what the user wrote, and store the result."""
+        return self.replace(self.require(ref).id, self.patched(ref, changes), now=now)
 
     def set_enabled(self, ref: str, enabled: bool, *, now: datetime | None = None) -> Automation:
         """Pause (False) or resume (True) an automation."""
@@ -245,9 +250,17 @@ class AutomationStore:
                     continue
 
     def apply(self, spec: AutomationCreate, *, known_names: Iterable[str] = (),
-              now: datetime | None = None, source: str = "") -> ApplyResult:
-        """Create the automation, or update the one with its name; with reference warnings."""
-        warnings = self.reference_warnings(spec, known_names=known_names)
+              now: datetime | None = None, source: str = "", force: bool = False,
+              notifier_exists: NotifierCheck | None = None) -> ApplyResult:
+        """Create the automation, or update the one with its name.
+
+        A notifier or deployment it names that does not exist refuses it (InvalidAutomation
+        naming the field) unless `force`, when it is applied with a warning instead."""
+        problems = self.reference_problems(spec, notifier_exists=notifier_exists)
+        if problems and not force:
+            raise InvalidAutomation(source, problems)
+        warnings = [f"{problem} (applied anyway)" for problem in problems]
+        warnings += self.reference_warnings(spec, known_names=known_names)
         existing = self.get(spec.name)
         if existing is None:
             created = self.create(spec, now=now)
@@ -260,29 +273,39 @@ class AutomationStore:
         return ApplyResult(name=updated.name, id=updated.id, status="updated",
                            warnings=warnings, source=source)
 
-    def reference_warnings(self, spec: AutomationCore, *,
-                           known_names: Iterable[str] = ()) -> list[str]:
-        """Named deployments, automations and notifiers that do not exist (yet)."""
-        names = set(known_names) | {spec.name}
-        warnings = []
+    def reference_problems(self, spec: AutomationCore, *,
+                           notifier_exists: NotifierCheck | None = None) -> list[FieldError]:
+        """The named notifiers and deployments that do not exist: the action would fail.
+
+        `notifier_exists` knows every source of notifiers (stored, the environment's, the
+        outbox); without it only the stored ones and the outbox count."""
+        exists = notifier_exists or (lambda name: name == OUTBOX_NOTIFIER or bool(
+            self.client.hexists(self.keys.notifiers, name)))
+        problems = []
         for where, index, action in spec.all_actions():
             path = f"{where}[{index}]"
             if isinstance(action, RunDeployment) and action.deployment is not None:
                 if not self.client.hexists(self.keys.deployments, action.deployment):
-                    warnings.append(f"{path}.deployment: no deployment named "
-                                    f"'{action.deployment}' (yet); the action fails until "
-                                    "it is registered")
-            elif isinstance(action, PauseAutomation | ResumeAutomation) and action.automation:
-                if action.automation not in names and not self.get(action.automation):
-                    warnings.append(f"{path}.automation: no automation named "
-                                    f"'{action.automation}' (yet)")
+                    problems.append(FieldError(f"{path}.deployment",
+                                               f"no deployment named '{action.deployment}'"))
             elif isinstance(action, NOTIFICATION_ACTIONS):
                 notifier = getattr(action, "notifier", None)
-                if notifier and notifier != OUTBOX_NOTIFIER and not self.client.hexists(
-                        self.keys.notifiers, notifier):
-                    warnings.append(f"{path}.notifier: no stored notifier named '{notifier}' "
-                                    "(yet); unless the environment configures one, its "
-                                    "messages go to the outbox")
+                if notifier and not exists(notifier):
+                    problems.append(FieldError(f"{path}.notifier",
+                                               f"no notifier named '{notifier}'"))
+        return problems
+
+    def reference_warnings(self, spec: AutomationCore, *,
+                           known_names: Iterable[str] = ()) -> list[str]:
+        """Named automations that do not exist (yet): pausing one that is applied later is
+        fine, so this warns and never refuses."""
+        names = set(known_names) | {spec.name}
+        warnings = []
+        for where, index, action in spec.all_actions():
+            if isinstance(action, PauseAutomation | ResumeAutomation) and action.automation:
+                if action.automation not in names and not self.get(action.automation):
+                    warnings.append(f"{where}[{index}].automation: no automation named "
+                                    f"'{action.automation}' (yet)")
         return warnings
 
     def _write(self, automation: Automation, previous: Automation | None) -> None:
@@ -294,8 +317,8 @@ class AutomationStore:
                     owner = pipe.hget(keys.automation_names, automation.name)
                     if owner is not None and owner != automation.id:
                         pipe.unwatch()
-                        raise InvalidInput(f"name: an automation named '{automation.name}' "
-                                           "already exists")
+                        raise NameTaken(f"name: an automation named '{automation.name}' "
+                                        "already exists")
                     if previous is not None and not pipe.hexists(keys.automations, previous.id):
                         pipe.unwatch()
                         raise NotFound(f"no automation with id '{previous.id}' (deleted "

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 import redis
 
 from services.core import embedded_redis
@@ -16,12 +18,21 @@ def connect(settings: Settings, *, decode_responses: bool = True) -> redis.Redis
             decode_responses=decode_responses,
             health_check_interval=30,
         )
-    embedded_redis.ensure_running(settings.redis_dir, settings.redis_socket)
+    if embedded_redis.ensure_running(settings.redis_dir, settings.redis_socket):
+        _say_the_server_stays(settings)
     return redis.Redis(
         unix_socket_path=str(settings.redis_socket),
         decode_responses=decode_responses,
         health_check_interval=30,
     )
+
+
+def _say_the_server_stays(settings: Settings) -> None:
+    # a script (`python tiny.py`) that started the server leaves it running for the next
+    # processes of the installation: say so once, with where it is and how to stop it
+    print(f"flowkeeper: started the embedded Redis (data in {settings.redis_dir}, socket "
+          f"{settings.redis_socket}); it keeps running after this process exits, for the "
+          "next ones. Stop it with: flowkeeper redis stop", file=sys.stderr)
 
 
 def start_embedded(settings: Settings) -> bool:

@@ -5,6 +5,7 @@ FlowkeeperError                 root of every error flowkeeper raises on purpose
  ├── NotFound                   a named run, deployment or automation does not exist
  ├── InvalidTransition          a run cannot move to the state asked for
  ├── InvalidInput               bad user input (parameters, entrypoint, event)
+ │    └── NameTaken             creating something under a name already in use (HTTP 409)
  └── AccessRefused              the API would be reachable by others with no token to guard it
 """
 
@@ -29,6 +30,10 @@ class InvalidTransition(FlowkeeperError):
 
 class InvalidInput(FlowkeeperError):
     """User input that does not validate; the message says which field and why."""
+
+
+class NameTaken(InvalidInput):
+    """A name that is already in use by another automation, notifier or token."""
 
 
 class AccessRefused(FlowkeeperError):

@@ -46,13 +46,18 @@ class Settings(BaseSettings):
     # (0 keeps none)
     automation_trace_retention_s: int = 7 * 24 * 3600
 
+    # where the API listens; `up` and `api` pass their --host/--port to their children as
+    # FLOWKEEPER_API_HOST/FLOWKEEPER_API_PORT, so links in messages point at it
     api_host: str = "127.0.0.1"
     api_port: int = 8000
     # an admin API token the API accepts (stored as a hash at each start, replacing the
     # previous value): how a container gets a token without running `flowkeeper token create`
     admin_token: SecretStr | None = None
-    # the address people use to reach the UI, for links in messages
+    # the address people use to reach the UI, for links in messages (behind a proxy, or
+    # from other machines); None: http://<api_host>:<api_port>
     ui_url: str | None = None
+    # a link to a run's page in a message opens it for this long
+    run_link_ttl_s: int = Field(30 * 24 * 3600, ge=60)
 
     mlflow_tracking_uri: str | None = Field(
         default=None,
@@ -117,7 +122,15 @@ class Settings(BaseSettings):
 
     @property
     def base_url(self) -> str:
-        return (self.ui_url or f"http://{self.api_host}:{self.api_port}").rstrip("/")
+        """Where people reach the API's pages: FLOWKEEPER_UI_URL, else the API's address
+        (a wildcard listen address is reached on loopback)."""
+        if self.ui_url:
+            return self.ui_url.rstrip("/")
+        host = {"0.0.0.0": "127.0.0.1", "": "127.0.0.1", "::": "[::1]"}.get(
+            self.api_host, self.api_host)
+        if ":" in host and not host.startswith("["):
+            host = f"[{host}]"
+        return f"http://{host}:{self.api_port}"
 
     def redacted_redis(self) -> str:
         """Where Redis is, for logs and summaries, without any password in the URL."""

@@ -28,7 +28,7 @@ from enum import StrEnum
 import redis
 from pydantic import BaseModel, ConfigDict, Field
 
-from services.core.errors import InvalidInput, NotFound
+from services.core.errors import InvalidInput, NameTaken, NotFound
 from services.core.keys import Keys
 
 TOKEN_PREFIX = "fk_"
@@ -113,7 +113,7 @@ class TokenStore:
         if replace:
             self.revoke(name, missing_ok=True)
         if not self.client.hsetnx(self.keys.api_token_names, name, token.token_hash):
-            raise InvalidInput(f"a token named '{name}' exists already: revoke it "
+            raise NameTaken(f"a token named '{name}' exists already: revoke it "
                                f"(`flowkeeper token revoke {name}`) or choose another name")
         self.client.hset(self.keys.api_tokens, token.token_hash, token.model_dump_json())
         return token

@@ -7,10 +7,12 @@ Where a name comes from, in the order `resolve` looks:
            its masked form beside it for listing without the key);
   env      SENDGRID_API_KEY, SLACK_BOT_TOKEN, SLACK_WEBHOOK_URL, SMTP_URL, WEBHOOK_URL
            configure "sendgrid", "slack", "slack-webhook", "smtp" and "webhook".
-A name that none of them knows falls back to the action's channel default (a configured
-"sendgrid" or "smtp" for email, "slack" or "slack-webhook" for Slack, "webhook" for a
-webhook), else to the outbox: nothing is lost while nothing is configured, and the
-delivery record says where the message went and why.
+An action that names a notifier goes through that one: a name that none of them knows
+is a failed delivery (dead, with a `notification.dead` event), never a message parked
+quietly in the outbox. An action that names none goes through its channel's default (a
+configured "sendgrid" or "smtp" for email, "slack" or "slack-webhook" for Slack,
+"webhook" for a webhook), else to the outbox: nothing is lost while nothing is
+configured, and the delivery record says where the message went.
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ from pydantic import BaseModel, ConfigDict, SecretStr
 from automations.actions import NAME_PATTERN
 from notifiers import InvalidNotifierConfig, NotifierConfig, OutboxConfig, mask, parse_config
 from notifiers.registry import ENV_NOTIFIER_NAMES, configs_from_env
-from services.core.errors import InvalidInput, NotFound
+from services.core.errors import InvalidInput, NameTaken, NotFound
 from services.core.keys import Keys
 from services.core.settings import Settings
 from services.notify import crypto
@@ -39,7 +41,7 @@ log = logging.getLogger("flowkeeper.notify")
 
 OUTBOX = "outbox"
 Source = Literal["builtin", "stored", "env"]
-# the notifiers an action of each channel falls back to when the one it names is unknown
+# the notifiers an action of each channel goes through when it names none
 CHANNEL_DEFAULTS: dict[str, tuple[str, ...]] = {
     "email": ("sendgrid", "smtp"), "slack": ("slack", "slack-webhook"),
     "webhook": ("webhook",), "any": (),
@@ -220,19 +222,22 @@ class NotifierStore:
         return (config, "env") if config is not None else None
 
     def resolve(self, name: str | None, fallbacks: Iterable[str] = ()) -> Resolved:
-        """The notifier to send through for `name` (see the module notes)."""
+        """The notifier to send through for `name` (see the module notes); NotFound when
+        the action names a notifier that no source has."""
         if name is not None:
             found = self.load(name)
-            if found is not None:
-                return Resolved(name, found[0], found[1])
+            if found is None:
+                raise NotFound(f"no notifier named '{name}' (add it with `flowkeeper notifier "
+                               "add`, or name an existing one)")
+            return Resolved(name, found[0], found[1])
         for default in fallbacks:
             found = self.load(default)
             if found is not None:
                 return Resolved(default, found[0], found[1],
-                                f"notifier '{name}' is not configured; sent through "
-                                f"'{default}'")
-        note = f"notifier '{name}' is not configured; kept in the outbox" if name else None
-        return Resolved(OUTBOX, OutboxConfig(), "builtin", note)
+                                f"no notifier named in the action; sent through '{default}'")
+        return Resolved(OUTBOX, OutboxConfig(), "builtin",
+                        "no notifier named in the action and none configured for its "
+                        "channel; kept in the outbox")
 
     # --- writing
     def put(self, name: str, config: NotifierConfig, *, replace: bool = False,
@@ -254,15 +259,17 @@ class NotifierStore:
                     previous = _Stored.model_validate_json(raw) if raw else None
                     if previous is not None and not replace:
                         pipe.unwatch()
-                        raise InvalidInput(f"name: a notifier named '{name}' already exists "
-                                           "(replace it, or choose another name)")
-                    version = int(pipe.get(self.keys.notifiers_version) or 0) + 1
+                        raise NameTaken(f"name: a notifier named '{name}' already exists "
+                                        "(replace it, or choose another name)")
+                    # each notifier counts its own versions: 1 when created, +1 per replace
+                    version = previous.version + 1 if previous is not None else 1
                     stored = _Stored(name=name, type=config.type, version=version,
                                      created=previous.created if previous else now, updated=now,
                                      masked=mask(config), sealed=sealed)
                     pipe.multi()
                     pipe.hset(self.keys.notifiers, name, stored.model_dump_json())
-                    pipe.set(self.keys.notifiers_version, version)
+                    # the installation's counter moves with every change (caches watch it)
+                    pipe.incr(self.keys.notifiers_version)
                     pipe.execute()
                     log.info("notifier %s (%s) %s", name, config.type,
                              "replaced" if previous else "stored")

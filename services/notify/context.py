@@ -8,13 +8,17 @@ a template. The labels that silences and grouping match come from the same recor
 
 from __future__ import annotations
 
+import time
 from datetime import datetime
 from typing import Any
 
 from automations.schema import Automation
 from services.core.automation_store import FiringRecord
 from services.core.models import FlowRun, StateType, TaskRun
+from services.core.run_links import signed_run_url
+from services.core.settings import Settings
 from services.core.store import Store
+from services.notify import crypto
 
 LOG_LINES = 20
 TASK_RUNS = 50
@@ -25,12 +29,14 @@ def _iso(moment: datetime | None) -> str | None:
     return moment.isoformat() if moment is not None else None
 
 
-def run_url(base_url: str, run_id: str) -> str:
-    """The run's page in the UI."""
-    return f"{base_url}/runs/{run_id}"
+def run_url(settings: Settings, run_id: str, now: float) -> str:
+    """The run's page, signed so that a browser following it from a message opens it
+    without a token (see services.core.run_links)."""
+    return signed_run_url(settings.base_url, run_id, crypto.link_keys(settings)[0], now,
+                          settings.run_link_ttl_s)
 
 
-def flow_run_context(run: FlowRun, base_url: str) -> dict[str, Any]:
+def flow_run_context(run: FlowRun, url: str) -> dict[str, Any]:
     """`flow_run` of the context."""
     message = run.state_message or (f"{run.error.type}: {run.error.message}" if run.error
                                     else None)
@@ -38,7 +44,7 @@ def flow_run_context(run: FlowRun, base_url: str) -> dict[str, Any]:
         "id": run.id, "name": run.name, "state": run.state.value, "message": message,
         "parameters": dict(run.parameters), "start": _iso(run.start_time),
         "end": _iso(run.end_time), "duration": run.duration_s,
-        "url": run_url(base_url, run.id), "tags": list(run.tags),
+        "url": url, "tags": list(run.tags),
         "deployment": run.deployment, "work_queue": run.work_queue,
         "run_count": run.run_count, "retry_of": run.retry_of,
         "error": {"type": run.error.type, "message": run.error.message} if run.error else None,
@@ -70,7 +76,8 @@ def firing_run(store: Store, record: FiringRecord) -> FlowRun | None:
 
 
 def build_context(store: Store, record: FiringRecord,
-                  automation: Automation | None = None) -> dict[str, Any]:
+                  automation: Automation | None = None, now: float | None = None
+                  ) -> dict[str, Any]:
     """The documented template context for a notification of this firing."""
     run = firing_run(store, record)
     context: dict[str, Any] = {
@@ -86,7 +93,8 @@ def build_context(store: Store, record: FiringRecord,
     }
     if run is None:
         return context
-    context["flow_run"] = flow_run_context(run, store.settings.base_url)
+    now = time.time() if now is None else now
+    context["flow_run"] = flow_run_context(run, run_url(store.settings, run.id, now))
     context["flow"] = {"name": run.flow_name}
     deployment = store.get_deployment(run.deployment) if run.deployment else None
     if deployment is not None:

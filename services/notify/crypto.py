@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import hmac
 import json
 import logging
 import os
@@ -31,6 +32,7 @@ KEY_FILE = "secret.key"
 # a passphrase is stretched with this many PBKDF2 rounds (once per process)
 PASSPHRASE_ROUNDS = 200_000
 _SALT = b"flowkeeper-notifier-secrets"
+_LINK_KEY_LABEL = b"flowkeeper run page links"
 _lock = threading.Lock()
 _cache: dict[tuple[str, ...], MultiFernet] = {}
 
@@ -84,15 +86,28 @@ def _fernet_key(text: str) -> bytes:
     return base64.urlsafe_b64encode(derived)
 
 
-def cipher(settings: Settings) -> MultiFernet:
-    """The installation's cipher (cached per process and key)."""
-    from cryptography.fernet import Fernet, MultiFernet
-
+def _secret_texts(settings: Settings) -> tuple[str, ...]:
+    """The installation's secret keys as given (the first one current)."""
     given = settings.secret_key.get_secret_value() if settings.secret_key is not None else ""
     texts = tuple(part.strip() for part in given.split(",") if part.strip())
     if not texts:  # unset, or set empty (as compose files pass an unset variable)
         with _lock:
             texts = (_read_or_create(key_file(settings)),)
+    return texts
+
+
+def link_keys(settings: Settings) -> tuple[bytes, ...]:
+    """Keys that sign links to run pages (the first signs, each verifies), derived from the
+    secret keys, so that a signed link never reveals, nor reuses, the encryption key."""
+    return tuple(hmac.new(text.encode(), _LINK_KEY_LABEL, hashlib.sha256).digest()
+                 for text in _secret_texts(settings))
+
+
+def cipher(settings: Settings) -> MultiFernet:
+    """The installation's cipher (cached per process and key)."""
+    from cryptography.fernet import Fernet, MultiFernet
+
+    texts = _secret_texts(settings)
     with _lock:
         found = _cache.get(texts)
         if found is None:

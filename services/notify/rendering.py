@@ -3,9 +3,9 @@ rendered from the action's templates over the documented context (the default me
 where a template is absent or fails), its labels, its dedup key and its group.
 
 Implementation notes:
-  (a) An action's subject left at the schema's default, and an empty body, mean "no
-      template": the useful default message (what failed, the error, the failed task,
-      the last log lines, a link) is sent.
+  (a) An action without a subject or body (left out, or empty) has "no template": the
+      useful default message (what failed, the error, the failed task, the last log
+      lines, a link) is sent.
   (b) A template that fails renders the default instead; the problem is kept on the
       notification, so a template bug never loses a notification.
   (c) Rendered text is redacted with the secrets of the notifier it will go through, as
@@ -19,7 +19,6 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
-from automations.actions import DEFAULT_NOTIFICATION_SUBJECT
 from automations.schema import (
     Automation,
     CallWebhook,
@@ -37,6 +36,7 @@ from notifiers.grouping import (
 )
 from notifiers.templates import render_message, render_payload
 from services.core.automation_store import FiringRecord
+from services.core.errors import NotFound
 from services.core.settings import Settings
 from services.core.store import Store
 from services.notify import crypto
@@ -51,7 +51,7 @@ MIN_REPEAT_INTERVAL_S = 1.0
 
 
 def channel_of(action: NotificationAction) -> str:
-    """The channel whose configured notifiers an unknown notifier name falls back to."""
+    """The channel whose configured notifiers an action that names none goes through."""
     if isinstance(action, SendEmail):
         return "email"
     if isinstance(action, SendSlack):
@@ -86,8 +86,8 @@ def inline_webhook(action: NotificationAction) -> WebhookConfig | None:
 def _templates(action: NotificationAction) -> dict[str, Any]:
     """The action's templates and message fields (note a)."""
     if isinstance(action, SendEmail | SendNotification):
-        subject = None if action.subject == DEFAULT_NOTIFICATION_SUBJECT else action.subject
-        fields: dict[str, Any] = {"subject": subject, "body": action.body or None}
+        fields: dict[str, Any] = {"subject": action.subject or None,
+                                  "body": action.body or None}
         if isinstance(action, SendEmail):
             fields |= {"to": list(action.to or []), "cc": list(action.cc)}
         return fields
@@ -102,7 +102,7 @@ def _secrets(notifiers: NotifierStore, action: NotificationAction,
         return inline.secret_values()
     try:
         resolved = notifiers.resolve(action.notifier, CHANNEL_DEFAULTS[channel_of(action)])
-    except SecretKeyMismatch:
+    except (SecretKeyMismatch, NotFound):
         return []  # the delivery records the problem when it tries to send
     return resolved.config.secret_values()
 
@@ -120,8 +120,8 @@ def build_notification(store: Store, notifiers: NotifierStore, record: FiringRec
                        now: float, automation: Automation | None = None) -> Notification:
     """The notification for action `index` of a firing, its message rendered (notes a-d)."""
     settings: Settings = store.settings
-    context = build_context(store, record, automation)
-    labels = labels_of(context, record) | {"notifier": action.notifier or "webhook"}
+    context = build_context(store, record, automation, now)
+    labels = labels_of(context, record) | {"notifier": action.notifier or channel_of(action)}
     inline = inline_webhook(action)
     secrets = _secrets(notifiers, action, inline)
     templates = _templates(action)

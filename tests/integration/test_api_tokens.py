@@ -143,7 +143,7 @@ def test_the_api_creates_lists_and_revokes_tokens_for_an_admin(api, store):
     assert token not in str(listed) and "token_hash" not in str(listed)
     duplicate = api.post("/api/tokens", headers=bearer(admin), json={"name": "bot",
                                                                      "scope": "run"})
-    assert duplicate.status_code == 422
+    assert duplicate.status_code == 409
     bad = api.post("/api/tokens", headers=bearer(admin), json={"name": "b", "scope": "god"})
     assert bad.status_code == 422 and bad.json()["errors"][0]["loc"] == ["body", "scope"]
 

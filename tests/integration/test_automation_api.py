@@ -63,22 +63,44 @@ def test_an_unknown_field_names_the_closest_one(api):
     assert error["msg"] == "unknown field (did you mean 'threshold'?)"
 
 
-def test_a_name_already_taken_is_refused(api):
+def test_a_name_already_taken_is_a_conflict(api):
     api.post("/api/automations", json=STUCK)
 
     response = api.post("/api/automations", json=STUCK)
 
-    assert response.status_code == 422
+    assert response.status_code == 409
     assert "already exists" in response.json()["detail"]
 
 
-def test_applying_warns_about_a_deployment_that_does_not_exist(api):
-    response = api.post("/api/automations", json=example("three-failures-retrain"))
+def test_a_deployment_that_does_not_exist_is_refused_unless_forced(api):
+    refused = api.post("/api/automations", json=example("three-failures-retrain"))
+    forced = api.post("/api/automations", params={"force": "true"},
+                      json=example("three-failures-retrain"))
 
-    assert response.status_code == 201
-    assert response.json()["warnings"] == [
-        "actions[0].deployment: no deployment named 'taxi-training' (yet); the action fails "
-        "until it is registered"]
+    assert refused.status_code == 422
+    assert refused.json()["errors"] == [{"loc": ["body", "actions", 0, "deployment"],
+                                         "msg": "no deployment named 'taxi-training'"}]
+    assert forced.status_code == 201
+    assert forced.json()["warnings"] == [
+        "actions[0].deployment: no deployment named 'taxi-training' (stored anyway)"]
+
+
+def test_a_notifier_that_does_not_exist_is_refused_on_create_and_replace(api):
+    email = {"type": "send-email", "notifier": "ops-mail"}
+    document = automation_doc(STUCK, actions=[{"type": "cancel-flow-run"}, email])
+
+    created = api.post("/api/automations", json=document)
+    api.post("/api/automations", json=STUCK)
+    replaced = api.put("/api/automations/cancel-stuck", json=document)
+    patched = api.patch("/api/automations/cancel-stuck", json={"actions": document["actions"]})
+    outbox = api.post("/api/automations", json=automation_doc(
+        STUCK, name="to-the-outbox", actions=[{**email, "notifier": "outbox"}]))
+
+    for response in (created, replaced, patched):
+        assert response.status_code == 422, response.text
+        assert response.json()["detail"] == \
+            "body.actions[1].notifier: no notifier named 'ops-mail'"
+    assert outbox.status_code == 201
 
 
 def test_replace_patch_pause_resume_and_delete(api):
@@ -117,7 +139,7 @@ def test_validate_checks_without_storing(api):
 
     assert good.status_code == 200
     assert good.json()["names"] == ["cancel-stuck", "email-on-failure"]
-    assert "no stored notifier named 'team-email'" in good.json()["warnings"][0]
+    assert good.json()["warnings"] == []
     assert bad.status_code == 422
     assert bad.json()["errors"][0]["loc"] == ["body", 1, "trigger", "within"]
     assert api.get("/api/automations").json() == []
@@ -167,7 +189,7 @@ def test_firings_explain_and_backtest_of_an_automation(api, settings, store):
 
     firings = api.get("/api/automations/cancel-stuck/firings")
     explained = api.get("/api/automations/cancel-stuck/explain",
-                        params={"flow_run": other.id}).json()
+                        params={"run": other.id}).json()
     backtest = api.get("/api/automations/cancel-stuck/backtest", params={"hours": 1}).json()
 
     assert firings.status_code == 200 and firings.json() == []
@@ -183,6 +205,6 @@ def test_unknown_automations_and_runs_are_404(api):
     assert api.get("/api/automations/nope/firings").status_code == 404
     assert api.post("/api/automations/nope/pause").status_code == 404
     assert api.get("/api/automations/cancel-stuck/explain",
-                   params={"flow_run": "no-such-run"}).status_code == 404
+                   params={"run": "no-such-run"}).status_code == 404
     assert api.get("/api/automations/cancel-stuck/backtest",
                    params={"hours": 0}).status_code == 422

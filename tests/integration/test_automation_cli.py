@@ -66,14 +66,46 @@ def test_apply_creates_then_reports_unchanged_then_updated(cli, automations, tmp
     assert automations.require("cancel-stuck").description == "now described"
 
 
-def test_apply_prints_the_warnings(cli, tmp_path):
+def test_apply_refuses_a_missing_deployment_unless_forced(cli, automations):
     retrain = example_files()[-1]
     assert retrain.name == "three-failures-retrain.json"
 
-    result = cli("apply", str(retrain))
+    refused = cli("apply", str(retrain))
+    forced = cli("apply", "--force", str(retrain))
+
+    assert refused.exit_code == 2
+    assert f"{retrain}:14: actions[0].deployment: no deployment named 'taxi-training'" \
+        in refused.output
+    assert "--force" in refused.output
+    assert forced.exit_code == 0, forced.output
+    assert "warning: actions[0].deployment: no deployment named 'taxi-training'" in forced.stdout
+    assert automations.get("three-failures-retrain") is not None
+
+
+def test_apply_refuses_a_missing_notifier_and_applies_nothing(cli, automations, tmp_path):
+    good = write(tmp_path / "good.json", STUCK)
+    mail = write(tmp_path / "mail.json", automation_doc(
+        STUCK, name="mail-ops", actions=[{"type": "cancel-flow-run"},
+                                         {"type": "send-email", "notifier": "ops-mail"}]))
+
+    result = cli("apply", str(good), str(mail))
+
+    assert result.exit_code == 2
+    assert f"{mail}:" in result.output
+    assert "actions[1].notifier: no notifier named 'ops-mail'" in result.output
+    assert automations.list() == []
+
+
+def test_apply_accepts_a_notifier_the_environment_configures(cli, automations, tmp_path,
+                                                               monkeypatch):
+    monkeypatch.setenv("SLACK_WEBHOOK_URL", "https://hooks.example.com/T1/B2/x")
+    path = write(tmp_path / "slack.json", automation_doc(
+        STUCK, actions=[{"type": "send-slack", "notifier": "slack-webhook"}]))
+
+    result = cli("apply", str(path))
 
     assert result.exit_code == 0, result.output
-    assert "warning: actions[0].deployment: no deployment named 'taxi-training'" in result.stdout
+    assert automations.get("cancel-stuck") is not None
 
 
 def test_apply_of_a_bad_file_applies_nothing_and_names_file_line_and_field(cli, automations,
@@ -194,3 +226,78 @@ def test_import_prefect_prints_json_and_reports_problems(cli, tmp_path):
     assert written.exit_code == 0 and json.loads(out.read_text())["name"]
     assert refused.exit_code == 1
     assert "names one Prefect run" in refused.stderr
+
+
+YAML_STUCK = """\
+name: cancel-stuck-yaml
+trigger:
+  type: event
+  posture: Proactive
+  match: {resource.id: "flow-run.*"}
+  after: [flow-run.Running]
+  expect: [flow-run.Completed, flow-run.Failed]
+  for_each: [resource.id]
+  within: 600
+actions:
+  - type: cancel-flow-run
+  - type: send-email
+"""
+
+
+def test_a_yaml_automation_validates_and_applies(cli, automations, tmp_path):
+    path = tmp_path / "stuck.yaml"
+    path.write_text(YAML_STUCK)
+
+    validated = cli("validate", str(path))
+    applied = cli("apply", str(path))
+
+    assert validated.exit_code == 0, validated.output
+    assert "ok" in validated.stdout and "cancel-stuck-yaml" in validated.stdout
+    assert applied.exit_code == 0, applied.output
+    stored = automations.require("cancel-stuck-yaml")
+    assert [action.type for action in stored.actions] == ["cancel-flow-run", "send-email"]
+
+
+def test_yaml_errors_name_the_file_the_line_and_the_field(cli, tmp_path):
+    bad_field = tmp_path / "bad.yml"
+    bad_field.write_text(YAML_STUCK.replace("within: 600", "within: -5"))
+    bad_syntax = tmp_path / "broken.yaml"
+    bad_syntax.write_text("name: x\ntrigger: {type: event\nactions: []\n")
+    duplicate = tmp_path / "twice.yaml"
+    duplicate.write_text(YAML_STUCK + "name: again\n")
+
+    field = cli("validate", str(bad_field))
+    syntax = cli("validate", str(bad_syntax))
+    twice = cli("validate", str(duplicate))
+
+    assert field.exit_code == 1
+    assert f"{bad_field}:9: trigger.within:" in field.output
+    assert syntax.exit_code == 1
+    assert f"{bad_syntax}: line 3, column" in syntax.output
+    assert "Expecting value" not in syntax.output
+    assert "duplicate key 'name'" in twice.output and "line 13" in twice.output
+
+
+def test_validate_reports_two_files_that_use_one_name(cli, tmp_path):
+    first = write(tmp_path / "a.json", STUCK)
+    second = write(tmp_path / "b.json", automation_doc(STUCK, description="a copy"))
+    other = write(tmp_path / "c.json", automation_doc(STUCK, name="another"))
+
+    result = cli("validate", str(first), str(second), str(other))
+
+    assert result.exit_code == 1
+    assert f"{second}:2: name: 'cancel-stuck' is also the name of an automation in {first}" \
+        in result.output
+    assert f"ok {first}" in result.stdout and f"ok {other}" in result.stdout
+
+
+def test_a_missing_notifier_in_a_list_of_one_is_named_from_the_files_root(cli, tmp_path):
+    path = write(tmp_path / "list.json", [automation_doc(
+        STUCK, actions=[{"type": "cancel-flow-run"}, {"type": "send-slack", "notifier": "x"}])])
+
+    result = cli("apply", str(path))
+
+    assert result.exit_code == 2
+    line = next(number for number, text in enumerate(path.read_text().splitlines(), 1)
+                if '"notifier": "x"' in text)
+    assert f"{path}:{line}: [0].actions[1].notifier: no notifier named 'x'" in result.output

@@ -112,11 +112,11 @@ def test_a_failing_action_does_not_keep_the_others_from_running(store, automatio
 
     deploy, email, nothing = outcomes(automations, automation)
     assert deploy == ("run-deployment", "failed", "no deployment named 'no-such-deployment'")
-    assert email[:2] == ("send-email", "done")
-    assert "notifier 'team' is not configured; kept in the outbox" in email[2]
+    assert email[:2] == ("send-email", "failed")
+    assert "no notifier named 'team'" in email[2]
     assert nothing == ("do-nothing", "done", "nothing to do")
     assert [name for name, _ in action_events(store)] == [
-        "automation.action.failed", "automation.action.done", "automation.action.done"]
+        "automation.action.failed", "automation.action.failed", "automation.action.done"]
 
 
 def test_run_deployment_renders_its_templated_parameters(store, automations, engine):

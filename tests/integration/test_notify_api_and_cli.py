@@ -67,7 +67,7 @@ def test_notifiers_are_created_listed_replaced_tested_and_deleted(api, http_stub
     gone = api.get("/api/notifiers/team-email")
 
     assert created.status_code == 201 and created.json()["version"] == 1
-    assert again.status_code == 422 and "already exists" in again.json()["detail"]
+    assert again.status_code == 409 and "already exists" in again.json()["detail"]
     assert replaced.json()["version"] == 2 and replaced.json()["config"]["to"] == [
         "new@example.com"]
     assert [(item["name"], item["source"]) for item in listed] == [
@@ -77,6 +77,17 @@ def test_notifiers_are_created_listed_replaced_tested_and_deleted(api, http_stub
     assert http_stub.requests[0].json["personalizations"] == [
         {"to": [{"email": "new@example.com"}]}]
     assert deleted.status_code == 204 and gone.status_code == 404
+
+
+def test_versions_are_counted_per_notifier(api, http_stub):
+    first = api.post("/api/notifiers", json=sendgrid_document(http_stub.url))
+    second = api.post("/api/notifiers", json=sendgrid_document(http_stub.url, name="ops-email"))
+    replaced = api.put("/api/notifiers/ops-email", json=sendgrid_document(
+        http_stub.url, name="ops-email"))
+
+    assert (first.json()["version"], second.json()["version"]) == (1, 1)
+    assert replaced.json()["version"] == 2
+    assert api.get("/api/notifiers/team-email").json()["version"] == 1
 
 
 def test_bad_notifiers_are_refused_with_the_field_named(api):
@@ -100,7 +111,7 @@ def test_notifications_list_deliveries_and_outbox_and_resend_dead_letters(
     api.post("/api/notifiers", json=sendgrid_document(http_stub.url))
     dead_id = dead_letter(store, settings, http_stub.url)
     outbox_record, outbox_action = firing_for(store, failed_run(store), EMAIL | {
-        "notifier": "nobody-configured", "type": "send-notification", "body": "hello {{ 1 + 1 }}"})
+        "notifier": "outbox", "type": "send-notification", "body": "hello {{ 1 + 1 }}"})
     deliver_action(store, outbox_record, 0, outbox_action)
 
     listing = api.get("/api/notifications").json()
@@ -191,11 +202,16 @@ def test_notifier_add_names_what_is_wrong(cli, tmp_path):
     bad_field = cli("notifier", "add", "x", "--type", "sendgrid", "--set", "api_key=k",
                     "--set", "from=not-an-address")
     bad_file = cli("notifier", "add", "x", "--file", str(broken))
+    broken_yaml = tmp_path / "broken.yaml"
+    broken_yaml.write_text("type: sendgrid\napi_key: [k\n")
+    bad_yaml = cli("notifier", "add", "x", "--file", str(broken_yaml))
     builtin = cli("notifier", "rm", "outbox")
 
     assert no_equals.exit_code == 2 and "--set api_key: expected key=value" in no_equals.output
     assert bad_field.exit_code == 2 and "from_email" in bad_field.output
-    assert bad_file.exit_code == 2 and "broken.json: does not parse" in bad_file.output
+    assert bad_file.exit_code == 2 and "broken.json: does not parse: line 1, column 2" \
+        in bad_file.output
+    assert bad_yaml.exit_code == 2 and "broken.yaml: does not parse: line 3" in bad_yaml.output
     assert builtin.exit_code == 2 and "built in" in builtin.output
     for result in (no_equals, bad_field, bad_file, builtin):
         assert "Traceback" not in result.output
@@ -208,8 +224,7 @@ def test_notifications_ls_shows_deliveries_and_the_outbox_and_resend_works(
                f"api_key={SENDGRID_KEY}", "--set", "from=a@example.com", "--set",
                "to=b@example.com", "--set", f"api_host={http_stub.url}").exit_code == 0
     dead_id = dead_letter(store, settings, http_stub.url)
-    record, action = firing_for(store, failed_run(store, name="calm-owl"), EMAIL | {
-        "notifier": "not-configured"})
+    record, action = firing_for(store, failed_run(store, name="calm-owl"), {"type": "send-email"})
     deliver_action(store, record, 0, action)
 
     listed = cli("notifications", "ls")
@@ -222,6 +237,8 @@ def test_notifications_ls_shows_deliveries_and_the_outbox_and_resend_works(
     assert listed.exit_code == 0, listed.output
     assert "dead" in listed.output and "sent" in listed.output
     assert "Outbox" in listed.output and "calm-owl" in listed.output
+    # the default subject's "[flowkeeper]" is text, not Rich markup
+    assert "[flowkeeper]" in listed.output and "[flowkeeper] taxi-training" in outbox.output
     assert dead_id[:12] in dead.output
     assert "calm-owl" in outbox.output and "ValueError: no rows" in outbox.output
     assert json.loads(shown.output)["id"] == dead_id
@@ -249,3 +266,17 @@ def test_silence_add_ls_rm(cli):
     assert "expired" in everything.output
     assert bad.exit_code == 2 and "matcher 'flow' does not parse" in bad.output
     assert neither.exit_code == 2 and "--for or --until" in neither.output
+
+
+def test_a_notifier_that_does_not_exist_shows_in_the_dead_letters(cli, store):
+    record, action = firing_for(store, failed_run(store, name="lone-owl"), EMAIL | {
+        "notifier": "ops-mail"})
+    outcome = deliver_action(store, record, 0, action)
+
+    dead = cli("notifications", "ls", "--dead")
+    outbox = cli("notifications", "ls", "--outbox")
+
+    assert outcome.status == "dead"
+    assert outcome.made["notification_id"][:12] in dead.output
+    assert "no notifier named 'ops-mail'" in dead.output
+    assert "lone-owl" not in outbox.output

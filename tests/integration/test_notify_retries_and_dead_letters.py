@@ -220,7 +220,8 @@ def test_the_action_templates_render_over_the_documented_context(store, deliveri
     assert email["personalizations"] == [{"to": [{"email": "oncall@example.com"}]}]
     assert email["content"][0]["value"].startswith(
         "train-0 Failed | taxi-training | email-on-failure | train failed: ValueError: no rows "
-        f"in 2024-03 | {deliveries.settings.base_url}/runs/{run_id} | 2024-03 | flow-run.Failed")
+        f"in 2024-03 | {deliveries.settings.base_url}/runs/{run_id}?exp=")
+    assert email["content"][0]["value"].endswith(" | 2024-03 | flow-run.Failed")
 
 
 def test_the_dispatcher_process_loop_retries_on_its_own(store, settings, http_stub):

@@ -154,31 +154,46 @@ def test_the_rate_limit_spreads_sends_over_time(store, settings, http_stub):
     assert deferred.attempts == 1  # waiting for a token spent no attempt
 
 
-def test_with_nothing_configured_the_outbox_keeps_the_message(store, settings):
+def test_with_nothing_configured_an_action_naming_no_notifier_goes_to_the_outbox(
+        store, settings):
     deliveries = deliveries_for(store, settings, environ={})
-    record, action = fail(store)
+    record, action = fail(store, {"type": "send-email"})
 
     outcome = deliver_action(store, record, 0, action, deliveries=deliveries)
 
     [entry] = deliveries.outbox.entries()
     assert outcome.status == "sent" and outcome.made["via"] == "outbox"
-    assert "not configured; kept in the outbox" in outcome.detail
-    assert entry.notifier == "team-email"
+    assert "none configured for its channel; kept in the outbox" in outcome.detail
     assert entry.message.subject.startswith("[flowkeeper] taxi-training run ")
     assert "ValueError: no rows in 2024-03" in entry.message.text
 
 
-def test_an_unknown_email_notifier_goes_through_the_environments_sendgrid(
-        store, settings, http_stub):
-    deliveries = deliveries_for(store, settings, environ={
-        "SENDGRID_API_KEY": SENDGRID_KEY, "SENDGRID_FROM": "alerts@example.com",
-        "SENDGRID_TO": "team@example.com", "SENDGRID_API_HOST": http_stub.url})
+def test_a_notifier_that_does_not_exist_is_a_dead_delivery_not_an_outbox_message(
+        store, settings):
+    deliveries = deliveries_for(store, settings, environ={})
     record, action = fail(store)
 
     outcome = deliver_action(store, record, 0, action, deliveries=deliveries)
 
+    assert outcome.outcome == "failed" and outcome.status == "dead"
+    assert "no notifier named 'team-email'" in outcome.detail
+    assert deliveries.outbox.entries() == []
+    [dead] = deliveries.notifications.dead()
+    assert dead.id == outcome.made["notification_id"]
+    assert notification_events(store) == ["notification.dead"]
+
+
+def test_an_email_action_naming_no_notifier_goes_through_the_environments_sendgrid(
+        store, settings, http_stub):
+    deliveries = deliveries_for(store, settings, environ={
+        "SENDGRID_API_KEY": SENDGRID_KEY, "SENDGRID_FROM": "alerts@example.com",
+        "SENDGRID_TO": "team@example.com", "SENDGRID_API_HOST": http_stub.url})
+    record, action = fail(store, {"type": "send-email"})
+
+    outcome = deliver_action(store, record, 0, action, deliveries=deliveries)
+
     assert outcome.status == "sent" and outcome.made["via"] == "sendgrid"
-    assert "notifier 'team-email' is not configured; sent through 'sendgrid'" in outcome.detail
+    assert "no notifier named in the action; sent through 'sendgrid'" in outcome.detail
     assert http_stub.requests[0].json["personalizations"] == [
         {"to": [{"email": "team@example.com"}]}]
     assert deliveries.outbox.entries() == []

@@ -79,3 +79,53 @@ def test_table_artifacts_render_records_and_columns():
 
     assert "month" in records and "5.2" in records
     assert "2023-02" in columns and "5.4" in columns
+
+
+def printed(renderable) -> str:
+    console = Console(width=200, record=True, force_terminal=False)
+    console.print(renderable)
+    return console.export_text()
+
+
+def test_user_text_with_brackets_is_shown_as_it_is_not_read_as_markup():
+    from notifiers.message import Message
+    from services.cli.notify_render import notifications_table
+    from services.cli.render import runs_table
+    from services.notify.records import NotificationPublic
+
+    notification = NotificationPublic(
+        id="n1", idempotency_key="k", created_at=0, updated_at=0, status="sent",
+        message=Message(subject="[flowkeeper] taxi-training run [bold]x Failed", text="t"))
+    run = FlowRun(name="[red]odd-name", flow_name="[flowkeeper]")
+
+    table = printed(notifications_table([notification]))
+    runs = printed(runs_table([run], datetime.now(UTC)))
+
+    assert "[flowkeeper] taxi-training run [bold]x Failed" in table
+    assert "[red]odd-name" in runs and "[flowkeeper]" in runs
+
+
+def test_watching_a_run_off_a_terminal_ends_the_table_before_the_next_line():
+    import io
+
+    from services.cli.watch import watch_run
+
+    run = FlowRun(name="swift-fox", flow_name="tiny-training", state=StateType.COMPLETED)
+    task = TaskRun(flow_run_id=run.id, task_name="load", name="load-0",
+                   state=StateType.COMPLETED)
+
+    class FinishedRun:
+        def require_flow_run(self, run_id):
+            return run
+
+        def task_runs(self, run_id):
+            return [task]
+
+    output = io.StringIO()
+    console = Console(file=output, width=100, force_terminal=False)
+    watch_run(FinishedRun(), run.id, console)
+    console.print("flow run swift-fox Completed")
+
+    lines = output.getvalue().splitlines()
+    assert lines[-1] == "flow run swift-fox Completed"
+    assert lines[-2].startswith("└") and lines[-2].endswith("┘")

@@ -94,3 +94,27 @@ def test_a_paused_automation_says_it_is_paused():
 
     assert result.conclusion[0] == "the automation is paused: the engine does not evaluate it"
     assert result.to_dict()["events"] == []
+
+
+def test_the_engine_steps_say_their_rule_in_words_without_note_numbers():
+    import re
+
+    from tests.unit.trigger_timeline import Replay, replay
+
+    threshold = {"posture": "Reactive", "expect": ["flow-run.Failed"], "threshold": 2,
+                 "within": 60}
+    stuck = {"posture": "Proactive", "after": ["flow-run.Running"],
+             "expect": ["flow-run.Completed"], "for_each": ["resource.id"], "within": 600}
+    steps = []
+    run: Replay = replay(threshold, [])
+    for t in (0, 1, 2, 3, 70, 70):
+        steps += run.send(event(t, "flow-run.Failed", run=str(t))).trace
+    run = replay(stuck, [])
+    for t, name in ((0, "flow-run.Completed"), (1, "flow-run.Running"),
+                    (2, "flow-run.Running"), (3, "flow-run.Completed")):
+        steps += run.send(event(t, name)).trace
+
+    details = [step.detail for step in steps]
+    assert any("counting starts again with the next window" in detail for detail in details)
+    assert any("does not restart the window already open" in detail for detail in details)
+    assert not [detail for detail in details if re.search(r"\[\d\]", detail)]

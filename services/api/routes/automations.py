@@ -2,9 +2,10 @@
 import-prefect, and per automation its firings, explain and backtest.
 
 An automation is addressed by its id or its name. A document that does not validate
-answers 422 with one error per field path (`loc` starts with "body"); applying one
-answers with `warnings` for named deployments, automations or notifiers that do not
-exist (yet).
+answers 422 with one error per field path (`loc` starts with "body"); so does one that
+names a notifier or deployment that does not exist (`actions[1].notifier: no notifier
+named 'ops-mail'`), unless `?force=true`, which stores it with `warnings`. A name
+already taken answers 409.
 """
 
 from __future__ import annotations
@@ -16,12 +17,13 @@ from fastapi import APIRouter, Body, Depends, Query, Request, Response, status
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, Field
 
-from automations.errors import AutomationError, InvalidAutomation
+from automations.errors import AutomationError, FieldError, InvalidAutomation
 from automations.loading import validate_document
 from automations.schema import Automation, AutomationCreate, AutomationPublic
 from services.api.auth import AUTH_RESPONSES, AdminScope, ReadScope
 from services.api.deps import StoreDep
 from services.core.automation_store import AutomationStore, FiringRecord, validate_spec
+from services.notify.configs import NotifierStore
 
 router = APIRouter(prefix="/api/automations", tags=["automations"], responses=AUTH_RESPONSES)
 
@@ -35,6 +37,9 @@ def get_automations(store: StoreDep) -> AutomationStore:
 
 AutomationsDep = Annotated[AutomationStore, Depends(get_automations)]
 Document = Annotated[dict[str, Any], Body(description="an automation, as in its JSON file")]
+Force = Annotated[bool, Query(description="store it even when a notifier or deployment it "
+                                          "names does not exist (its actions fail until it "
+                                          "does)")]
 
 
 class AutomationApplied(AutomationPublic):
@@ -88,6 +93,21 @@ def _applied(automation: Automation, warnings: list[str]) -> AutomationApplied:
     return AutomationApplied.model_validate({**automation.model_dump(), "warnings": warnings})
 
 
+def _reference_problems(automations: AutomationStore, spec: Any) -> list[FieldError]:
+    notifiers = NotifierStore(automations.client, automations.settings)
+    return automations.reference_problems(spec, notifier_exists=notifiers.exists)
+
+
+def _checked(automations: AutomationStore, spec: Any, force: bool) -> list[str]:
+    """The warnings of a spec about to be stored; 422 naming each missing notifier or
+    deployment unless `force`."""
+    problems = _reference_problems(automations, spec)
+    if problems and not force:
+        raise _unprocessable(InvalidAutomation("", problems))
+    return ([f"{problem} (stored anyway)" for problem in problems]
+            + automations.reference_warnings(spec))
+
+
 @router.get("", response_model=list[AutomationPublic])
 def list_automations(caller: ReadScope, automations: AutomationsDep) -> list[AutomationPublic]:
     """Every automation, by name."""
@@ -95,12 +115,12 @@ def list_automations(caller: ReadScope, automations: AutomationsDep) -> list[Aut
 
 
 @router.post("", response_model=AutomationApplied, status_code=status.HTTP_201_CREATED)
-def create(caller: AdminScope, automations: AutomationsDep, document: Document
-           ) -> AutomationApplied:
-    """Create an automation; its name must be free (use PUT to replace one)."""
+def create(caller: AdminScope, automations: AutomationsDep, document: Document,
+           force: Force = False) -> AutomationApplied:
+    """Create an automation; its name must be free (409 otherwise; PUT replaces one)."""
     spec = _spec(document)
-    automation = automations.create(spec)
-    return _applied(automation, automations.reference_warnings(spec))
+    warnings = _checked(automations, spec, force)
+    return _applied(automations.create(spec), warnings)
 
 
 @router.post("/validate", response_model=ValidationReport)
@@ -114,7 +134,8 @@ def validate(caller: ReadScope, automations: AutomationsDep,
         raise _unprocessable(error) from None
     names = [spec.name for spec in specs]
     warnings = [warning for spec in specs
-                for warning in automations.reference_warnings(spec, known_names=names)]
+                for warning in [*map(str, _reference_problems(automations, spec)),
+                                *automations.reference_warnings(spec, known_names=names)]]
     return ValidationReport(valid=True, names=names, warnings=warnings)
 
 
@@ -145,23 +166,26 @@ def get_automation(caller: ReadScope, automations: AutomationsDep, ref: str) -> 
 
 
 @router.put("/{ref}", response_model=AutomationApplied)
-def replace(caller: AdminScope, automations: AutomationsDep, ref: str, document: Document
+def replace(caller: AdminScope, automations: AutomationsDep, ref: str, document: Document,
+            force: Force = False
             ) -> AutomationApplied:
     """Replace an automation with a new version (its state starts over if the trigger changed)."""
     spec = _spec(document)
-    automation = automations.replace(ref, spec)
-    return _applied(automation, automations.reference_warnings(spec))
+    warnings = _checked(automations, spec, force)
+    return _applied(automations.replace(ref, spec), warnings)
 
 
 @router.patch("/{ref}", response_model=AutomationApplied)
-def patch(caller: AdminScope, automations: AutomationsDep, ref: str, changes: Document
+def patch(caller: AdminScope, automations: AutomationsDep, ref: str, changes: Document,
+          force: Force = False
           ) -> AutomationApplied:
     """Change some fields (a JSON merge patch: objects merge, null removes a field)."""
     try:
-        automation = automations.patch(ref, changes)
+        spec = automations.patched(ref, changes)
     except AutomationError as error:
         raise _unprocessable(error) from None
-    return _applied(automation, automations.reference_warnings(automation))
+    warnings = _checked(automations, spec, force)
+    return _applied(automations.replace(ref, spec), warnings)
 
 
 @router.delete("/{ref}", status_code=status.HTTP_204_NO_CONTENT)
@@ -193,12 +217,13 @@ def firings(caller: ReadScope, automations: AutomationsDep, ref: str,
 
 @router.get("/{ref}/explain")
 def explain(caller: ReadScope, store: StoreDep, automations: AutomationsDep, ref: str,
-            flow_run: Annotated[str, Query(description="a flow run's id (or unique prefix)")]
+            run: Annotated[str, Query(description="a flow run's id (or unique prefix), as "
+                                                  "`flowkeeper automation explain --run`")]
             ) -> dict[str, Any]:
     """Why the automation fired, or not, for a flow run: event by event, part by part."""
     from services.engine.insight import explain_run
 
-    return explain_run(store, automations, ref, flow_run).to_dict()
+    return explain_run(store, automations, ref, run).to_dict()
 
 
 @router.get("/{ref}/backtest")

@@ -1,0 +1,92 @@
+"""Reading a JSON or YAML document: the one loader behind automation files, deployment
+files and Prefect exports, so that both formats give the same errors (file, line,
+column) everywhere.
+
+The format comes from the name: `.yaml` and `.yml` are YAML, anything else is JSON.
+Both refuse a key given twice in one object (JSON's last-one-wins and YAML's silent
+override hide typos). YAML is read with the safe loader only: no Python objects.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from automations.errors import FieldError, MalformedDocument
+
+YAML_SUFFIXES = (".yaml", ".yml")
+DOCUMENT_SUFFIXES = (".json", *YAML_SUFFIXES)
+
+
+class DocumentSyntaxError(MalformedDocument):
+    """Text that does not parse as its format; `line` and `column` are 1-based (0: unknown)."""
+
+    def __init__(self, source: str, format_name: str, problem: str, line: int = 0,
+                 column: int = 0) -> None:
+        self.format_name = format_name
+        self.problem = problem
+        self.line = line
+        self.column = column
+        where = f"line {line}, column {column}: " if line else ""
+        super().__init__(source, [FieldError("", f"{where}{problem}")])
+
+
+def is_yaml(name: str) -> bool:
+    """Whether a document of that (file) name is YAML."""
+    return name.lower().endswith(YAML_SUFFIXES)
+
+
+def _reject_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    seen: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in seen:
+            raise ValueError(f"duplicate key '{key}' in an object")
+        seen[key] = value
+    return seen
+
+
+def _yaml_loader() -> type:
+    import yaml
+
+    class StrictLoader(yaml.SafeLoader):
+        """The safe loader, refusing a key given twice in one mapping."""
+
+        def construct_mapping(self, node: Any, deep: bool = False) -> dict[Any, Any]:
+            keys: set[Any] = set()
+            for key_node, _ in node.value:
+                key = self.construct_object(key_node, deep=deep)
+                if key in keys:
+                    raise yaml.constructor.ConstructorError(
+                        None, None, f"duplicate key '{key}' in a mapping", key_node.start_mark)
+                keys.add(key)
+            return super().construct_mapping(node, deep=deep)
+
+    return StrictLoader
+
+
+def parse_document(text: str, name: str) -> Any:
+    """The JSON or YAML document in `text` (format by `name`); DocumentSyntaxError naming
+    the line and column of a syntax error, MalformedDocument when the text is empty."""
+    if not text.strip():
+        raise MalformedDocument(name, [FieldError("", "the document is empty")])
+    if not is_yaml(name):
+        try:
+            return json.loads(text, object_pairs_hook=_reject_duplicate_keys)
+        except json.JSONDecodeError as error:
+            raise DocumentSyntaxError(name, "JSON", error.msg, error.lineno, error.colno) \
+                from None
+        except ValueError as error:
+            raise DocumentSyntaxError(name, "JSON", str(error)) from None
+    import yaml
+
+    try:
+        return yaml.load(text, Loader=_yaml_loader())  # noqa: S506 - a SafeLoader subclass
+    except yaml.MarkedYAMLError as error:
+        mark = error.problem_mark or error.context_mark
+        problem = error.problem or error.context or "does not parse"
+        if mark is None:
+            raise DocumentSyntaxError(name, "YAML", problem) from None
+        raise DocumentSyntaxError(name, "YAML", problem, mark.line + 1, mark.column + 1) \
+            from None
+    except yaml.YAMLError as error:
+        raise DocumentSyntaxError(name, "YAML", str(error)) from None
