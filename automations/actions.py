@@ -11,12 +11,12 @@ are rendered when the action runs, never here.
 
 from __future__ import annotations
 
-from functools import cache
 from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from automations.triggers import invalid
+from notifiers import sandbox
 
 # The states a flow run can be in (services.core.models.StateType mirrors them;
 # automations may not import services, and a test keeps the two in step).
@@ -33,23 +33,9 @@ NotifierName = Annotated[str, Field(min_length=1, max_length=200, pattern=NAME_P
 DEFAULT_NOTIFICATION_SUBJECT = "flowkeeper notification"
 
 
-@cache
-def _template_environment() -> Any:
-    # jinja2 is imported on first use: `import flows` must stay light
-    from jinja2.sandbox import SandboxedEnvironment
-
-    return SandboxedEnvironment()
-
-
 def template_problem(text: str) -> str | None:
     """Why `text` does not parse as a Jinja template, or None when it does."""
-    from jinja2 import TemplateSyntaxError
-
-    try:
-        _template_environment().parse(text)
-    except TemplateSyntaxError as exc:
-        return f"template does not parse: {exc.message} (line {exc.lineno})"
-    return None
+    return sandbox.parse_problem(text)
 
 
 def _check_template(text: str | None) -> str | None:
