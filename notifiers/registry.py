@@ -26,7 +26,7 @@ from notifiers.config import (
 from notifiers.errors import InvalidNotifierConfig
 from notifiers.message import Message
 from notifiers.notifier import Notifier
-from notifiers.redact import MASK, mask_url
+from notifiers.redact import HARMLESS_HEADERS, MASK, mask_url
 
 __all__ = [
     "NOTIFIER_TYPES", "NotifierConfig", "OutboxConfig", "SendGridConfig", "SlackConfig",
@@ -34,8 +34,6 @@ __all__ = [
     "mask", "parse_config",
 ]
 
-# headers whose values say nothing secret; every other header value is masked
-HARMLESS_HEADERS = frozenset({"accept", "content-type", "user-agent"})
 _ADAPTER: TypeAdapter[NotifierConfig] = TypeAdapter(NotifierConfig)
 
 # the names of the notifiers configured from the environment
