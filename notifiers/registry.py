@@ -26,6 +26,7 @@ from notifiers.config import (
 from notifiers.errors import InvalidNotifierConfig
 from notifiers.message import Message
 from notifiers.notifier import Notifier
+from notifiers.outbound import OutboundPolicy, check_url
 from notifiers.redact import HARMLESS_HEADERS, MASK, mask_url
 
 __all__ = [
@@ -66,33 +67,62 @@ def parse_config(data: Mapping[str, Any]) -> NotifierConfig:
             from None
 
 
+class _CheckedFirst:
+    """A notifier whose destination is checked against the outbound policy before each
+    send (its client resolves the name again: notifiers.outbound, note 5)."""
+
+    def __init__(self, notifier: Notifier, destination: str, policy: OutboundPolicy) -> None:
+        self._notifier = notifier
+        self._destination = destination
+        self._policy = policy
+        self.channel = notifier.channel
+
+    def __repr__(self) -> str:
+        return repr(self._notifier)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._notifier, name)
+
+    def send(self, message: Message) -> Any:
+        check_url(self._destination, self._policy)
+        return self._notifier.send(message)
+
+
 def build_notifier(config: NotifierConfig, *,
                    outbox_store: Callable[[Message], object] | None = None,
-                   environ: Mapping[str, str] | None = None) -> Notifier:
+                   environ: Mapping[str, str] | None = None,
+                   outbound: OutboundPolicy | None = None) -> Notifier:
     """The notifier for `config`. `outbox_store` receives the outbox's messages;
     `environ` (default os.environ) supplies SENDGRID_API_HOST and SLACK_API_URL when the
-    configuration names no base URL."""
+    configuration names no base URL; `outbound` says where requests may go (default: the
+    rules that always hold, such as no cloud metadata address)."""
     env = os.environ if environ is None else environ
+    policy = OutboundPolicy() if outbound is None else outbound
     if isinstance(config, SendGridConfig):
         from notifiers.sendgrid import SendGridNotifier
 
-        return SendGridNotifier(config, api_host=env.get("SENDGRID_API_HOST") or None)
+        sendgrid = SendGridNotifier(config, api_host=env.get("SENDGRID_API_HOST") or None)
+        return _CheckedFirst(sendgrid, sendgrid.api_host, policy)
     if isinstance(config, SmtpConfig):
         from notifiers.smtp import SmtpNotifier
 
-        return SmtpNotifier(config)
+        return _CheckedFirst(SmtpNotifier(config), f"smtp://{config.host}:"
+                                                   f"{config.effective_port}", policy)
     if isinstance(config, SlackConfig):
         from notifiers.slack import SlackNotifier
 
-        return SlackNotifier(config, api_url=env.get("SLACK_API_URL") or None)
+        slack = SlackNotifier(config, api_url=env.get("SLACK_API_URL") or None)
+        return _CheckedFirst(slack, slack.api_url, policy)
     if isinstance(config, SlackWebhookConfig):
         from notifiers.slack import SlackWebhookNotifier
 
-        return SlackWebhookNotifier(config)
+        return _CheckedFirst(SlackWebhookNotifier(config), config.url.get_secret_value(),
+                             policy)
     if isinstance(config, WebhookConfig):
         from notifiers.webhook import WebhookNotifier
 
-        return WebhookNotifier(config)
+        # its HTTP client checks each connection itself, at the addresses it connects to
+        return WebhookNotifier(config, outbound=policy)
     if isinstance(config, OutboxConfig):
         if outbox_store is None:
             raise InvalidNotifierConfig("the outbox notifier needs a store to put messages in")

@@ -20,9 +20,10 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from notifiers._answers import answer_detail, network_detail
+from notifiers._answers import answer_detail, network_detail, read_capped
 from notifiers.config import WebhookConfig
 from notifiers.message import Message, ProviderAnswer
+from notifiers.outbound import OutboundPolicy, pinned_transport
 from notifiers.policy import classify
 from notifiers.redact import hide_in_logs, mask_url
 
@@ -99,12 +100,16 @@ class WebhookNotifier:
 
     channel = CHANNEL
 
-    def __init__(self, config: WebhookConfig, *, transport: Any = None) -> None:
+    def __init__(self, config: WebhookConfig, *, transport: Any = None,
+                 outbound: OutboundPolicy | None = None) -> None:
         import httpx
 
         self.config = config
         self._secrets = config.secret_values()
         hide_in_logs("httpx", self._secrets)
+        if transport is None:
+            # each new connection is checked against the policy, at the address it uses
+            transport = pinned_transport(OutboundPolicy() if outbound is None else outbound)
         # one client per notifier: its pool reuses connections across messages
         self._client = httpx.Client(timeout=config.timeout_s, follow_redirects=False,
                                     headers={"User-Agent": USER_AGENT}, transport=transport)
@@ -119,13 +124,15 @@ class WebhookNotifier:
 
         request = build_request(message, self.config, now=time.time())
         try:
-            response = self._client.request(request.method, request.url,
-                                            headers=request.headers, content=request.body)
+            with self._client.stream(request.method, request.url, headers=request.headers,
+                                     content=request.body) as response:
+                # what is kept of the answer is short: read no more than that of it
+                body = read_capped(response.iter_bytes())
         except httpx.RequestError as error:
             raise classify(None).failure(network_detail(CHANNEL, error, self._secrets)) \
                 from None
         outcome = classify(response.status_code, response.headers, now=time.time())
-        detail = answer_detail(CHANNEL, response.status_code, response.text, self._secrets)
+        detail = answer_detail(CHANNEL, response.status_code, body, self._secrets)
         if not outcome.sent:
             raise outcome.failure(detail)
         return ProviderAnswer(channel=CHANNEL, status=response.status_code, summary=detail)
