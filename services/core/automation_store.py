@@ -33,6 +33,7 @@ from automations.schema import (
     ResumeAutomation,
     RunDeployment,
 )
+from services.core.action_secrets import seal_actions
 from services.core.errors import InvalidInput, NotFound
 from services.core.keys import Keys
 from services.core.models import utcnow
@@ -181,6 +182,7 @@ class AutomationStore:
     # --- writing
     def create(self, spec: AutomationCreate, *, now: datetime | None = None) -> Automation:
         """Store a new automation; its name must be free."""
+        spec = seal_actions(self.settings, spec)
         automation = Automation.from_create(spec, id=str(uuid.uuid4()), now=_now(now))
         self._write(automation, previous=None)
         return automation
@@ -189,6 +191,7 @@ class AutomationStore:
                 now: datetime | None = None) -> Automation:
         """Replace an automation with a new version (same id); a new name must be free."""
         previous = self.require(ref)
+        spec = seal_actions(self.settings, spec, previous)
         automation = previous.replaced_by(spec, now=_now(now))
         self._write(automation, previous=previous)
         return automation
@@ -233,6 +236,8 @@ class AutomationStore:
         """Create the automation, or update the one with its name; with reference warnings."""
         warnings = self.reference_warnings(spec, known_names=known_names)
         existing = self.get(spec.name)
+        # sealed first: the same secrets given again compare equal to the stored ones
+        spec = seal_actions(self.settings, spec, existing)
         if existing is None:
             created = self.create(spec, now=now)
             return ApplyResult(name=created.name, id=created.id, status="created",

@@ -56,11 +56,11 @@ from notifiers import (
 )
 from notifiers.policy import BucketState
 from notifiers.silences import is_silenced
-from services.core import stream
+from services.core import crypto, stream
 from services.core.errors import FlowkeeperError, InvalidTransition, NotFound
 from services.core.keys import Keys
 from services.core.settings import Settings
-from services.notify import crypto, groups
+from services.notify import groups
 from services.notify.configs import NotifierStore, Resolved
 from services.notify.instances import notifier_for
 from services.notify.outbox import Outbox
