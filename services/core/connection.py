@@ -5,6 +5,7 @@ from __future__ import annotations
 import redis
 
 from services.core import embedded_redis
+from services.core.private_files import private_dir
 from services.core.settings import Settings
 
 
@@ -16,6 +17,7 @@ def connect(settings: Settings, *, decode_responses: bool = True) -> redis.Redis
             decode_responses=decode_responses,
             health_check_interval=30,
         )
+    private_dir(settings.home_dir)
     embedded_redis.ensure_running(settings.redis_dir, settings.redis_socket)
     return redis.Redis(
         unix_socket_path=str(settings.redis_socket),
@@ -28,6 +30,7 @@ def start_embedded(settings: Settings) -> bool:
     """Start the embedded server if this installation uses it; True if this call started it."""
     if settings.redis_url is not None:
         return False
+    private_dir(settings.home_dir)
     return embedded_redis.ensure_running(settings.redis_dir, settings.redis_socket)
 
 

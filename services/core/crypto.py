@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from services.core.errors import SecretKeyMismatch
+from services.core.private_files import private_dir
 from services.core.settings import Settings
 
 if TYPE_CHECKING:
@@ -48,7 +49,7 @@ def _read_or_create(path: Path) -> str:
         return _read(path)
     except FileNotFoundError:
         pass
-    path.parent.mkdir(parents=True, exist_ok=True)
+    private_dir(path.parent)
     key = Fernet.generate_key()
     try:
         descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
