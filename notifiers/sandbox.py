@@ -18,7 +18,7 @@ Implementation notes (what a template may not do, and where each rule is enforce
     capped at MAX_RANGE items; calls (macros, `loop()` recursion) tick it too.
  5. Run for long: the budget also holds a CPU deadline (RENDER_CPU_S of this thread's CPU
     time, so a busy machine does not fail a template that is merely slow to be scheduled),
-    checked on every tick, call, attribute and item lookup.
+    read every 64 loop iterations or operations (calls, lookups, operators, filters).
 A breach raises TemplateProblem; it never stalls the caller beyond the deadline.
 """
 
@@ -53,11 +53,19 @@ _FORMAT_WIDTH = re.compile(r"\d{6,}")
 class _Budget:
     """What one render may still spend: loop iterations and CPU time."""
 
-    __slots__ = ("deadline", "ticks")
+    __slots__ = ("deadline", "steps", "ticks")
 
     def __init__(self) -> None:
         self.ticks = 0
+        self.steps = 0
         self.deadline = time.thread_time() + RENDER_CPU_S
+
+    def step(self) -> None:
+        """One operation (a lookup, a call, an operator): the clock is read now and then,
+        each operation between two readings being bounded by the size checks."""
+        self.steps += 1
+        if self.steps % _CHECK_CLOCK_EVERY == 0:
+            self.check_clock()
 
     def tick(self) -> None:
         self.ticks += 1
@@ -172,7 +180,7 @@ def _environment(html: bool, lenient: bool) -> Any:
                                 f"{type(obj).__name__} is not allowed")
 
         def call_binop(self, context: Any, operator: str, left: Any, right: Any) -> Any:
-            _budget().check_clock()
+            _budget().step()
             if operator == "**" and isinstance(right, int | float) and abs(right) > MAX_EXPONENT:
                 raise _refuse("exponent too large")
             if operator == "*":
@@ -185,9 +193,7 @@ def _environment(html: bool, lenient: bool) -> Any:
             return _check_size(super().call_binop(context, operator, left, right))
 
         def call(__self, __context: Any, __obj: Any, *args: Any, **kwargs: Any) -> Any:  # noqa: N805
-            budget = _budget()
-            budget.tick()
-            budget.check_clock()
+            _budget().step()
             return _check_size(super().call(__context, __obj, *args, **kwargs))
 
         def format_string(self, s: str, args: Any, kwargs: Any, format_func: Any = None) -> str:
@@ -195,11 +201,11 @@ def _environment(html: bool, lenient: bool) -> Any:
             return super().format_string(s, args, kwargs, format_func)
 
         def getattr(self, obj: Any, attribute: str) -> Any:
-            _budget().check_clock()
+            _budget().step()
             return super().getattr(obj, attribute)
 
         def getitem(self, obj: Any, argument: Any) -> Any:
-            _budget().check_clock()
+            _budget().step()
             return super().getitem(obj, argument)
 
     environment = Sandbox(autoescape=html, keep_trailing_newline=True,
@@ -220,7 +226,7 @@ def _guarded_filter(name: str, function: Any) -> Any:
     value_at = 1 if passed else 0
 
     def guarded(*args: Any, **kwargs: Any) -> Any:
-        _budget().check_clock()
+        _budget().step()
         # after the value come the arguments, where a huge width or count would be
         _check_arguments(list(args[value_at + 1:]) + list(kwargs.values()))
         if name == "format" and len(args) > value_at:
