@@ -26,7 +26,7 @@ from notifiers.config import (
 from notifiers.errors import InvalidNotifierConfig
 from notifiers.message import Message
 from notifiers.notifier import Notifier
-from notifiers.outbound import OutboundPolicy, check_url
+from notifiers.outbound import OutboundPolicy, check_host, check_url
 from notifiers.redact import HARMLESS_HEADERS, MASK, mask_url
 
 __all__ = [
@@ -71,9 +71,11 @@ class _CheckedFirst:
     """A notifier whose destination is checked against the outbound policy before each
     send (its client resolves the name again: notifiers.outbound, note 5)."""
 
-    def __init__(self, notifier: Notifier, destination: str, policy: OutboundPolicy) -> None:
+    def __init__(self, notifier: Notifier, policy: OutboundPolicy, *, url: str | None = None,
+                 host: str = "", port: int = 0) -> None:
         self._notifier = notifier
-        self._destination = destination
+        self._url = url
+        self._host, self._port = host, port
         self._policy = policy
         self.channel = notifier.channel
 
@@ -84,7 +86,10 @@ class _CheckedFirst:
         return getattr(self._notifier, name)
 
     def send(self, message: Message) -> Any:
-        check_url(self._destination, self._policy)
+        if self._url is not None:
+            check_url(self._url, self._policy)
+        else:
+            check_host(self._host, self._port, self._policy)
         return self._notifier.send(message)
 
 
@@ -102,22 +107,22 @@ def build_notifier(config: NotifierConfig, *,
         from notifiers.sendgrid import SendGridNotifier
 
         sendgrid = SendGridNotifier(config, api_host=env.get("SENDGRID_API_HOST") or None)
-        return _CheckedFirst(sendgrid, sendgrid.api_host, policy)
+        return _CheckedFirst(sendgrid, policy, url=sendgrid.api_host)
     if isinstance(config, SmtpConfig):
         from notifiers.smtp import SmtpNotifier
 
-        return _CheckedFirst(SmtpNotifier(config), f"smtp://{config.host}:"
-                                                   f"{config.effective_port}", policy)
+        return _CheckedFirst(SmtpNotifier(config), policy, host=config.host,
+                             port=config.effective_port)
     if isinstance(config, SlackConfig):
         from notifiers.slack import SlackNotifier
 
         slack = SlackNotifier(config, api_url=env.get("SLACK_API_URL") or None)
-        return _CheckedFirst(slack, slack.api_url, policy)
+        return _CheckedFirst(slack, policy, url=slack.api_url)
     if isinstance(config, SlackWebhookConfig):
         from notifiers.slack import SlackWebhookNotifier
 
-        return _CheckedFirst(SlackWebhookNotifier(config), config.url.get_secret_value(),
-                             policy)
+        return _CheckedFirst(SlackWebhookNotifier(config), policy,
+                             url=config.url.get_secret_value())
     if isinstance(config, WebhookConfig):
         from notifiers.webhook import WebhookNotifier
 
