@@ -16,10 +16,12 @@ Implementation notes (the decision, `is_allowed`, is pure; resolving is at the e
  4. Every address a host name resolves to must pass, so a name cannot smuggle a denied
     address beside an allowed one. IPv4-mapped IPv6 addresses are judged as IPv4.
  5. DNS rebinding (a name that resolves to an allowed address when checked and to a
-    denied one when connecting): the HTTP client of webhooks connects to the addresses
-    that were checked (`PinnedBackend`), so the check and the connection agree. The other
-    clients (slack_sdk, SendGrid's, smtplib) resolve again after the check; the window
-    is one DNS answer's lifetime.
+    denied one when connecting) and redirects: the HTTP client of webhooks connects to
+    the addresses that were checked (`PinnedBackend`) and follows no redirect. The other
+    clients (slack_sdk and SendGrid's over urllib, smtplib) resolve again, and urllib
+    follows redirects: while they send, `connections_checked` judges the address of
+    every connection the thread opens (Python's `socket.connect` audit event), so the
+    addresses checked beforehand pass and any other must pass `is_allowed` itself.
 A refusal is `OutboundRefused`, a permanent delivery failure that says why.
 """
 
@@ -27,7 +29,11 @@ from __future__ import annotations
 
 import ipaddress
 import socket
-from collections.abc import Callable, Iterable, Sequence
+import sys
+import threading
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
@@ -35,7 +41,8 @@ from urllib.parse import urlsplit
 from notifiers.errors import OutboundRefused
 
 __all__ = ["ALWAYS_DENIED_HOSTS", "ALWAYS_DENIED_NETWORKS", "Decision", "OutboundPolicy",
-           "check_host", "check_url", "is_allowed", "parse_policy", "resolve"]
+           "check_host", "check_url", "connections_checked", "is_allowed", "parse_policy",
+           "pinned_transport", "resolve"]
 
 Address = ipaddress.IPv4Address | ipaddress.IPv6Address
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -218,3 +225,47 @@ def pinned_transport(policy: OutboundPolicy, *, resolver: Resolver = resolve,
     # httpx takes no network backend; its pool hands this one to every new connection
     pool._network_backend = PinnedBackend()
     return transport
+
+
+# ---- the edge: every connection a client opens while it sends (note 5) -----------------
+
+_GUARD: ContextVar[tuple[OutboundPolicy, frozenset[str]] | None] = ContextVar(
+    "flowkeeper_outbound_guard", default=None)
+_hook_lock = threading.Lock()
+_hook_installed = False
+
+
+def _on_audit(event: str, args: tuple[Any, ...]) -> None:
+    if event != "socket.connect":
+        return
+    guard = _GUARD.get()
+    if guard is None:
+        return
+    address = args[1] if len(args) > 1 else None
+    if not (isinstance(address, tuple) and address and isinstance(address[0], str)):
+        return  # a unix socket: nothing leaves the machine
+    policy, checked = guard
+    host = address[0]
+    if host in checked:
+        return
+    decision = is_allowed(host, [host], policy)
+    if not decision.allowed:
+        raise OutboundRefused(f"outbound request refused: {decision.reason}")
+
+
+@contextmanager
+def connections_checked(policy: OutboundPolicy, addresses: Iterable[str]) -> Iterator[None]:
+    """While inside, every TCP connection this thread opens goes to one of `addresses`
+    (checked already) or to an address `policy` allows; OutboundRefused otherwise."""
+    global _hook_installed
+    with _hook_lock:
+        if not _hook_installed:
+            # an audit hook cannot be removed: it is installed once and does nothing
+            # outside this block (one context variable read per socket connection)
+            sys.addaudithook(_on_audit)
+            _hook_installed = True
+    token = _GUARD.set((policy, frozenset(addresses)))
+    try:
+        yield
+    finally:
+        _GUARD.reset(token)

@@ -26,7 +26,7 @@ from notifiers.config import (
 from notifiers.errors import InvalidNotifierConfig
 from notifiers.message import Message
 from notifiers.notifier import Notifier
-from notifiers.outbound import OutboundPolicy, check_host, check_url
+from notifiers.outbound import OutboundPolicy, check_host, check_url, connections_checked
 from notifiers.redact import HARMLESS_HEADERS, MASK, mask_url
 
 __all__ = [
@@ -69,7 +69,7 @@ def parse_config(data: Mapping[str, Any]) -> NotifierConfig:
 
 class _CheckedFirst:
     """A notifier whose destination is checked against the outbound policy before each
-    send (its client resolves the name again: notifiers.outbound, note 5)."""
+    send, and each connection of its client as it opens (notifiers.outbound, note 5)."""
 
     def __init__(self, notifier: Notifier, policy: OutboundPolicy, *, url: str | None = None,
                  host: str = "", port: int = 0) -> None:
@@ -87,10 +87,12 @@ class _CheckedFirst:
 
     def send(self, message: Message) -> Any:
         if self._url is not None:
-            check_url(self._url, self._policy)
+            addresses = check_url(self._url, self._policy)
         else:
-            check_host(self._host, self._port, self._policy)
-        return self._notifier.send(message)
+            addresses = check_host(self._host, self._port, self._policy)
+        # the client resolves the name again and may follow redirects: judged as it connects
+        with connections_checked(self._policy, addresses):
+            return self._notifier.send(message)
 
 
 def build_notifier(config: NotifierConfig, *,

@@ -165,3 +165,32 @@ def test_the_answer_kept_is_at_most_2_kb_however_long_the_provider_answers(stub)
 
     assert failed.value.status == 400
     assert "xxxx" in failed.value.detail and len(failed.value.detail.encode()) <= 2048
+
+
+def test_a_redirect_to_the_metadata_address_is_refused_not_followed(stub):
+    # slack_sdk posts through urllib, which follows a 302 (as a GET) on its own
+    stub.play(then=(302, {"Location": "http://169.254.169.254/latest/meta-data/"}, ""))
+    config = parse_config({"type": "slack-webhook", "url": f"{stub.url}/services/T0/B0/x"})
+
+    with pytest.raises(OutboundRefused, match="link-local or cloud metadata"):
+        build_notifier(config).send(Message(subject="s", text="t"))
+
+    assert len(stub.requests) == 1
+
+
+def test_while_a_client_sends_each_connection_is_judged_by_its_address(stub):
+    import socket
+
+    from notifiers.outbound import connections_checked
+
+    policy = parse_policy(allow="192.0.2.0/24")
+    host, port = stub.url.removeprefix("http://").split(":")
+
+    with connections_checked(policy, ["127.0.0.1"]):
+        socket.create_connection((host, int(port)), timeout=5).close()  # checked before
+        with pytest.raises(OutboundRefused, match="not in FLOWKEEPER_OUTBOUND_ALLOW"):
+            socket.create_connection(("127.0.0.2", int(port)), timeout=5)
+        with pytest.raises(OutboundRefused, match="metadata"):
+            socket.create_connection(("169.254.169.254", 80), timeout=5)
+    # outside the block nothing is judged
+    socket.create_connection((host, int(port)), timeout=5).close()
