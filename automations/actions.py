@@ -287,8 +287,9 @@ class CallWebhook(_NotificationAction):
         """Whether the URL or a header value is a masked form (sent back as shown)."""
         return MASK in (self.url or "") or any(MASK in item for item in self.headers.values())
 
-    def masked(self, sealed: str) -> CallWebhook:
-        """This action as stored: the secrets masked, and `sealed` (their encrypted form)."""
+    def masked(self, sealed: str | None) -> CallWebhook:
+        """This action as stored: the secrets masked, and `sealed` (their encrypted form;
+        None for an action stored before secrets were sealed, shown masked all the same)."""
         headers = {name: item if name.lower() in HARMLESS_HEADERS else MASK
                    for name, item in self.headers.items()}
         return self.model_copy(update={"url": mask_url(self.url) if self.url else None,

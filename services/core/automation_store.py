@@ -211,6 +211,8 @@ class AutomationStore:
             return previous
         # validated again: some checks (run-deployment loops) only hold for enabled ones
         spec = validate_spec({**_core(previous), "enabled": enabled})
+        # one stored before secrets were sealed is sealed now
+        spec = seal_actions(self.settings, spec, previous)
         automation = previous.replaced_by(spec, now=_now(now))
         self._write(automation, previous=previous)
         return automation

@@ -170,3 +170,33 @@ def test_an_automation_store_never_writes_the_secrets_in_clear(store, settings, 
     automations.create(AutomationCreate.model_validate(hook_automation(http_stub.url)))
 
     assert_no_secret(everything_in_redis(store.client))
+
+
+def test_an_action_stored_before_sealing_is_shown_masked_and_still_sent(
+        api, store, settings, http_stub):
+    from datetime import UTC, datetime
+
+    from automations.schema import Automation, AutomationCreate
+
+    legacy = Automation.from_create(AutomationCreate.model_validate(
+        hook_automation(http_stub.url)), id="legacy-1", now=datetime.now(UTC))
+    # as an older version wrote it: in clear
+    store.client.hset(store.keys.automations, legacy.id, legacy.model_dump_json())
+    store.client.hset(store.keys.automation_names, legacy.name, legacy.id)
+    store.client.incr(store.keys.automations_version)
+    engine = Engine(settings, store.client, consumer="secrets")
+
+    shown = api.get("/api/automations/legacy-1")
+    failed_run(store, name="old-fox")
+    engine.run_until_idle()
+    drain_actions(store)
+
+    paused = api.post("/api/automations/legacy-1/pause")
+
+    assert shown.status_code == 200
+    assert_no_secret(shown.text, paused.text)
+    [request] = http_stub.requests
+    assert request.path == f"/services/T0/B0/{URL_TOKEN}?sig={QUERY_TOKEN}"
+    stored = store.client.hget(store.keys.automations, "legacy-1")
+    assert_no_secret(stored)
+    assert '"sealed":"' in stored, "the next write seals what an older version left"
