@@ -11,8 +11,10 @@ Implementation notes (what a template may not do, and where each rule is enforce
     and stops at the cap with an error naming the limit.
  3. Build a huge value without printing it: every intercepted operator (`*`, `**`, `%`,
     `+`), every `~` concatenation (the code generator wraps it), every call and every
-    filter result is measured (`_check_size`); `*`, `**` and `%` are also checked *before*
-    they run, since `'a' * 10**10` would exhaust memory before any check after it.
+    filter result is measured (`_check_size`). What would allocate the huge value before
+    it could be measured is checked *before* it runs: `*` and `**`, format widths (`%`,
+    `str.format`, the `format` filter), padding (`ljust`, `center`, ...), `replace` and
+    `join` (method and filter), `indent`; `str.translate` and `expandtabs` are refused.
  4. Loop for ever: the code generator wraps the iterable of every `{% for %}` so that each
     iteration ticks the render's budget, nested loops without output included; `range` is
     capped at MAX_RANGE items; calls (macros, `loop()` recursion) tick it too.
@@ -47,7 +49,12 @@ MAX_INT_BITS = 4096
 # a width or count given to a filter or a format above this would build a huge string
 MAX_ARGUMENT = MAX_OUTPUT_CHARS
 _CHECK_CLOCK_EVERY = 64
-_FORMAT_WIDTH = re.compile(r"\d{6,}")
+_DIGITS = re.compile(r"\d+")
+# a replacement field, with one level of nesting ('{0:>{1}}')
+_BRACE_FIELD = re.compile(r"\{[^{}]*(?:\{[^{}]*\}[^{}]*)*\}")
+_PERCENT_DIRECTIVE = re.compile(r"%(?:\([^)]*\))?[#0 +-]*(\d+|\*)?(?:\.(\d+|\*))?")
+_PADDING_STR_METHODS = frozenset({"ljust", "rjust", "center", "zfill"})
+_REFUSED_STR_METHODS = frozenset({"translate", "maketrans", "expandtabs"})
 
 
 class _Budget:
@@ -114,12 +121,87 @@ def _check_arguments(args: Iterable[Any]) -> None:
             raise _refuse(f"an argument larger than {MAX_ARGUMENT}")
 
 
-def _check_format(text: Any, args: Iterable[Any] = ()) -> None:
-    # '%100000000d' % 1 and '{:>100000000}'.format(1) allocate before any size check
-    if isinstance(text, str) and _FORMAT_WIDTH.search(text):
-        raise _refuse("a format width or precision that large")
-    if isinstance(text, str) and "*" in text:
-        _check_arguments(args if isinstance(args, tuple | list) else (args,))
+def _flat_ints(args: Any) -> list[int]:
+    values = args.values() if isinstance(args, dict) else \
+        args if isinstance(args, tuple | list) else (args,)
+    return [abs(value) for value in values if isinstance(value, int)
+            and not isinstance(value, bool)]
+
+
+def _check_format(text: Any, args: Any = ()) -> None:
+    """Refuse a format ('%10d' % x, '{:>10}'.format(x)) whose widths and precisions add up
+    to more than the cap: the result is allocated before any size check could run."""
+    if not isinstance(text, str):
+        return
+    numbers: list[int] = []
+    from_arguments = False
+    for field in _BRACE_FIELD.findall(text):
+        spec = field.partition(":")[2]
+        numbers += [int(number) for number in _DIGITS.findall(spec)]
+        from_arguments |= "{" in spec  # '{0:>{1}}': the width is an argument
+    for width, precision in _PERCENT_DIRECTIVE.findall(text):
+        for part in (width, precision):
+            if part == "*":
+                from_arguments = True
+            elif part:
+                numbers.append(int(part))
+    if from_arguments:
+        numbers += _flat_ints(args)
+    if sum(numbers) > MAX_OUTPUT_CHARS:
+        raise _refuse(f"format widths and precisions adding up to more than {MAX_OUTPUT_CHARS}")
+
+
+def _text_length(value: Any) -> int:
+    return len(value) if isinstance(value, str) else len(str(value))
+
+
+def _check_replace(text: Any, old: Any, new: Any, count: Any = -1) -> None:
+    """Refuse a replace whose result would pass the cap ('ab' * 30000, 'a' -> 60,000 x)."""
+    if not (isinstance(text, str) and isinstance(old, str) and isinstance(new, str)):
+        return
+    found = text.count(old) if old else len(text) + 1
+    if isinstance(count, int) and count >= 0:
+        found = min(found, count)
+    if len(text) + found * (len(new) - len(old)) > MAX_OUTPUT_CHARS:
+        raise _refuse(f"a replacement longer than {MAX_OUTPUT_CHARS} characters")
+
+
+def _checked_join_items(separator: Any, items: Any) -> list[Any]:
+    """`items` as a list, unless joining them with `separator` passes the cap."""
+    listed = list(items)
+    size = _text_length(separator) * max(len(listed) - 1, 0)
+    if size > MAX_OUTPUT_CHARS or size + sum(_text_length(item) for item in listed) > \
+            MAX_OUTPUT_CHARS:
+        raise _refuse(f"a join longer than {MAX_OUTPUT_CHARS} characters")
+    return listed
+
+
+def _check_indent(text: Any, width: Any) -> None:
+    if isinstance(text, str):
+        lines = text.count("\n") + 1
+        step = _text_length(width) if isinstance(width, str) else \
+            (width if isinstance(width, int) else 0)
+        if len(text) + step * lines > MAX_OUTPUT_CHARS:
+            raise _refuse(f"an indented text longer than {MAX_OUTPUT_CHARS} characters")
+
+
+def _checked_str_call(method: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) \
+        -> tuple[Any, ...]:
+    """The arguments of a call of a str method, refused when the result would pass the
+    cap before it could be measured (padding, replace, join) or the method could blow
+    a string up (translate, expandtabs)."""
+    text, name = getattr(method, "__self__", None), getattr(method, "__name__", "")
+    if not isinstance(text, str):
+        return args
+    if name in _REFUSED_STR_METHODS:
+        raise _refuse(f"str.{name} is not allowed in templates")
+    if name in _PADDING_STR_METHODS:
+        _check_arguments(list(args) + list(kwargs.values()))
+    elif name == "replace" and len(args) >= 2:
+        _check_replace(text, args[0], args[1], args[2] if len(args) > 2 else -1)
+    elif name == "join" and args:
+        return (_checked_join_items(text, args[0]), *args[1:])
+    return args
 
 
 def _bounded_range(*args: int) -> range:
@@ -194,11 +276,22 @@ def _environment(html: bool, lenient: bool) -> Any:
 
         def call(__self, __context: Any, __obj: Any, *args: Any, **kwargs: Any) -> Any:  # noqa: N805
             _budget().step()
+            args = _checked_str_call(__obj, args, kwargs)
             return _check_size(super().call(__context, __obj, *args, **kwargs))
 
-        def format_string(self, s: str, args: Any, kwargs: Any, format_func: Any = None) -> str:
-            _check_format(s, tuple(args) + tuple(kwargs.values()))
-            return super().format_string(s, args, kwargs, format_func)
+        def wrap_str_format(self, value: Any) -> Any:
+            # jinja hands templates a sandboxed str.format / format_map: measured first
+            wrapped = super().wrap_str_format(value)
+            if wrapped is None:
+                return None
+            text = value.__self__
+
+            def checked(*args: Any, **kwargs: Any) -> str:
+                mapping = args[0].values() if args and isinstance(args[0], dict) else ()
+                _check_format(text, [*args, *kwargs.values(), *mapping])
+                return wrapped(*args, **kwargs)
+
+            return checked
 
         def getattr(self, obj: Any, attribute: str) -> Any:
             _budget().step()
@@ -229,8 +322,21 @@ def _guarded_filter(name: str, function: Any) -> Any:
         _budget().step()
         # after the value come the arguments, where a huge width or count would be
         _check_arguments(list(args[value_at + 1:]) + list(kwargs.values()))
-        if name == "format" and len(args) > value_at:
-            _check_format(args[value_at], args[value_at + 1:])
+        value, rest = (args[value_at], args[value_at + 1:]) if len(args) > value_at \
+            else (None, ())
+        if name == "format":
+            _check_format(value, [*rest, *kwargs.values()])
+        elif name == "replace" and len(rest) >= 2:
+            _check_replace(str(value), str(rest[0]), str(rest[1]),
+                           rest[2] if len(rest) > 2 else kwargs.get("count", -1))
+        elif name == "indent":
+            _check_indent(str(value), rest[0] if rest else kwargs.get("width", 4))
+        elif name == "join" and len(args) > value_at:
+            separator = rest[0] if rest else kwargs.get("d", "")
+            items = list(args[value_at])
+            if kwargs.get("attribute") is None and (len(rest) < 2 or rest[1] is None):
+                _checked_join_items(separator, items)
+            args = (*args[:value_at], items, *rest)
         return _check_size(function(*args, **kwargs))
 
     if passed:

@@ -4,6 +4,7 @@ notification subjects and bodies, webhook payloads, and action parameters."""
 from __future__ import annotations
 
 import time
+import tracemalloc
 
 import pytest
 
@@ -40,6 +41,17 @@ BOMBS = {
     "a huge format filter width": "{{ '%*d'|format(10**9, 1) }}",
     "loop recursion":
         "{% for x in [1] recursive %}{{ loop([x]) }}{% endfor %}",
+    "a huge str padding": "{{ 'a'.ljust(10**8)|length }}",
+    "a huge replace filter": "{{ ('ab' * 30000)|replace('a', 'x' * 60000)|length }}",
+    "a huge replace method": "{{ ('ab' * 30000).replace('a', 'x' * 60000)|length }}",
+    "many format fields within the repetition cap":
+        "{{ ('{0:>60000}' * 5000).format(1)|length }}",
+    "a format width given as an argument": "{{ '{0:>{1}}'.format(1, 10**8)|length }}",
+    "a huge join method": "{{ ('x' * 2000).join(['1'] * 60000)|length }}",
+    "a huge join filter": "{{ range(5000)|map('string')|join('x' * 60000)|length }}",
+    "joining one long string many times": "{{ (['x' * 60000] * 60000)|join|length }}",
+    "a huge indent": "{{ ('a\n' * 30000)|indent(60000)|length }}",
+    "str.translate": "{{ 'a'.translate({97: 'xx'}) }}",
 }
 
 
@@ -49,8 +61,24 @@ def test_a_template_bomb_is_refused_by_the_sandbox(template: str):
 
     with pytest.raises(TemplateProblem, match="sandbox"):
         render(template, {})
-    # generous: the limit is 0.1 s of CPU, the old code took minutes or all memory
+    # generous: the limit is 0.1 s of CPU, the old code took minutes or all memory; a
+    # refusal after the allocation would take seconds here (1.4 s for the replace)
     assert time.monotonic() - started < 10
+
+
+@pytest.mark.parametrize("template", BOMBS.values(), ids=BOMBS.keys())
+def test_a_template_bomb_is_refused_before_it_allocates_the_huge_value(template: str):
+    # a check after the fact would refuse too, having built 100 MB to 4 GB first
+    render("{{ 1 }}", {})  # jinja's own imports and caches are not the template's
+    tracemalloc.start()
+    try:
+        with pytest.raises(TemplateProblem):
+            render(template, {})
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+    assert peak < 16 * 1024 * 1024, f"{peak / 1e6:.0f} MB"
 
 
 @pytest.mark.parametrize("template", BOMBS.values(), ids=BOMBS.keys())
@@ -91,7 +119,9 @@ def test_ordinary_templates_still_render():
     template = ("{{ flow_run.name|upper }}: {% for t in tasks %}{{ loop.index }}.{{ t.name }}"
                 "{% if not loop.last %}, {% endif %}{% endfor %}; "
                 "{% for k, v in flow_run.parameters.items() %}{{ k }}={{ v }} {% endfor %}"
-                "{{ '%05.1f' % 3.14159 }} {{ '{:>4}'.format(7) }} {{ range(3)|sum }}")
+                "{{ '%05.1f' % 3.14159 }} {{ '{:>4}'.format(7) }} {{ range(3)|sum }} "
+                "{{ 'rows {:,}'.format(1234567) }} {{ ', '.join(['x', 'y']) }} "
+                "{{ 'ab'.replace('a', 'c') }} {{ 'l1\nl2'|indent(2) }}")
 
     assert render(template, context) == \
-        "NIGHTLY: 1.load, 2.train; a=1 b=2 003.1    7 3"
+        "NIGHTLY: 1.load, 2.train; a=1 b=2 003.1    7 3 rows 1,234,567 x, y cb l1\n  l2"
