@@ -159,8 +159,13 @@ def test_a_masked_value_without_its_sealed_form_is_refused_naming_the_action(api
 
     refused = api.post("/api/automations", json=document)
 
+    document["actions"][0]["sealed"] = "gAAAAAB-not-a-token-of-this-installation"
+    forged = api.post("/api/automations", json=document)
+
     assert refused.status_code == 422
     assert "actions[0]" in refused.text and "masked" in refused.text
+    assert forged.status_code == 422
+    assert "actions[0].sealed: does not decrypt" in forged.text
 
 
 def test_an_automation_store_never_writes_the_secrets_in_clear(store, settings, http_stub):
