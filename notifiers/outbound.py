@@ -22,6 +22,9 @@ Implementation notes (the decision, `is_allowed`, is pure; resolving is at the e
     follows redirects: while they send, `connections_checked` judges the address of
     every connection the thread opens (Python's `socket.connect` audit event), so the
     addresses checked beforehand pass and any other must pass `is_allowed` itself.
+ 6. Behind a proxy (HTTP_PROXY, ...) the proxy connects: the webhook's host is judged
+    beforehand by the addresses it resolves to here, or by its name alone when only the
+    proxy can resolve it (`check_proxied_url`).
 A refusal is `OutboundRefused`, a permanent delivery failure that says why.
 """
 
@@ -41,8 +44,8 @@ from urllib.parse import urlsplit
 from notifiers.errors import OutboundRefused
 
 __all__ = ["ALWAYS_DENIED_HOSTS", "ALWAYS_DENIED_NETWORKS", "Decision", "OutboundPolicy",
-           "check_host", "check_url", "connections_checked", "is_allowed", "parse_policy",
-           "pinned_transport", "resolve"]
+           "check_host", "check_proxied_url", "check_url", "connections_checked", "is_allowed",
+           "is_allowed_by_name", "parse_policy", "pinned_transport", "resolve"]
 
 Address = ipaddress.IPv4Address | ipaddress.IPv6Address
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -184,8 +187,7 @@ def check_host(host: str, port: int, policy: OutboundPolicy,
     return list(decision.addresses)
 
 
-def check_url(url: str, policy: OutboundPolicy, resolver: Resolver = resolve) -> list[str]:
-    """`check_host` for the host of an http(s) URL."""
+def _host_port(url: str) -> tuple[str, int]:
     try:
         parts = urlsplit(url)
         host, port = parts.hostname or "", parts.port
@@ -193,7 +195,40 @@ def check_url(url: str, policy: OutboundPolicy, resolver: Resolver = resolve) ->
         raise OutboundRefused("outbound request refused: the URL does not parse") from None
     if not host:
         raise OutboundRefused("outbound request refused: the URL has no host")
-    return check_host(host, port or (443 if parts.scheme == "https" else 80), policy, resolver)
+    return host, port or (443 if parts.scheme == "https" else 80)
+
+
+def check_url(url: str, policy: OutboundPolicy, resolver: Resolver = resolve) -> list[str]:
+    """`check_host` for the host of an http(s) URL."""
+    host, port = _host_port(url)
+    return check_host(host, port, policy, resolver)
+
+
+def is_allowed_by_name(host: str, policy: OutboundPolicy) -> Decision:
+    """The decision for a host that cannot be resolved here (a proxy will): its name only."""
+    name = host.strip("[]").lower().rstrip(".")
+    if name in ALWAYS_DENIED_HOSTS:
+        return Decision(False, f"'{host}' is a cloud metadata service")
+    if _host_listed(name, policy.deny_hosts):
+        return Decision(False, f"'{host}' is in FLOWKEEPER_OUTBOUND_DENY")
+    if policy.has_allow_list and not _host_listed(name, policy.allow_hosts):
+        return Decision(False, f"'{host}' is not in FLOWKEEPER_OUTBOUND_ALLOW (and does not "
+                               "resolve here to be judged by address)")
+    return Decision(True)
+
+
+def check_proxied_url(url: str, policy: OutboundPolicy, resolver: Resolver = resolve) -> None:
+    """For a request that a proxy makes: the host judged by the addresses it resolves to
+    here, or by its name when only the proxy can resolve it; OutboundRefused when not."""
+    host, port = _host_port(url)
+    try:
+        addresses = resolver(host, port)
+    except OutboundRefused:
+        addresses = []
+    decision = is_allowed(host, addresses, policy) if addresses else \
+        is_allowed_by_name(host, policy)
+    if not decision.allowed:
+        raise OutboundRefused(f"outbound request refused: {decision.reason}")
 
 
 def pinned_transport(policy: OutboundPolicy, *, resolver: Resolver = resolve,

@@ -59,6 +59,16 @@ def test_an_allow_list_admits_only_what_it_lists_and_every_address_must_pass():
     assert "FLOWKEEPER_OUTBOUND_ALLOW" in is_allowed("x", ["198.51.100.1"], policy).reason
 
 
+def test_a_name_only_a_proxy_can_resolve_is_judged_by_the_lists_names():
+    from notifiers.outbound import is_allowed_by_name
+
+    assert is_allowed_by_name("hooks.example.com", OPEN).allowed
+    assert not is_allowed_by_name("metadata.google.internal", OPEN).allowed
+    assert not is_allowed_by_name("x.corp.example", parse_policy(deny="*.corp.example")).allowed
+    assert is_allowed_by_name("a.example.com", parse_policy(allow="*.example.com")).allowed
+    assert not is_allowed_by_name("a.example.org", parse_policy(allow="10.0.0.0/8")).allowed
+
+
 def test_a_host_that_resolves_to_nothing_is_refused():
     assert not is_allowed("nowhere.example", [], OPEN).allowed
 
@@ -194,3 +204,22 @@ def test_while_a_client_sends_each_connection_is_judged_by_its_address(stub):
             socket.create_connection(("169.254.169.254", 80), timeout=5)
     # outside the block nothing is judged
     socket.create_connection((host, int(port)), timeout=5).close()
+
+
+def test_behind_a_proxy_the_webhook_goes_through_it_and_checks_the_name_first(
+        monkeypatch, stub):
+    # the proxy makes the connection, so the policy is applied to the name beforehand
+    monkeypatch.setenv("HTTP_PROXY", stub.url)
+    monkeypatch.delenv("NO_PROXY", raising=False)
+    monkeypatch.delenv("no_proxy", raising=False)
+    refused = build_notifier(parse_config({"type": "webhook", "url": METADATA_URL}))
+    proxied = build_notifier(parse_config({"type": "webhook",
+                                           "url": "http://hooks.example.invalid/in"}),
+                             outbound=parse_policy(allow="hooks.example.invalid"))
+
+    with pytest.raises(OutboundRefused, match="link-local or cloud metadata"):
+        refused.send(Message(subject="s", text="t"))
+    proxied.send(Message(subject="s", text="t"))
+
+    [request] = stub.requests
+    assert request.path == "http://hooks.example.invalid/in", "sent to the proxy to fetch"
