@@ -11,12 +11,13 @@ are rendered when the action runs, never here.
 
 from __future__ import annotations
 
-from functools import cache
 from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from automations.triggers import invalid
+from notifiers import sandbox
+from notifiers.redact import HARMLESS_HEADERS, MASK, mask_url
 
 # The states a flow run can be in (services.core.models.StateType mirrors them;
 # automations may not import services, and a test keeps the two in step).
@@ -37,23 +38,9 @@ NotifierName = Annotated[str, Field(min_length=1, max_length=200, pattern=NAME_P
 OPTIONAL_MESSAGE_FIELDS = ("notifier", "subject", "body", "text")
 
 
-@cache
-def _template_environment() -> Any:
-    # jinja2 is imported on first use: `import flows` must stay light
-    from jinja2.sandbox import SandboxedEnvironment
-
-    return SandboxedEnvironment()
-
-
 def template_problem(text: str) -> str | None:
     """Why `text` does not parse as a Jinja template, or None when it does."""
-    from jinja2 import TemplateSyntaxError
-
-    try:
-        _template_environment().parse(text)
-    except TemplateSyntaxError as exc:
-        return f"template does not parse: {exc.message} (line {exc.lineno})"
-    return None
+    return sandbox.parse_problem(text)
 
 
 def _check_template(text: str | None) -> str | None:
@@ -265,15 +252,28 @@ class CallWebhook(_NotificationAction):
     notifier: NotifierName | None = None
     url: str | None = None
     method: HttpMethod = "POST"
+    # header values are secrets unless harmless (Content-Type, Accept, User-Agent)
     headers: dict[str, str] = Field(default_factory=dict)
     # a JSON body whose string values are templates, or a templated raw body (as Prefect)
     payload: dict[str, Any] | str | None = None
+    # the URL and header values, encrypted by the store (a webhook URL is a credential);
+    # `url` and `headers` then show only their masked forms. Sent back as it was shown,
+    # with the masked values, it keeps them.
+    sealed: str | None = Field(None, max_length=100_000)
 
     @field_validator("url")
     @classmethod
     def _http_url(cls, value: str | None) -> str | None:
         if value is not None and not value.startswith(("http://", "https://")):
             raise invalid("expected an http:// or https:// URL")
+        return value
+
+    @field_validator("headers")
+    @classmethod
+    def _header_values(cls, value: dict[str, str]) -> dict[str, str]:
+        for name, item in value.items():
+            if not name or any(c in name for c in ":\r\n ") or any(c in item for c in "\r\n"):
+                raise invalid(f"header '{name}' is not a valid header")
         return value
 
     @field_validator("payload")
@@ -287,6 +287,28 @@ class CallWebhook(_NotificationAction):
         if (self.notifier is None) == (self.url is None):
             raise invalid("a webhook needs exactly one of 'notifier' or 'url'")
         return self
+
+    def secrets(self) -> dict[str, Any]:
+        """What is secret in this action, in clear: its URL and header values."""
+        return {"url": self.url, "headers": dict(self.headers)}
+
+    def shows_masked(self) -> bool:
+        """Whether the URL or a header value is a masked form (sent back as shown)."""
+        return MASK in (self.url or "") or any(MASK in item for item in self.headers.values())
+
+    def masked(self, sealed: str | None) -> CallWebhook:
+        """This action as stored: the secrets masked, and `sealed` (their encrypted form;
+        None for an action stored before secrets were sealed, shown masked all the same)."""
+        headers = {name: item if name.lower() in HARMLESS_HEADERS else MASK
+                   for name, item in self.headers.items()}
+        return self.model_copy(update={"url": mask_url(self.url) if self.url else None,
+                                       "headers": headers, "sealed": sealed})
+
+    def revealed(self, secrets: dict[str, Any]) -> CallWebhook:
+        """This action with the secrets that `sealed` held put back, to send."""
+        return self.model_copy(update={"url": secrets.get("url"),
+                                       "headers": dict(secrets.get("headers") or {}),
+                                       "sealed": None})
 
 
 Action = Annotated[

@@ -245,11 +245,19 @@ class Automation(AutomationCore):
 
 
 class AutomationPublic(Automation):
-    """An automation as the API returns it."""
+    """An automation as the API returns it: call-webhook secrets masked."""
 
     @classmethod
     def of(cls, automation: Automation) -> AutomationPublic:
-        return cls.model_validate(automation.model_dump())
+        public = cls.model_validate(automation.model_dump())
+        changes: dict[str, list[Any]] = {}
+        for where, index, action in public.all_actions():
+            # sealed ones are masked already; one stored before sealing existed is not
+            if isinstance(action, CallWebhook) and action.sealed is None and \
+                    not action.shows_masked() and (action.url or action.headers):
+                changes.setdefault(where, list(getattr(public, where)))[index] = \
+                    action.masked(None)
+        return public.model_copy(update=changes) if changes else public
 
 
 def _fields(spec: AutomationCore) -> dict[str, Any]:

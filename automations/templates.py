@@ -4,36 +4,28 @@ The context is small and holds no secret: `event`, `flow_run`, `automation`,
 `firing` (plain dicts). A field the context lacks (`flow_run.name` when the
 event is about no run) renders as an empty string; an unknown name used as an
 object (`deployment.name`), and what the sandbox forbids (attributes starting
-with `_`, calls of unsafe methods), raise RenderError.
+with `_`, calls of unsafe methods, huge values, long loops, long renders: the
+rules of `notifiers.sandbox`, the one sandbox of every template) raise RenderError.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from functools import cache
 from typing import Any
 
 from automations.errors import RenderError
-
-
-@cache
-def _environment() -> Any:
-    # jinja2 is imported on first use (`import flows` stays light)
-    from jinja2.sandbox import SandboxedEnvironment
-
-    return SandboxedEnvironment()
+from notifiers import sandbox
+from notifiers.errors import TemplateProblem
 
 
 def render_template(text: str, context: Mapping[str, Any]) -> str:
-    """One template rendered over `context`."""
-    from jinja2 import TemplateError
-
+    """One template rendered over `context` in the one sandbox (`notifiers.sandbox`)."""
     if "{" not in text:
         return text
     try:
-        return _environment().from_string(text).render(**context)
-    except TemplateError as error:
-        raise RenderError(f"template {text!r}: {error}") from None
+        return sandbox.render(text, context, lenient=False)
+    except TemplateProblem as error:
+        raise RenderError(f"template {text[:200]!r}: {error}") from None
 
 
 def render_value(value: Any, context: Mapping[str, Any], path: str = "") -> Any:

@@ -22,6 +22,8 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from services.core.private_files import private_dir
+
 log = logging.getLogger("flowkeeper.cache")
 
 CACHE_FILE_SUFFIX = ".pkl"
@@ -99,7 +101,8 @@ class FileCache:
             log.warning("the result of type %s cannot be cached: %s", type(value).__name__, error)
             return False
         meta = json.dumps({"key": key, "created": now, "expires": expires}).encode() + b"\n"
-        self.directory.mkdir(parents=True, exist_ok=True)
+        # cached results are the user's data: 0700 here, and mkstemp makes the files 0600
+        private_dir(self.directory)
         handle, temporary = tempfile.mkstemp(dir=self.directory, prefix=".tmp-")
         try:
             with os.fdopen(handle, "wb") as out:

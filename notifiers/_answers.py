@@ -9,6 +9,19 @@ from typing import Any
 from notifiers.redact import redact
 
 SUMMARY_CHARS = 300
+# the most of a provider's answer read and kept: a webhook may point anywhere, and what
+# it answers shows in the delivery record
+MAX_ANSWER_BYTES = 2048
+
+
+def read_capped(chunks: Iterable[bytes], limit: int = MAX_ANSWER_BYTES) -> bytes:
+    """The first `limit` bytes of a streamed answer; the rest is never read."""
+    kept = bytearray()
+    for chunk in chunks:
+        kept += chunk[: limit - len(kept)]
+        if len(kept) >= limit:
+            break
+    return bytes(kept)
 
 
 def short_text(body: Any, limit: int = SUMMARY_CHARS) -> str:

@@ -9,18 +9,18 @@ from __future__ import annotations
 
 from email.utils import parseaddr
 from typing import Annotated, Any, Literal
-from urllib.parse import parse_qs, parse_qsl, unquote, urlsplit
+from urllib.parse import parse_qs, unquote, urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
 from notifiers.message import Message
 from notifiers.policy import RateLimit
+from notifiers.redact import header_secrets, url_secrets
 
 HttpMethod = Literal["GET", "POST", "PUT", "PATCH", "DELETE"]
 DEFAULT_TIMEOUT_S = 10.0
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
-_AUTH_SCHEMES = {"bearer", "basic", "token", "digest"}
 
 
 def check_address(address: str) -> str:
@@ -44,29 +44,6 @@ def check_http_url(url: str) -> str:
     return url
 
 
-def url_secrets(url: str) -> list[str]:
-    """The parts of a URL that may carry a credential: all of it, its user, password, path,
-    query, and each path segment and query value (a provider's error may quote any one)."""
-    found = [url]
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return found
-    pieces = [parts.username, parts.password, parts.path, parts.query]
-    pieces += parts.path.split("/")
-    pieces += [value for _, value in parse_qsl(parts.query)]
-    for piece in pieces:
-        if piece and piece != "/":
-            found += [piece, unquote(piece)]
-    return found
-
-
-def header_secrets(value: str) -> list[str]:
-    """A header value and its words but the scheme ("Bearer <token>": the token alone too)."""
-    words = [word for word in value.split() if word.lower() not in _AUTH_SCHEMES]
-    return [value, *words]
-
-
 class _Config(BaseModel):
     model_config = ConfigDict(extra="forbid", hide_input_in_errors=True)
 
@@ -82,9 +59,9 @@ class _Config(BaseModel):
                 secret = value.get_secret_value()
                 found.extend(url_secrets(secret) if name == "url" else [secret])
             elif isinstance(value, dict):
-                for item in value.values():
+                for key, item in value.items():
                     if isinstance(item, SecretStr):
-                        found.extend(header_secrets(item.get_secret_value()))
+                        found.extend(header_secrets(key, item.get_secret_value()))
         return [value for value in found if value]
 
 

@@ -5,6 +5,7 @@ NotifierError                    root of every error this package raises on purp
  │    │                          answer (HTTP or SMTP code), None for a network error
  │    ├── RetryableDelivery      try again later, not before `retry_after` seconds if set
  │    └── PermanentDelivery      trying again will not help (bad token, unknown channel)
+ │         └── OutboundRefused    the outbound policy refuses the address (notifiers.outbound)
  ├── InvalidNotifierConfig       a notifier configuration that does not validate
  ├── InvalidSilence              a silence or matcher that does not parse
  └── TemplateProblem             a template that does not parse, render, or is refused
@@ -53,3 +54,10 @@ class InvalidSilence(NotifierError):
 
 class TemplateProblem(NotifierError):
     """A template that does not parse or render, or that the sandbox refuses."""
+
+
+class OutboundRefused(PermanentDelivery):
+    """The outbound policy refuses where a request would go: the message says why."""
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(None, detail)

@@ -1,16 +1,84 @@
-"""Keeping secrets out of what leaves a notifier: masked configs, errors, rendered text, logs."""
+"""Keeping secrets out of what leaves a notifier: masked configs, errors, rendered text, logs.
+
+Implementation notes (what counts as a secret, for `redact`):
+ 1. A value that is a secret as a whole: an API key, a token, a password, an HMAC secret,
+    a webhook URL (all of it), a credential header's value.
+ 2. Inside a URL, only the pieces that carry a credential: the password; a user name, a
+    path segment or a query value that reads as a token (`looks_like_token`); a query
+    value whose name says it is one (`?token=`, `?key=`, `?sig=`).
+ 3. Never an ordinary word: "services", "data" or "B000" of a webhook's path are not
+    secrets, and masking them mangled every message that used those words (a Slack text
+    "payment services are down" arrived as "payment ******** are down").
+"""
 
 from __future__ import annotations
 
 import logging
+import re
 import threading
 from collections.abc import Iterable
 from typing import Any
-from urllib.parse import quote, urlsplit
+from urllib.parse import parse_qsl, quote, unquote, urlsplit
 
 MASK = "********"
 # shorter strings are not credible credentials, and replacing them would mangle text
 MIN_SECRET_CHARS = 4
+# a piece of a URL or header shorter than this is an id or a word, not a token
+MIN_TOKEN_CHARS = 16
+# headers whose values say nothing secret; every other header value is masked in views
+HARMLESS_HEADERS = frozenset({"accept", "content-type", "user-agent"})
+_TOKEN_CHARACTERS = re.compile(r"[A-Za-z0-9._~+/=-]+")
+# a query parameter or header with such a name carries a credential, whatever its value
+_CREDENTIAL_NAME = re.compile(r"(?i)token|key|secret|sig|pass|pwd|auth|credential|session"
+                              r"|cookie|code")
+_AUTH_SCHEMES = {"bearer", "basic", "token", "digest"}
+
+
+def looks_like_token(piece: str) -> bool:
+    """Whether `piece` reads as a generated credential rather than a word or an id: long,
+    one unbroken run of token characters, with digits, mixed case, or all capitals."""
+    if len(piece) < MIN_TOKEN_CHARS or not _TOKEN_CHARACTERS.fullmatch(piece):
+        return False
+    letters = [c for c in piece if c.isalpha()]
+    has_digit = any(c.isdigit() for c in piece)
+    mixed = any(c.isupper() for c in letters) and any(c.islower() for c in letters)
+    capitals = bool(letters) and all(c.isupper() for c in letters)
+    return has_digit or mixed or capitals
+
+
+def url_secrets(url: str) -> list[str]:
+    """The secrets of a URL given as a credential (a webhook URL): all of it, and the pieces
+    of it that carry a credential (notes 1 and 2); never its ordinary words (note 3)."""
+    found = [url, unquote(url)]
+    try:
+        parts = urlsplit(url)
+        password, username = parts.password, parts.username
+    except ValueError:
+        return found
+    pieces = [password] if password else []
+    pieces += [username] if username and looks_like_token(unquote(username)) else []
+    pieces += [segment for segment in parts.path.split("/") if looks_like_token(unquote(segment))]
+    for name, value in parse_qsl(parts.query):
+        if _CREDENTIAL_NAME.search(name) or looks_like_token(value):
+            pieces.append(value)
+    for piece in pieces:
+        found += [piece, unquote(piece)]
+    return [value for value in found if value]
+
+
+def header_secrets(name: str, value: str) -> list[str]:
+    """The secrets of a header: its whole value when its name says it is a credential (or
+    an auth scheme leads it), and the words of it that read as tokens."""
+    if name.lower() in HARMLESS_HEADERS:
+        return []
+    words = value.split()
+    credential = bool(_CREDENTIAL_NAME.search(name)) or (
+        len(words) > 1 and words[0].lower() in _AUTH_SCHEMES)
+    found = [value] if credential else []
+    if credential and words and words[0].lower() in _AUTH_SCHEMES:
+        found += words[1:]
+    found += [word for word in words if looks_like_token(word)]
+    return found
 
 
 def _variants(secrets: Iterable[str]) -> list[str]:

@@ -26,7 +26,8 @@ from notifiers.config import (
 from notifiers.errors import InvalidNotifierConfig
 from notifiers.message import Message
 from notifiers.notifier import Notifier
-from notifiers.redact import MASK, mask_url
+from notifiers.outbound import OutboundPolicy, check_host, check_url, connections_checked
+from notifiers.redact import HARMLESS_HEADERS, MASK, mask_url
 
 __all__ = [
     "NOTIFIER_TYPES", "NotifierConfig", "OutboxConfig", "SendGridConfig", "SlackConfig",
@@ -34,8 +35,6 @@ __all__ = [
     "mask", "parse_config",
 ]
 
-# headers whose values say nothing secret; every other header value is masked
-HARMLESS_HEADERS = frozenset({"accept", "content-type", "user-agent"})
 _ADAPTER: TypeAdapter[NotifierConfig] = TypeAdapter(NotifierConfig)
 
 # the names of the notifiers configured from the environment
@@ -74,33 +73,69 @@ def parse_config(data: Mapping[str, Any]) -> NotifierConfig:
             from None
 
 
+class _CheckedFirst:
+    """A notifier whose destination is checked against the outbound policy before each
+    send, and each connection of its client as it opens (notifiers.outbound, note 5)."""
+
+    def __init__(self, notifier: Notifier, policy: OutboundPolicy, *, url: str | None = None,
+                 host: str = "", port: int = 0) -> None:
+        self._notifier = notifier
+        self._url = url
+        self._host, self._port = host, port
+        self._policy = policy
+        self.channel = notifier.channel
+
+    def __repr__(self) -> str:
+        return repr(self._notifier)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._notifier, name)
+
+    def send(self, message: Message) -> Any:
+        if self._url is not None:
+            addresses = check_url(self._url, self._policy)
+        else:
+            addresses = check_host(self._host, self._port, self._policy)
+        # the client resolves the name again and may follow redirects: judged as it connects
+        with connections_checked(self._policy, addresses):
+            return self._notifier.send(message)
+
+
 def build_notifier(config: NotifierConfig, *,
                    outbox_store: Callable[[Message], object] | None = None,
-                   environ: Mapping[str, str] | None = None) -> Notifier:
+                   environ: Mapping[str, str] | None = None,
+                   outbound: OutboundPolicy | None = None) -> Notifier:
     """The notifier for `config`. `outbox_store` receives the outbox's messages;
     `environ` (default os.environ) supplies SENDGRID_API_HOST and SLACK_API_URL when the
-    configuration names no base URL."""
+    configuration names no base URL; `outbound` says where requests may go (default: the
+    rules that always hold, such as no cloud metadata address)."""
     env = os.environ if environ is None else environ
+    policy = OutboundPolicy() if outbound is None else outbound
     if isinstance(config, SendGridConfig):
         from notifiers.sendgrid import SendGridNotifier
 
-        return SendGridNotifier(config, api_host=env.get("SENDGRID_API_HOST") or None)
+        sendgrid = SendGridNotifier(config, api_host=env.get("SENDGRID_API_HOST") or None)
+        return _CheckedFirst(sendgrid, policy, url=sendgrid.api_host)
     if isinstance(config, SmtpConfig):
         from notifiers.smtp import SmtpNotifier
 
-        return SmtpNotifier(config)
+        return _CheckedFirst(SmtpNotifier(config), policy, host=config.host,
+                             port=config.effective_port)
     if isinstance(config, SlackConfig):
         from notifiers.slack import SlackNotifier
 
-        return SlackNotifier(config, api_url=env.get("SLACK_API_URL") or None)
+        slack = SlackNotifier(config, api_url=env.get("SLACK_API_URL") or None)
+        return _CheckedFirst(slack, policy, url=slack.api_url)
     if isinstance(config, SlackWebhookConfig):
         from notifiers.slack import SlackWebhookNotifier
 
-        return SlackWebhookNotifier(config)
+        return _CheckedFirst(SlackWebhookNotifier(config), policy,
+                             url=config.url.get_secret_value())
     if isinstance(config, WebhookConfig):
         from notifiers.webhook import WebhookNotifier
 
-        return WebhookNotifier(config)
+        # its HTTP client checks each connection itself, at the addresses it connects to
+        return WebhookNotifier(config, outbound=policy)
     if isinstance(config, OutboxConfig):
         if outbox_store is None:
             raise InvalidNotifierConfig("the outbox notifier needs a store to put messages in")

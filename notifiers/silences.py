@@ -1,7 +1,8 @@
 """Silences, in the manner of Alertmanager: matchers over labels, for a time window.
 
 A matcher is `name=value`, `name!=value`, `name=~regex` or `name!~regex`; a regex must
-match the whole value (as Alertmanager anchors it); a label the notification lacks
+match the whole value (as Alertmanager anchors it) and runs on RE2 (`notifiers.regex`), as
+Alertmanager's Go regexps do: no backreferences, no lookaround; a label the notification lacks
 has the value "". A silence mutes a notification when it is active at `now`
 (starts_at <= now < ends_at) and all of its matchers match its labels.
 """
@@ -17,6 +18,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from notifiers.errors import InvalidSilence
+from notifiers.regex import compile_regex, regex_problem
 
 MatchOp = Literal["=", "!=", "=~", "!~"]
 # longest operators first, so that "!=" is not read as "!" then "="
@@ -37,16 +39,15 @@ class Matcher(BaseModel):
     @model_validator(mode="after")
     def _regex_compiles(self) -> Matcher:
         if self.op in ("=~", "!~"):
-            try:
-                re.compile(self.value)
-            except re.error as error:
-                raise ValueError(f"'{self.value}' is not a valid regular expression: {error}") \
-                    from None
+            problem = regex_problem(self.value)
+            if problem:
+                raise ValueError(f"'{self.value}' is not a valid regular expression: {problem}")
         return self
 
     @cached_property
-    def _pattern(self) -> re.Pattern[str]:
-        return re.compile(self.value)
+    def _pattern(self) -> Any:
+        # RE2 (linear time): a user's pattern must not be able to stall the notify worker
+        return compile_regex(self.value)
 
     @classmethod
     def parse(cls, text: str) -> Matcher:

@@ -14,8 +14,9 @@ secret, and `redact` runs over every rendered string as a last line of defence):
   logs         the run's last log lines: strings, or {timestamp, level, message}
 A name the context lacks renders as "" (`{{ flow_run.nope.deeper }}` too). The
 sandbox refuses attributes that start with "_" (`''.__class__.__mro__`,
-`__globals__`, `__subclasses__`, attribute walks to os or sys), unsafe callables
-and huge `*`/`**` results: TemplateProblem, and `safe_render` falls back to the default.
+`__globals__`, `__subclasses__`, attribute walks to os or sys), unsafe callables,
+huge values, long loops and long renders (`notifiers.sandbox` holds every rule):
+TemplateProblem, and `safe_render` falls back to the default.
 
 `default_subject`, `default_text` and `default_html` make a useful message from the
 same context: what failed, the error, the failed task, the last log lines, a link.
@@ -24,10 +25,10 @@ same context: what failed, the error, the failed task, the last log lines, a lin
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from functools import lru_cache
 from html import escape
 from typing import Any
 
+from notifiers import sandbox
 from notifiers.errors import TemplateProblem
 from notifiers.message import Link, Message, Severity
 from notifiers.redact import redact
@@ -35,78 +36,17 @@ from notifiers.redact import redact
 __all__ = ["default_html", "default_subject", "default_text", "redact", "render",
            "render_message", "render_payload", "safe_render"]
 
-MAX_OUTPUT_CHARS = 100_000
-MAX_EXPONENT = 100
 MAX_LOG_LINES = 20
 LOG_LINE_CHARS = 300
 FAILED_STATES = ("Failed", "Crashed")
 FINAL_STATES = ("Completed", "Failed", "Crashed", "Cancelled")
 _WARNING_STATES = ("Cancelled", "Cancelling", "Late", "AwaitingRetry", "Retrying")
-TRUNCATED = "\n… (truncated)"
-
-
-@lru_cache(maxsize=2)
-def _environment(html: bool) -> Any:
-    # jinja2 is imported on first use: importing notifiers stays light
-    from jinja2 import ChainableUndefined
-    from jinja2.sandbox import ImmutableSandboxedEnvironment, SecurityError
-
-    class Sandbox(ImmutableSandboxedEnvironment):
-        intercepted_binops = frozenset({"*", "**"})
-
-        def unsafe_undefined(self, obj: Any, attribute: Any) -> Any:
-            # the stock sandbox returns an Undefined that renders as "": refuse instead
-            raise SecurityError(f"access to attribute {attribute!r} of a "
-                                f"{type(obj).__name__} is not allowed")
-
-        def call_binop(self, context: Any, operator: str, left: Any, right: Any) -> Any:
-            if operator == "**" and isinstance(right, int | float) and abs(right) > MAX_EXPONENT:
-                raise SecurityError("exponent too large")
-            if operator == "*":
-                for sequence, times in ((left, right), (right, left)):
-                    if (isinstance(sequence, str | list | tuple) and isinstance(times, int)
-                            and len(sequence) * times > MAX_OUTPUT_CHARS):
-                        raise SecurityError("repetition too large")
-            return super().call_binop(context, operator, left, right)
-
-    environment = Sandbox(autoescape=html, undefined=ChainableUndefined,
-                          keep_trailing_newline=True)
-    for name in ("lipsum", "cycler", "joiner"):
-        environment.globals.pop(name, None)
-    return environment
-
-
-@lru_cache(maxsize=512)
-def _compiled(template: str, html: bool) -> Any:
-    return _environment(html).from_string(template)
 
 
 def render(template: str, context: Mapping[str, Any], *, html: bool = False) -> str:
-    """`template` rendered over `context` (HTML-escaped values when `html`); TemplateProblem
-    when it does not parse, fails, or the sandbox refuses it."""
-    from jinja2 import TemplateSyntaxError
-    from jinja2.sandbox import SecurityError
-
-    try:
-        compiled = _compiled(template, html)
-    except TemplateSyntaxError as error:
-        raise TemplateProblem(f"template does not parse: {error.message} (line {error.lineno})") \
-            from None
-    except Exception as error:  # noqa: BLE001 - any compile failure is the template's
-        raise TemplateProblem(f"template does not compile: {type(error).__name__}") from None
-    chunks, size = [], 0
-    try:
-        for chunk in compiled.generate(dict(context)):
-            chunks.append(chunk)
-            size += len(chunk)
-            if size > MAX_OUTPUT_CHARS:
-                return "".join(chunks)[:MAX_OUTPUT_CHARS] + TRUNCATED
-    except SecurityError as error:
-        raise TemplateProblem(f"template refused by the sandbox: {error}") from None
-    except Exception as error:  # noqa: BLE001 - a template bug can raise anything
-        raise TemplateProblem(f"template failed to render: {type(error).__name__}: {error}") \
-            from None
-    return "".join(chunks)
+    """`template` rendered over `context` in the sandbox (HTML-escaped values when `html`);
+    TemplateProblem when it does not parse, fails, or breaks a limit of the sandbox."""
+    return sandbox.render(template, context, html=html, lenient=True)
 
 
 def safe_render(template: str | None, context: Mapping[str, Any], fallback: str, *,

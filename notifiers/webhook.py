@@ -19,10 +19,12 @@ import json
 import time
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.request import getproxies
 
-from notifiers._answers import answer_detail, network_detail
+from notifiers._answers import answer_detail, network_detail, read_capped
 from notifiers.config import WebhookConfig
 from notifiers.message import Message, ProviderAnswer
+from notifiers.outbound import OutboundPolicy, check_proxied_url, pinned_transport
 from notifiers.policy import classify
 from notifiers.redact import hide_in_logs, mask_url
 
@@ -99,12 +101,20 @@ class WebhookNotifier:
 
     channel = CHANNEL
 
-    def __init__(self, config: WebhookConfig, *, transport: Any = None) -> None:
+    def __init__(self, config: WebhookConfig, *, transport: Any = None,
+                 outbound: OutboundPolicy | None = None) -> None:
         import httpx
 
         self.config = config
         self._secrets = config.secret_values()
         hide_in_logs("httpx", self._secrets)
+        self._policy = OutboundPolicy() if outbound is None else outbound
+        # behind a proxy (HTTP_PROXY, ...) the proxy connects, and httpx honours the
+        # environment's proxies only without a transport of ours: the name is checked first
+        self._check_first = transport is None and bool(getproxies())
+        if transport is None and not self._check_first:
+            # each new connection is checked against the policy, at the address it uses
+            transport = pinned_transport(self._policy)
         # one client per notifier: its pool reuses connections across messages
         self._client = httpx.Client(timeout=config.timeout_s, follow_redirects=False,
                                     headers={"User-Agent": USER_AGENT}, transport=transport)
@@ -118,14 +128,18 @@ class WebhookNotifier:
         import httpx
 
         request = build_request(message, self.config, now=time.time())
+        if self._check_first:
+            check_proxied_url(request.url, self._policy)
         try:
-            response = self._client.request(request.method, request.url,
-                                            headers=request.headers, content=request.body)
+            with self._client.stream(request.method, request.url, headers=request.headers,
+                                     content=request.body) as response:
+                # what is kept of the answer is short: read no more than that of it
+                body = read_capped(response.iter_bytes())
         except httpx.RequestError as error:
             raise classify(None).failure(network_detail(CHANNEL, error, self._secrets)) \
                 from None
         outcome = classify(response.status_code, response.headers, now=time.time())
-        detail = answer_detail(CHANNEL, response.status_code, response.text, self._secrets)
+        detail = answer_detail(CHANNEL, response.status_code, body, self._secrets)
         if not outcome.sent:
             raise outcome.failure(detail)
         return ProviderAnswer(channel=CHANNEL, status=response.status_code, summary=detail)

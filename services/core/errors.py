@@ -4,6 +4,7 @@ FlowkeeperError                 root of every error flowkeeper raises on purpose
  ├── RedisUnavailable           no Redis to talk to (embedded failed to start, URL unreachable)
  ├── NotFound                   a named run, deployment or automation does not exist
  ├── InvalidTransition          a run cannot move to the state asked for
+ │    └── SecretKeyMismatch     a stored secret was encrypted with another secret key
  ├── InvalidInput               bad user input (parameters, entrypoint, event)
  │    └── NameTaken             creating something under a name already in use (HTTP 409)
  └── AccessRefused              the API would be reachable by others with no token to guard it
@@ -26,6 +27,11 @@ class NotFound(FlowkeeperError):
 
 class InvalidTransition(FlowkeeperError):
     """A run cannot move to the requested state from the one it is in."""
+
+
+class SecretKeyMismatch(InvalidTransition):
+    """A stored secret (a notifier's, an action's) does not decrypt with this installation's
+    secret key."""
 
 
 class InvalidInput(FlowkeeperError):

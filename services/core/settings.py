@@ -81,6 +81,12 @@ class Settings(BaseSettings):
     # delivery records are kept this long
     notify_retention_s: int = Field(7 * 24 * 3600, ge=60)
 
+    # where notifications may be sent (webhooks, Slack, SendGrid, SMTP): comma-separated
+    # CIDRs, addresses and host names (`*.example.com`); the deny list wins, and an allow
+    # list, when set, admits only what it lists. Link-local and cloud metadata addresses
+    # are refused whatever these say.
+    outbound_allow: str = ""
+    outbound_deny: str = ""
     @field_validator("admin_token", mode="before")
     @classmethod
     def _empty_is_unset(cls, value: object) -> object:

@@ -32,10 +32,10 @@ from pydantic import BaseModel, ConfigDict, SecretStr
 from automations.actions import NAME_PATTERN
 from notifiers import InvalidNotifierConfig, NotifierConfig, OutboxConfig, mask, parse_config
 from notifiers.registry import ENV_NOTIFIER_NAMES, configs_from_env
+from services.core import crypto
 from services.core.errors import InvalidInput, NameTaken, NotFound
 from services.core.keys import Keys
 from services.core.settings import Settings
-from services.notify import crypto
 
 log = logging.getLogger("flowkeeper.notify")
 

@@ -13,12 +13,12 @@ from datetime import datetime
 from typing import Any
 
 from automations.schema import Automation
+from services.core import crypto
 from services.core.automation_store import FiringRecord
 from services.core.models import FlowRun, StateType, TaskRun
 from services.core.run_links import signed_run_url
 from services.core.settings import Settings
 from services.core.store import Store
-from services.notify import crypto
 
 LOG_LINES = 20
 TASK_RUNS = 50

@@ -56,11 +56,11 @@ from notifiers import (
 )
 from notifiers.policy import BucketState
 from notifiers.silences import is_silenced
-from services.core import stream
+from services.core import crypto, stream
 from services.core.errors import FlowkeeperError, InvalidTransition, NotFound
 from services.core.keys import Keys
 from services.core.settings import Settings
-from services.notify import crypto, groups
+from services.notify import groups
 from services.notify.configs import NotifierStore, Resolved
 from services.notify.instances import notifier_for
 from services.notify.outbox import Outbox
@@ -243,7 +243,8 @@ class Deliveries:
               now: float) -> tuple[Delivery, float | None]:
         """One attempt through the notifier; the retry time in this installation's delays."""
         notifier = notifier_for(resolved.config, outbox_store=lambda message: self.outbox.store(
-            message, notification.notifier), environ=self.notifiers.environ)
+            message, notification.notifier), environ=self.notifiers.environ,
+            settings=self.settings)
         keep = _KeepRetryAfter(notifier)
         attempt = notification.attempts + 1
         delivery = attempt_delivery(keep, notification.message, attempt=attempt,
@@ -313,7 +314,8 @@ class Deliveries:
             raise NotFound(f"no notifier named '{name}'")
         config = found[0]
         notifier = notifier_for(config, outbox_store=lambda message: self.outbox.store(
-            message, name), environ=self.notifiers.environ)
+            message, name), environ=self.notifiers.environ,
+            settings=self.settings)
         delivery = attempt_delivery(notifier, sample_message(name), attempt=1, max_attempts=1,
                                     secrets=config.secret_values())
         log.info("test of notifier %s: %s", name,

@@ -13,8 +13,7 @@ InvalidInput at this edge; their messages name the field and never echo a secret
 
 from __future__ import annotations
 
-from services.core.errors import InvalidTransition
+from services.core.errors import SecretKeyMismatch
 
-
-class SecretKeyMismatch(InvalidTransition):
-    """A stored notifier's secrets do not decrypt with this installation's secret key."""
+# defined in services.core (action secrets are encrypted with the same key); raised here too
+__all__ = ["SecretKeyMismatch"]

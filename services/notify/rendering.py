@@ -35,11 +35,12 @@ from notifiers.grouping import (
     group_key,
 )
 from notifiers.templates import render_message, render_payload
+from services.core import crypto
+from services.core.action_secrets import reveal_webhook
 from services.core.automation_store import FiringRecord
 from services.core.errors import NotFound
 from services.core.settings import Settings
 from services.core.store import Store
-from services.notify import crypto
 from services.notify.configs import CHANNEL_DEFAULTS, NotifierStore, reveal
 from services.notify.context import build_context, labels_of
 from services.notify.errors import SecretKeyMismatch
@@ -76,9 +77,11 @@ def group_policy(action: NotificationAction) -> GroupPolicy | None:
         repeat_interval_s=repeat)
 
 
-def inline_webhook(action: NotificationAction) -> WebhookConfig | None:
-    """The webhook a call-webhook action gives by URL (rather than by notifier name)."""
+def inline_webhook(settings: Settings, action: NotificationAction) -> WebhookConfig | None:
+    """The webhook a call-webhook action gives by URL (rather than by notifier name), its
+    URL and headers decrypted (they are stored sealed: services.core.action_secrets)."""
     if isinstance(action, CallWebhook) and action.url is not None:
+        action = reveal_webhook(settings, action)
         return WebhookConfig(url=action.url, method=action.method, headers=action.headers)
     return None
 
@@ -122,7 +125,7 @@ def build_notification(store: Store, notifiers: NotifierStore, record: FiringRec
     settings: Settings = store.settings
     context = build_context(store, record, automation, now)
     labels = labels_of(context, record) | {"notifier": action.notifier or channel_of(action)}
-    inline = inline_webhook(action)
+    inline = inline_webhook(settings, action)
     secrets = _secrets(notifiers, action, inline)
     templates = _templates(action)
     problems: list[str] = []

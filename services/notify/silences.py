@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import time
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 
 import redis
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from notifiers import InvalidSilence
-from notifiers.silences import Matcher, Silence, parse_duration
+from notifiers.silences import Silence, parse_duration
 from services.core.errors import InvalidInput, NotFound, validation_messages
 from services.core.keys import Keys
 
@@ -27,7 +27,9 @@ class SilenceCreate(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    matchers: list[str | Matcher] = Field(min_length=1, description='"name=value", "name!=value",'
+    # objects are checked when the silence is built, so that an error names the matcher
+    # rather than each branch of a str-or-object union
+    matchers: list[str | dict[str, Any]] = Field(min_length=1, description='"name=value", "name!=value",'
                                           ' "name=~regex", "name!~regex", or objects')
     duration: str | float | None = Field(None, description='"2h", "30m", "1d" or seconds')
     starts_at: datetime | None = Field(None, description="default: now")

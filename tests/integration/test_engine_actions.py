@@ -152,6 +152,26 @@ def test_a_template_the_sandbox_refuses_fails_the_action(store, automations, eng
     assert outcome == "failed" and detail.startswith("parameters.x: template")
 
 
+def test_a_template_bomb_in_parameters_fails_the_action_without_stalling_the_worker(
+        store, automations, engine):
+    deploy_elsewhere(store)
+    automation = create(automations, on_failure(
+        {"type": "run-deployment", "deployment": "nightly",
+         "parameters": {"x": "{% for i in range(100000) %}{% for j in range(100000) %}"
+                             "{% endfor %}{% endfor %}"}},
+        {"type": "run-deployment", "deployment": "nightly",
+         "parameters": {"y": "{{ 'a' * 10**8 }}"}}))
+    fail_a_run(store)
+
+    engine.run_until_idle()
+    drain_actions(store)
+
+    found = outcomes(automations, automation)
+    assert [(outcome, detail.split(":")[0]) for _, outcome, detail in found] == \
+        [("failed", "parameters.x"), ("failed", "parameters.y")]
+    assert all("refused by the sandbox" in detail for _, _, detail in found)
+
+
 def test_cancel_flow_run_moves_the_inferred_run_to_cancelling(store, automations, engine):
     deploy_elsewhere(store)
     automation = create(automations, {

@@ -157,12 +157,18 @@ def test_silences_are_created_listed_and_expired(api):
 def test_bad_silences_are_refused_with_the_field_named(api):
     bad_matcher = api.post("/api/silences", json={"matchers": ["flow"], "duration": "1h"})
     bad_regex = api.post("/api/silences", json={"matchers": ["flow=~("], "duration": "1h"})
+    lookahead = api.post("/api/silences", json={
+        "matchers": ["a=b", {"name": "flow", "op": "=~", "value": "(?=taxi)t.*"}],
+        "duration": "1h"})
     bad_duration = api.post("/api/silences", json={"matchers": ["a=b"], "duration": "soon"})
     both = api.post("/api/silences", json={"matchers": ["a=b"]})
     past = api.post("/api/silences", json={"matchers": ["a=b"], "ends_at": 1000})
 
     assert bad_matcher.status_code == 422 and bad_matcher.json()["detail"].startswith("matchers")
     assert bad_regex.status_code == 422 and "regular expression" in bad_regex.json()["detail"]
+    assert lookahead.status_code == 422
+    assert lookahead.json()["detail"].startswith("matchers")
+    assert "lookahead (?=...) is not supported" in lookahead.json()["detail"]
     assert bad_duration.status_code == 422 and "not a duration" in bad_duration.json()["detail"]
     assert both.status_code == 422 and "exactly one" in both.json()["detail"]
     assert past.status_code == 422 and "already be over" in past.json()["detail"]
@@ -256,6 +262,7 @@ def test_silence_add_ls_rm(cli):
     everything = cli("silence", "ls", "--all")
     bad = cli("silence", "add", "--match", "flow", "--for", "1h")
     neither = cli("silence", "add", "--match", "a=b")
+    backreference = cli("silence", "add", "--match", r"flow=~(taxi)\1", "--for", "1h")
 
     assert added.exit_code == 0, added.output
     assert "mutes flow=taxi-training, state!=Crashed until" in added.output
@@ -266,6 +273,8 @@ def test_silence_add_ls_rm(cli):
     assert "expired" in everything.output
     assert bad.exit_code == 2 and "matcher 'flow' does not parse" in bad.output
     assert neither.exit_code == 2 and "--for or --until" in neither.output
+    assert backreference.exit_code == 2
+    assert "backreferences such as \\1 are not supported" in backreference.output
 
 
 def test_a_notifier_that_does_not_exist_shows_in_the_dead_letters(cli, store):

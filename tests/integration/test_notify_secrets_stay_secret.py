@@ -12,8 +12,8 @@ import pytest
 from pydantic import SecretStr
 from typer.testing import CliRunner
 
+from services.core import crypto
 from services.core.errors import InvalidInput
-from services.notify import crypto
 from services.notify.actions import deliver_action
 from services.notify.configs import NotifierStore, parse_document
 from services.notify.dispatcher import tick

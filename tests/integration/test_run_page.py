@@ -8,8 +8,8 @@ from urllib.parse import urlsplit
 import pytest
 from fastapi.testclient import TestClient
 
+from services.core import crypto
 from services.core.run_links import signed_run_url
-from services.notify import crypto
 from services.notify.actions import deliver_action
 from tests.integration.notify_helpers import deliveries_for, failed_run, firing_for
 

@@ -20,9 +20,9 @@ from fastapi import APIRouter, Query
 from fastapi.responses import HTMLResponse
 
 from services.api.deps import StoreDep
+from services.core import crypto
 from services.core.models import FlowRun, LogRecord, StateRecord, StateType, TaskRun
 from services.core.run_links import check_run_link
-from services.notify import crypto
 
 router = APIRouter(tags=["pages"])
 

@@ -1,4 +1,5 @@
-"""Notifier secrets encrypted at rest with Fernet, under the installation's secret key.
+"""Secrets encrypted at rest with Fernet, under the installation's secret key: stored
+notifiers' configurations, and the URLs and headers of call-webhook actions.
 
 The key comes from FLOWKEEPER_SECRET_KEY (a Fernet key, or any passphrase, which is
 stretched into one; several, comma separated, rotate keys: the first encrypts, every
@@ -20,8 +21,9 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from services.core.errors import SecretKeyMismatch
+from services.core.private_files import private_dir
 from services.core.settings import Settings
-from services.notify.errors import SecretKeyMismatch
 
 if TYPE_CHECKING:
     from cryptography.fernet import MultiFernet
@@ -49,7 +51,7 @@ def _read_or_create(path: Path) -> str:
         return _read(path)
     except FileNotFoundError:
         pass
-    path.parent.mkdir(parents=True, exist_ok=True)
+    private_dir(path.parent)
     key = Fernet.generate_key()
     try:
         descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
