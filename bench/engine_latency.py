@@ -256,9 +256,9 @@ def cancel_latency() -> list[Row]:
     from services.control import rq_connection
     from services.core import stream
     from services.core.models import FlowRun, StateType
+    from services.core.queues import CONTROL_QUEUE
     from services.core.store import Store
     from services.engine.engine import ENGINE_GROUP
-    from services.core.queues import CONTROL_QUEUE
 
     with _installation("bench-stuck") as (settings, client, keys):
         store = Store(client, settings)
