@@ -18,10 +18,10 @@ from services import control
 from services.core import stream
 from services.core.automation_store import AutomationStore, validate_spec
 from services.core.models import FlowRun, StateType
+from services.core.queues import CONTROL_QUEUE, NOTIFY_QUEUE
 from services.core.run_events import flow_run_event
 from services.core.settings import Settings
 from services.core.store import Store
-from services.core.queues import CONTROL_QUEUE, NOTIFY_QUEUE
 
 REPO = Path(__file__).resolve().parents[2]
 
