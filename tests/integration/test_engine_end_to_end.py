@@ -1,5 +1,5 @@
 """The used-by stories end to end: the engine (a thread), flow runs on workers, actions
-on the `actions` queue. A run stuck in Running is cancelled by the stuck-run automation
+on the `control` queue. A run stuck in Running is cancelled by the stuck-run automation
 and its worker process really stops; a failed run is retried once and only once; three
 failures enqueue a retrain that runs."""
 
