@@ -5,6 +5,7 @@ notify workers are still stuck in their sends."""
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 
@@ -43,16 +44,19 @@ def on(flow: str, state: str, action: dict) -> dict:
 
 @pytest.fixture()
 def workers(settings, tmp_path):
-    """One control worker and two notify workers, as `flowkeeper up` starts them."""
+    """One control worker and two notify workers, as `flowkeeper up` starts them, each in a
+    process group of its own: stopping the group stops RQ's scheduler child too, which
+    would otherwise outlive a killed worker and hold the queue's scheduler lock."""
     started = []
     for number, queue in enumerate([CONTROL_QUEUE, NOTIFY_QUEUE, NOTIFY_QUEUE]):
         log = open(tmp_path / f"worker-{number}-{queue}.log", "wb")  # noqa: SIM115
         started.append((subprocess.Popen(
             [sys.executable, "-m", "services.worker", "--queue", queue], cwd=REPO,
-            env=dict(os.environ), stdout=log, stderr=subprocess.STDOUT), log))
+            env=dict(os.environ), stdout=log, stderr=subprocess.STDOUT,
+            start_new_session=True), log))
     yield started
     for process, log in started:
-        process.kill()
+        os.killpg(process.pid, signal.SIGKILL)
         process.wait(10)
         log.close()
 

@@ -74,10 +74,11 @@ def hook_automation(store, settings):
 
 
 def start_worker(tmp_path, queue: str) -> tuple[subprocess.Popen, object]:
+    """A worker in a process group of its own, with RQ's scheduler child in it."""
     log = open(tmp_path / f"worker-{queue}-{time.monotonic_ns()}.log", "wb")  # noqa: SIM115
     process = subprocess.Popen([sys.executable, "-m", "services.worker", "--queue", queue],
                                cwd=REPO, env=dict(os.environ), stdout=log,
-                               stderr=subprocess.STDOUT)
+                               stderr=subprocess.STDOUT, start_new_session=True)
     return process, log
 
 
@@ -93,11 +94,13 @@ def test_a_worker_killed_mid_send_counts_the_resend_as_a_second_attempt(
         try:
             wait_until(lambda: provider.count() == 1, timeout=60,
                        message="the worker to start sending")
-            worker.send_signal(signal.SIGKILL)
+            # the worker and its scheduler child die at once (a lost machine)
+            os.killpg(worker.pid, signal.SIGKILL)
             worker.wait(10)
         finally:
             if worker.poll() is None:
-                worker.kill()
+                os.killpg(worker.pid, signal.SIGKILL)
+                worker.wait(10)
             log.close()
         [cut_off] = deliveries.notifications.recent()
         lease = store.keys.notification_lease(cut_off.id)
