@@ -99,6 +99,11 @@ class SendTestResult(BaseModel):
     permanent: bool = False
 
 
+def _deadline_s(resolved: Resolved) -> float | None:
+    """How long one send through the notifier may take in all (i); None: no network."""
+    return getattr(resolved.config, "timeout_s", None)
+
+
 class _KeepRetryAfter:
     """Passes sends through and keeps the Retry-After of the last retryable failure, so
     that the retry is scheduled with this installation's delays (not the library's)."""
@@ -206,7 +211,8 @@ class Deliveries:
                 outcome="deferred", at=now, attempt=notification.attempts, via=resolved.name,
                 retry_at=now + wait_s,
                 detail=f"rate limit of notifier '{resolved.name}': sending in {wait_s:.2f} s"))
-        delivery, retry_at = self._send(notification, resolved, now, lease)
+        notification = self._record_attempt(notification, resolved, now, lease)  # (h)
+        delivery, retry_at = self._send(notification, resolved, now)
         outcome = {"sent": "sent", "retrying": "retried", "dead": "dead"}[delivery.status]
         return self._record(notification, lease, Step(
             outcome=outcome, at=delivery.at, attempt=delivery.attempt, via=resolved.name,
@@ -263,39 +269,39 @@ class Deliveries:
                 except redis.WatchError:
                     continue
 
-    def _send(self, notification: Notification, resolved: Resolved, now: float,
-              lease: leases.Lease) -> tuple[Delivery, float | None]:
+    def _send(self, notification: Notification, resolved: Resolved,
+              now: float) -> tuple[Delivery, float | None]:
         """One attempt through the notifier; the retry time in this installation's delays."""
         notifier = notifier_for(resolved.config, outbox_store=lambda message: self.outbox.store(
             message, notification.notifier), environ=self.notifiers.environ)
         keep = _KeepRetryAfter(notifier)
-        attempt = notification.attempts + 1
-        deadline_s = getattr(resolved.config, "timeout_s", None)  # (i)
-        self._record_attempt(notification, attempt, now, deadline_s, lease)
+        attempt = notification.attempts  # counted by _record_attempt
         delivery = attempt_delivery(keep, notification.message, attempt=attempt,
                                     max_attempts=self.settings.notify_max_attempts,
                                     secrets=resolved.config.secret_values(),
-                                    clock=lambda: now, rand=self.rand, deadline_s=deadline_s)
+                                    clock=lambda: now, rand=self.rand,
+                                    deadline_s=_deadline_s(resolved))  # (i)
         if delivery.status != "retrying":
             return delivery, None
         delay = next_delay(attempt, keep.retry_after, base=self.settings.notify_retry_base_s,
                            cap=self.settings.notify_retry_max_s, rand=self.rand)
         return delivery, now + delay
 
-    def _record_attempt(self, notification: Notification, attempt: int, now: float,
-                        deadline_s: float | None, lease: leases.Lease) -> None:
-        """Count the attempt before its request leaves (h); LeaseLost if another process
-        took the notification meanwhile (our lease expired): that one sends it."""
-        hold_s = (deadline_s or 0.0) + SEND_LEASE_MARGIN_S
+    def _record_attempt(self, notification: Notification, resolved: Resolved, now: float,
+                        lease: leases.Lease) -> Notification:
+        """Count the next attempt before its request leaves (h); the notification with it.
+        LeaseLost if another process took the notification meanwhile: that one sends."""
+        hold_s = (_deadline_s(resolved) or 0.0) + SEND_LEASE_MARGIN_S
         if not leases.renew(self.client, lease, int(hold_s * 1000)):
             raise leases.LeaseLost(f"notification {notification.id}: lease expired before "
                                    "the send")
-        started = notification.model_copy(update={"attempts": attempt,
+        started = notification.model_copy(update={"attempts": notification.attempts + 1,
                                                   "attempt_started_at": now})
         pipe = self.client.pipeline(transaction=True)
         self.notifications.save_ops(pipe, started)
         pipe.zadd(self.keys.notifications_due, {notification.id: now + hold_s})
         pipe.execute()
+        return started
 
     # --- recording (f)
     def _record_ops(self, pipe: Any, notification: Notification, step: Step) -> None:

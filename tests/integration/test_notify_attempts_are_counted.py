@@ -58,6 +58,8 @@ def test_a_provider_answering_after_the_timeout_gets_a_bounded_number_of_request
     assert len(keys) == 3  # notify_max_attempts, the documented bound
     assert keys == [final.message.id] * 3
     assert final.attempts == 3 == len([step for step in final.steps if step.attempt])
+    assert final.attempt_started_at is not None  # the third attempt's start, kept
+    assert final.steps[1].at <= final.attempt_started_at <= final.steps[2].at
     assert all("no answer within 0.3 s" in step.error or "timed out" in step.error.lower()
                for step in final.steps)
 
