@@ -13,7 +13,7 @@ from bench.harness import machine_line, render
 RESULTS = Path(__file__).resolve().parent / "results"
 
 SECTIONS = ["bench.sdk", "bench.emitter", "bench.imports", "bench.engine", "bench.engine_latency",
-            "bench.notify", "bench.sandbox"]
+            "bench.notify", "bench.sandbox", "bench.control"]
 
 
 def main() -> int:

@@ -1,9 +1,9 @@
 """Engine latency and memory, each in the same run:
 
-- from the XADD of a `flow-run.Failed` to its action job on the RQ `actions` queue, at a
+- from the XADD of a `flow-run.Failed` to its action job on its RQ queue, at a
   steady 1,000 events/s, with the engine in its own process (`python -m services.engine`);
-- from a proactive deadline to the cancel being requested, with the engine and an
-  actions worker (`python -m services.worker --queue actions`) in their own processes;
+- from a proactive deadline to the cancel being requested, with the engine and a
+  run-control worker (`python -m services.worker --queue control`) in their own processes;
 - the engine process's memory with 1,000 automations and 100,000 open proactive buckets,
   and what those buckets take in Redis;
 - throughput when 9,000 more automations concern flows that have no runs: the index keeps
@@ -256,17 +256,17 @@ def cancel_latency() -> list[Row]:
     from services.control import rq_connection
     from services.core import stream
     from services.core.models import FlowRun, StateType
+    from services.core.queues import CONTROL_QUEUE
     from services.core.store import Store
     from services.engine.engine import ENGINE_GROUP
-    from services.engine.recording import ACTIONS_QUEUE
 
     with _installation("bench-stuck") as (settings, client, keys):
         store = Store(client, settings)
-        actions = Queue(ACTIONS_QUEUE, connection=rq_connection(store))
+        actions = Queue(CONTROL_QUEUE, connection=rq_connection(store))
         [automation] = _create_all(settings, client, [STUCK_RUN])
         stream.ensure_group(client, keys, ENGINE_GROUP, start_id="$")
         with _service("services.engine", "--consumer", "bench-engine") as (_engine, engine_log), \
-                _service("services.worker", "--queue", ACTIONS_QUEUE) as (_worker, worker_log):
+                _service("services.worker", "--queue", CONTROL_QUEUE) as (_worker, worker_log):
             _wait_until(_engine_started(client, keys), 30, "the engine to start", engine_log)
             _wait_until(lambda: Worker.all(queue=actions), 30, "the worker to start", worker_log)
             runs = []
@@ -284,7 +284,7 @@ def cancel_latency() -> list[Row]:
         Row(SECTION, f"proactive deadline -> cancel action job enqueued, {setting}, engine "
             "process", f"p99 {_percentile(enqueued, 0.99):.2f} s",
             f"p50 {_percentile(enqueued, 0.5):.2f} s", f"max {max(enqueued):.2f} s", ""),
-        Row(SECTION, f"proactive deadline -> cancel requested, {setting}, engine + actions "
+        Row(SECTION, f"proactive deadline -> cancel requested, {setting}, engine + control "
             "worker processes", f"p99 {_percentile(requested, 0.99):.2f} s",
             f"p50 {_percentile(requested, 0.5):.2f} s", f"max {max(requested):.2f} s",
             f"<= {TARGET_CANCEL_S:g} s"),

@@ -2,9 +2,9 @@
 
 - latency from the XADD of a `flow-run.Failed` to its email arriving at a local SendGrid
   stub, at idle (one failure at a time, the next once the email is in), through the engine
-  process and a worker process: one serving flow runs and actions (RQ forks a work horse
-  per job) and the worker of the actions queue alone, which `flowkeeper up` runs and which
-  does not fork;
+  process and a worker process: one serving flow runs and notifications (RQ forks a work
+  horse per job) and a worker of the notify queue alone, which `flowkeeper up` runs and
+  which does not fork;
 - deliveries per second through the whole delivery pipeline to a local stub over a kept
   connection, against a raw httpx loop posting the same body to the same stub.
 
@@ -60,8 +60,8 @@ EMAIL_ON_FAILURE = {
 NOTIFIER_ENV = ("SENDGRID_API_KEY", "SENDGRID_API_HOST", "SLACK_BOT_TOKEN", "SLACK_WEBHOOK_URL",
                 "SLACK_API_URL", "SMTP_URL", "WEBHOOK_URL")
 DEFAULT_WORKER = [sys.executable, "-m", "services.worker", "--queue", "default", "--queue",
-                  "actions"]
-SIMPLE_WORKER = [sys.executable, "-m", "services.worker", "--queue", "actions"]
+                  "notify"]
+SIMPLE_WORKER = [sys.executable, "-m", "services.worker", "--queue", "notify"]
 
 
 # --- the stub -------------------------------------------------------------------------------
@@ -375,8 +375,8 @@ def run() -> list[Row]:
                            "FLOWKEEPER_KEY_PREFIX": "bench-notify",
                            "FLOWKEEPER_SECRET_KEY": Fernet.generate_key().decode()}):
             rows += _latency_rows(email_latencies(stub, DEFAULT_WORKER, "forking"),
-                                  "worker on flow runs and actions (forks a work horse per job)")
+                                  "worker on flow runs and notifications (forks a work horse per job)")
             rows += _latency_rows(email_latencies(stub, SIMPLE_WORKER, "simple"),
-                                  "actions worker (no fork, as `up` runs it)")
+                                  "notify worker (no fork, as `up` runs it)")
             rows += _rate_rows(*delivery_rates(stub))
     return rows

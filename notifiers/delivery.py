@@ -14,13 +14,21 @@ Implementation notes:
   (e) any other exception is a bug in a notifier or its client: treated as (b)/(c),
       recorded by type with its message redacted, since a bug may go away with an
       upgrade and a lost notification never comes back.
+  (f) `deadline_s` bounds the send as a whole: the clients' own timeouts apply to each
+      socket operation, so a provider that trickles its answer, or an SMTP session of
+      many replies, could hold a send far longer. Past the deadline the attempt is a
+      RetryableDelivery (b)/(c); the abandoned send runs on in a daemon thread until its
+      client's own timeout ends it, and whatever it delivers is a copy the receiver
+      may see (at least once).
 """
 
 from __future__ import annotations
 
 import random
+import threading
 import time
 from collections.abc import Callable, Iterable
+from typing import Any
 
 from notifiers.errors import DeliveryFailed, PermanentDelivery, RetryableDelivery
 from notifiers.message import Delivery, Message
@@ -32,10 +40,13 @@ from notifiers.redact import redact
 def attempt_delivery(notifier: Notifier, message: Message, *, attempt: int,
                      max_attempts: int = DEFAULT_MAX_ATTEMPTS, secrets: Iterable[str] = (),
                      clock: Callable[[], float] = time.time,
-                     rand: Callable[[], float] = random.random) -> Delivery:
-    """Send `message` once (attempt number `attempt`, from 1) and return the record."""
+                     rand: Callable[[], float] = random.random,
+                     deadline_s: float | None = None) -> Delivery:
+    """Send `message` once (attempt number `attempt`, from 1) and return the record; with
+    `deadline_s`, a send still going after that many seconds failed (f)."""
     try:
-        answer = notifier.send(message)
+        answer = notifier.send(message) if deadline_s is None else \
+            send_within(notifier, message, deadline_s)
     except PermanentDelivery as error:  # (d)
         return _failed(message, attempt, clock(), error, None, permanent=True)
     except RetryableDelivery as error:  # (b), (c)
@@ -48,6 +59,29 @@ def attempt_delivery(notifier: Notifier, message: Message, *, attempt: int,
                        last=attempt >= max_attempts, rand=rand)
     return Delivery(message_id=message.id, status="sent", attempt=attempt, at=clock(),
                     answer=answer)  # (a)
+
+
+def send_within(notifier: Notifier, message: Message, deadline_s: float) -> Any:
+    """`notifier.send(message)`, or RetryableDelivery once `deadline_s` has passed (f)."""
+    finished = threading.Event()
+    result: dict[str, Any] = {}
+
+    def send() -> None:
+        try:
+            result["answer"] = notifier.send(message)
+        except BaseException as error:  # noqa: BLE001 - handed to the caller's thread
+            result["error"] = error
+        finally:
+            finished.set()
+
+    threading.Thread(target=send, name="notifier-send", daemon=True).start()
+    if not finished.wait(deadline_s):
+        channel = getattr(notifier, "channel", "notifier")
+        raise RetryableDelivery(None, None, f"{channel}: no answer within {deadline_s:g} s "
+                                            "(the notifier's timeout)")
+    if "error" in result:
+        raise result["error"]
+    return result["answer"]
 
 
 def _failed(message: Message, attempt: int, now: float, error: DeliveryFailed,

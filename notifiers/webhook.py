@@ -7,8 +7,13 @@ Signature (when the notifier has a secret), for receivers to check:
   X-Flowkeeper-Timestamp: <unix seconds>
   X-Flowkeeper-Signature: sha256=<hex HMAC-SHA256(secret, "<timestamp>." + body bytes)>
 The timestamp inside the signed bytes lets a receiver refuse a replayed request
-(`verify_signature` allows 5 minutes of difference). Every request also carries
-X-Flowkeeper-Message-Id, the same across redeliveries, for a receiver to drop duplicates.
+(`verify_signature` allows 5 minutes of difference).
+
+Delivery is at least once: an attempt whose answer was lost (a timeout, a crash of the
+sender) is sent again. Every request carries the delivery's id, the same on every
+attempt, as `Idempotency-Key` (the header payment and messaging APIs read) and as
+X-Flowkeeper-Message-Id, so that a receiver can drop the copy: keep the keys seen for a
+day and answer 2xx to a key seen already without acting again.
 """
 
 from __future__ import annotations
@@ -32,6 +37,7 @@ CHANNEL = "webhook"
 SIGNATURE_HEADER = "X-Flowkeeper-Signature"
 TIMESTAMP_HEADER = "X-Flowkeeper-Timestamp"
 MESSAGE_ID_HEADER = "X-Flowkeeper-Message-Id"
+IDEMPOTENCY_KEY_HEADER = "Idempotency-Key"
 SIGNATURE_TOLERANCE_S = 300.0
 USER_AGENT = "flowkeeper-webhook"
 
@@ -88,7 +94,11 @@ def build_request(message: Message, config: WebhookConfig, *, now: float) -> Web
         body = b""
     elif not has_type:
         headers["Content-Type"] = content_type
+    # ours win over a configured header of the same name: a receiver drops copies by them
+    headers = {name: value for name, value in headers.items()
+               if name.lower() not in (MESSAGE_ID_HEADER.lower(), IDEMPOTENCY_KEY_HEADER.lower())}
     headers[MESSAGE_ID_HEADER] = message.id
+    headers[IDEMPOTENCY_KEY_HEADER] = message.id
     if config.secret is not None:
         timestamp = str(int(now))
         headers[TIMESTAMP_HEADER] = timestamp

@@ -42,7 +42,6 @@ if TYPE_CHECKING:
 
 DEPLOYMENT = "taxi-training"
 ENTRYPOINT = "flows.taxi.training:main_flow"
-ACTIONS_QUEUE = "actions"
 RUN_TIMEOUT_S = 600.0
 ENGINE_START_TIMEOUT_S = 30.0
 # the demo's processes: a cancelled run gets 3 s to stop before it is stopped by force, and
@@ -215,10 +214,12 @@ def prepare_data(session: DemoSession) -> None:
 
 def start_processes(session: DemoSession) -> None:
     """The engine first (its consumer group starts at the end of the stream), the
-    scheduler (it forces cancellations past their grace period), a worker for flow runs
-    and one for the automations' actions, so an action never waits behind a stuck run."""
+    scheduler (it forces cancellations past their grace period), a worker for flow runs,
+    one for run control and one for notifications, so an action never waits behind a
+    stuck run, and a cancel never waits behind an email."""
     from services.cli.supervisor import Supervisor, child_environment
     from services.core.private_files import open_private, private_dir
+    from services.core.queues import CONTROL_QUEUE, NOTIFY_QUEUE
 
     log_dir = private_dir(session.settings.home_dir / "logs")
     session.log_path = log_dir / "demo.log"
@@ -230,12 +231,14 @@ def start_processes(session: DemoSession) -> None:
     supervisor.start("engine", "engine", "--consumer", session.engine_consumer)
     supervisor.start("scheduler", "scheduler")
     supervisor.start("worker", "worker", "--queue", QUEUE, "--name", f"flows-{suffix}")
-    supervisor.start("actions worker", "worker", "--queue", ACTIONS_QUEUE,
-                     "--name", f"actions-{suffix}")
+    supervisor.start("control worker", "worker", "--queue", CONTROL_QUEUE,
+                     "--name", f"control-{suffix}")
+    supervisor.start("notify worker", "worker", "--queue", NOTIFY_QUEUE,
+                     "--name", f"notify-{suffix}")
     pids = ", ".join(f"{child.name} {child.process.pid}" for child in supervisor.children)
     session.console.print(f"[bold]4.[/bold] started the engine, the scheduler, a worker on "
-                          f"queue {QUEUE} and one on {ACTIONS_QUEUE} (pids: {pids}; "
-                          f"log {session.log_path})")
+                          f"queue {QUEUE}, one on {CONTROL_QUEUE} and one on {NOTIFY_QUEUE} "
+                          f"(pids: {pids}; log {session.log_path})")
 
 
 def run_training(session: DemoSession) -> None:

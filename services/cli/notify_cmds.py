@@ -305,9 +305,14 @@ def remove_silence(
 
 
 def notify(
-    once: Annotated[bool, typer.Option("--once", help="one pass, then exit")] = False,
+    once: Annotated[bool, typer.Option(
+        "--once", help="one pass, sending from this process, then exit")] = False,
 ) -> None:
-    """Run the notification dispatcher: retries, rate-limited messages, grouped messages."""
+    """Run the notification dispatcher: retries, rate-limited messages, grouped messages.
+
+    It hands each due delivery to the workers of the notify queue (`flowkeeper worker
+    --queue notify`), which send concurrently.
+    """
     import logging
 
     from services.notify.dispatcher import run_dispatcher

@@ -10,13 +10,14 @@ import typer
 
 from services.cli.common import console, load_settings, plain
 from services.cli.errors import EXIT_FAILURE, fail
+from services.core.queues import CONTROL_QUEUE, FLOW_RUNS_QUEUE, NOTIFY_QUEUE
 
 Host = Annotated[str | None, typer.Option(help="address to listen on [default: 127.0.0.1]")]
 Port = Annotated[int | None, typer.Option(help="port to listen on [default: 8000]")]
 Queues = Annotated[list[str] | None, typer.Option(
     "--queue", "-q", metavar="QUEUE",
-    help="work queue to take jobs from (repeatable) [default: default and actions]")]
-DEFAULT_QUEUES = ("default", "actions")
+    help="work queue to take jobs from (repeatable) [default: default, control and notify]")]
+DEFAULT_QUEUES = (FLOW_RUNS_QUEUE, CONTROL_QUEUE, NOTIFY_QUEUE)
 API_START_TIMEOUT_S = 30.0
 
 
@@ -100,7 +101,7 @@ def up(
     host = host or settings.api_host
     port = port or settings.api_port
     # by default flow runs and actions get workers of their own (see below)
-    queues = queue or ["default"]
+    queues = queue or [FLOW_RUNS_QUEUE]
     out = console()
     signals = _SignalLatch()
     started_redis = start_embedded(settings)
@@ -127,9 +128,12 @@ def up(
         for _ in range(workers):
             supervisor.start("worker", "worker", *(arg for q in queues for arg in ("--queue", q)))
         if queue is None:
-            # the actions get a worker of their own, which does not fork per job
-            supervisor.start("actions-worker", "worker", "--queue", "actions")
-            queues = [*queues, "actions"]
+            # run control gets a worker of its own, so a cancel never waits behind a
+            # notification; notifications get `notify_workers`; neither forks per job
+            supervisor.start("control-worker", "worker", "--queue", CONTROL_QUEUE)
+            for _ in range(settings.notify_workers):
+                supervisor.start("notify-worker", "worker", "--queue", NOTIFY_QUEUE)
+            queues = [*queues, CONTROL_QUEUE, NOTIFY_QUEUE]
         if wait_for_port(_reachable(host), port, API_START_TIMEOUT_S,
                          lambda: api_child.alive and not signals.count):
             out.print(f"flowkeeper is up: API at http://{host}:{port}/api, docs at "

@@ -80,6 +80,9 @@ class Settings(BaseSettings):
     notify_outbox_max: int = Field(1_000, ge=1)
     # delivery records are kept this long
     notify_retention_s: int = Field(7 * 24 * 3600, ge=60)
+    # `flowkeeper up` starts this many workers on the notify queue (notifications are sent
+    # concurrently; each send is bounded by its notifier's timeout)
+    notify_workers: int = 2
 
     # where notifications may be sent (webhooks, Slack, SendGrid, SMTP): comma-separated
     # CIDRs, addresses and host names (`*.example.com`); the deny list wins, and an allow

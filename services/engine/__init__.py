@@ -1,5 +1,6 @@
 """The rules engine: evaluates automations against the event stream, fires proactive
-deadlines, records firings and enqueues their actions on the RQ `actions` queue.
+deadlines, records firings and enqueues their actions: run control on the RQ `control`
+queue, notifications on `notify`.
 
 `run_engine(settings)` is the process (`python -m services.engine`, `flowkeeper
 engine`); `Engine(settings, client)` processes batches in-process (tests, benchmarks);

@@ -1,11 +1,15 @@
-"""Actions, carried out by a worker from the RQ `actions` queue: one job per action of
-a firing, so that one failing action never blocks the others.
+"""Actions, carried out by the workers of the RQ `control` queue (run control) and the
+`notify` queue (notifications): one job per action of a firing, so that one failing
+action never blocks the others, and a cancel never waits behind a notification.
 
 Implementation notes:
 - [1] A `done` key per (firing, action index) makes a redelivered or re-enqueued job
-  skip; a lease (SET NX PX) is taken before the side effect, so two copies of a job
-  never act at once. A copy that finds the lease taken raises ActionBusy, and RQ
-  retries it later (the lease outlives no retry schedule).
+  skip; a lease (services.core.leases) is taken before the side effect, with the
+  `done` check in the same step, so two copies of a job never act at once and a copy
+  that comes after another finished acts not. The outcome, the `done` key and the
+  release are written in one MULTI. A copy that finds the lease taken raises
+  ActionBusy, and RQ retries it later. The lease outlives the action: a notification
+  action holds it as long as its delivery's own lease (the send's deadline and more).
 - [2] Expected failures are recorded as the outcome and not retried: a target that
   does not exist or bad parameters (failed), a run that already ended or a retry cap
   reached (skipped). Redis unreachable releases the lease and raises, so RQ retries
@@ -19,7 +23,6 @@ Implementation notes:
 from __future__ import annotations
 
 import logging
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -43,7 +46,7 @@ from automations.schema import (
 from automations.state import EventRef
 from automations.templates import render_value
 from services import control
-from services.core import stream
+from services.core import leases, stream
 from services.core.automation_store import (
     FIRING_RETENTION_S,
     ActionOutcome,
@@ -53,12 +56,15 @@ from services.core.automation_store import (
 from services.core.connection import connect
 from services.core.errors import InvalidInput, InvalidTransition, NotFound
 from services.core.models import FINAL_STATES, StateType
+from services.core.queues import NOTIFICATION_ACTION_TYPES
 from services.core.settings import Settings
 from services.core.store import Store
 
 log = logging.getLogger("flowkeeper.actions")
 
 ACTION_LEASE_MS = 30_000
+# a notification action holds its lease while its delivery holds the notification's
+NOTIFY_ACTION_LEASE_MS = 330_000
 _ACTION = TypeAdapter(Action)
 NOT_FINAL = frozenset(StateType) - FINAL_STATES
 
@@ -117,27 +123,31 @@ def carry_out(store: Store, automation_id: str, firing_id: str, index: int) -> s
     """Carry out action `index` of a firing unless it was done already [1]."""
     keys = store.keys
     client = store.client
-    done_key = keys.action_done(automation_id, firing_id, index)
-    lease_key = keys.action_lease(automation_id, firing_id, index)
-    if client.exists(done_key):
-        return "duplicate"
-    token = uuid.uuid4().hex
-    if not client.set(lease_key, token, nx=True, px=ACTION_LEASE_MS):
-        raise ActionBusy(f"action {index} of firing {firing_id} is being carried out elsewhere")
     automations = AutomationStore(client, store.settings)
+    record = automations.firing(automation_id, firing_id)
+    if record is None:
+        log.error("firing %s of automation %s is not recorded; action %d dropped",
+                  firing_id, automation_id, index)
+        return "missing"
+    taken, lease = leases.take(client, keys.action_lease(automation_id, firing_id, index),
+                               keys.action_done(automation_id, firing_id, index),
+                               _lease_ms(record, index))
+    if taken is leases.Taken.DONE:
+        return "duplicate"
+    if taken is leases.Taken.BUSY:
+        raise ActionBusy(f"action {index} of firing {firing_id} is being carried out elsewhere")
     try:
-        record = automations.firing(automation_id, firing_id)
-        if record is None:
-            log.error("firing %s of automation %s is not recorded; action %d dropped",
-                      firing_id, automation_id, index)
-            client.delete(lease_key)
-            return "missing"
         result = _attempt(store, automations, record, index)
     except (redis.ConnectionError, redis.TimeoutError):
-        _release(client, lease_key, token)
+        leases.release(client, lease)
         raise
-    _finish(store, record, index, result, done_key, lease_key)
+    _finish(store, record, index, result, lease)
     return result.outcome
+
+
+def _lease_ms(record: FiringRecord, index: int) -> int:
+    action_type = dict(record.actions).get(index, {}).get("type")
+    return NOTIFY_ACTION_LEASE_MS if action_type in NOTIFICATION_ACTION_TYPES else ACTION_LEASE_MS
 
 
 def _attempt(store: Store, automations: AutomationStore, record: FiringRecord,
@@ -163,28 +173,22 @@ def _attempt(store: Store, automations: AutomationStore, record: FiringRecord,
         return Result("failed", f"{type(error).__name__}: {error}")
 
 
-def _finish(store: Store, record: FiringRecord, index: int, result: Result, done_key: str,
-            lease_key: str) -> None:
+def _finish(store: Store, record: FiringRecord, index: int, result: Result,
+            lease: leases.Lease) -> None:
     action_type = dict(record.actions).get(index, {}).get("type", "?")
     outcome = ActionOutcome(index=index, type=action_type, outcome=result.outcome,
                             detail=result.detail, result=result.made)
-    pipe = store.client.pipeline(transaction=False)
+    pipe = store.client.pipeline(transaction=True)
     AutomationStore(store.client, store.settings).record_outcome(
         record.automation_id, record.id, outcome, pipe)
-    pipe.set(done_key, result.outcome, ex=FIRING_RETENTION_S)
-    pipe.delete(lease_key)
     stream.append(pipe, store.keys, outcome_event(record, outcome), store.settings.events_maxlen)
-    pipe.execute()
+    leases.finish_ops(pipe, lease, result.outcome, FIRING_RETENTION_S * 1000)
+    held = pipe.execute()[-1]
+    if not held:
+        log.warning("action %d of firing %s outlived its lease: another copy may have acted "
+                    "too", index, record.id)
     log.info("automation %s, firing %s: %s %s (%s)", record.automation_name, record.id,
              action_type, result.outcome, result.detail)
-
-
-def _release(client: redis.Redis, lease_key: str, token: str) -> None:
-    try:
-        if client.get(lease_key) == token:
-            client.delete(lease_key)
-    except redis.RedisError:
-        pass  # it expires by itself
 
 
 def outcome_event(record: FiringRecord, outcome: ActionOutcome) -> Event:

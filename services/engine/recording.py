@@ -1,5 +1,6 @@
 """Firings, from a bucket's outbox to the record, the `automation.triggered` event and
-the action jobs on the RQ `actions` queue (one job per action).
+the action jobs (one per action): run control on the RQ `control` queue, notifications
+on `notify` (services.core.queues), so a cancel never waits behind an email.
 
 Each step is idempotent, so draining an outbox again after a crash repeats no side
 effect: the record is keyed by the firing id, the event id is derived from it, and
@@ -22,9 +23,9 @@ from automations.state import TRIGGERED, EventRef, Firing
 from services.core import stream
 from services.core.automation_store import FiringRecord, firing_event_payload, firing_record_ops
 from services.core.keys import Keys
+from services.core.queues import queue_for_action
 from services.engine.buckets import Slot, parse_outbox_item
 
-ACTIONS_QUEUE = "actions"
 ACTION_JOB = "services.engine.actions.run_action"
 ACTION_JOB_TIMEOUT_S = 300
 ACTION_RESULT_TTL_S = 24 * 3600
@@ -113,24 +114,30 @@ def job_id(automation_id: str, firing_id: str, index: int) -> str:
 
 
 def enqueue_actions(rq_client: redis.Redis, pending: list[Pending]) -> int:
-    """Enqueue one job per action of each firing, in one round trip."""
+    """Enqueue one job per action of each firing on its action's queue, in one round trip."""
     from rq import Queue, Retry
 
-    datas = []
+    by_queue: dict[str, list[Any]] = {}
     for item in pending:
         record = item.record
         for index, action in record.actions:
-            datas.append(Queue.prepare_data(
-                ACTION_JOB, args=(record.automation_id, record.id, index),
-                job_id=job_id(record.automation_id, record.id, index),
-                timeout=ACTION_JOB_TIMEOUT_S, result_ttl=ACTION_RESULT_TTL_S,
-                failure_ttl=ACTION_FAILURE_TTL_S,
-                retry=Retry(max=len(ACTION_RETRY_INTERVALS_S), interval=ACTION_RETRY_INTERVALS_S),
-                description=f"{action.get('type')} of automation {record.automation_name} "
-                            f"(firing {record.id})"))
-    if datas:
-        Queue(ACTIONS_QUEUE, connection=rq_client).enqueue_many(datas)
-    return len(datas)
+            by_queue.setdefault(queue_for_action(str(action.get("type"))), []).append(
+                Queue.prepare_data(
+                    ACTION_JOB, args=(record.automation_id, record.id, index),
+                    job_id=job_id(record.automation_id, record.id, index),
+                    timeout=ACTION_JOB_TIMEOUT_S, result_ttl=ACTION_RESULT_TTL_S,
+                    failure_ttl=ACTION_FAILURE_TTL_S,
+                    retry=Retry(max=len(ACTION_RETRY_INTERVALS_S),
+                                interval=ACTION_RETRY_INTERVALS_S),
+                    description=f"{action.get('type')} of automation "
+                                f"{record.automation_name} (firing {record.id})"))
+    if not by_queue:
+        return 0
+    with rq_client.pipeline() as pipe:
+        for name, datas in by_queue.items():
+            Queue(name, connection=rq_client).enqueue_many(datas, pipeline=pipe)
+        pipe.execute()
+    return sum(len(datas) for datas in by_queue.values())
 
 
 def outbox_ops(pipe: redis.client.Pipeline, pending: list[Pending]) -> None:

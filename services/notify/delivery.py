@@ -15,10 +15,21 @@ Implementation notes:
       the key and sends the same message (same message id).
   (b) Dedup: a `done` key is set with each final step (sent, silenced, grouped, dead); a
       redelivery, or a due entry left behind, skips a done notification.
-  (c) A lease (SET NX PX) is held from before the side effect until the step is
-      recorded: two processes never send the same notification at once. A process that
-      dies while sending leaves the lease to expire and the due entry to fire: the
-      message may go out twice (at least once), with the same id for receivers to drop.
+  (c) A lease (services.core.leases) is held from before the side effect until the
+      step is recorded: two processes never send the same notification at once. It is
+      taken with the `done` check in one step, and the notification is read again under
+      it: a copy that read it before another copy recorded its step sees that step, and
+      a step not due yet (another copy already scheduled the next attempt) is left alone.
+      A final step is recorded, marked done and the lease released in one MULTI.
+  (h) Each attempt is recorded (its number and start time) BEFORE the request leaves,
+      and the lease is shortened to the send's deadline plus SEND_LEASE_MARGIN_S, with
+      the due entry at the same time: a process that dies while sending leaves an
+      attempt counted, and the dispatcher sends attempt n+1 once the lease expired. The
+      message may then go out twice (at least once), with the same message id (and, on
+      webhooks, the same Idempotency-Key) for receivers to drop the copy.
+  (i) A send is bounded by its notifier's `timeout_s` as a whole (not per socket
+      operation): a provider that hangs or trickles counts as a failed attempt (retried
+      per policy) once it is over, and delays no other notifier's deliveries.
   (d) Silences are checked at every attempt (one created while a delivery retries mutes
       the rest of it); grouping happens once, at the first pass of an action's message.
   (e) The rate limit is a token bucket per notifier, updated under WATCH; a message
@@ -34,7 +45,6 @@ from __future__ import annotations
 import logging
 import random
 import time
-import uuid
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
@@ -56,7 +66,7 @@ from notifiers import (
 )
 from notifiers.policy import BucketState
 from notifiers.silences import is_silenced
-from services.core import crypto, stream
+from services.core import crypto, leases, stream
 from services.core.errors import FlowkeeperError, InvalidTransition, NotFound
 from services.core.keys import Keys
 from services.core.settings import Settings
@@ -71,8 +81,11 @@ log = logging.getLogger("flowkeeper.notify")
 
 # a notification whose first attempt was never recorded is taken up this long after (a)
 DUE_IF_ABANDONED_S = 60.0
-# the lease outlives the slowest send (a notifier's timeout is at most 300 s)
+# the lease outlives the slowest send (a notifier's timeout is at most 300 s) (c)
 LEASE_MS = 330_000
+# once the attempt is recorded, the lease covers the send's deadline and this much more
+# (recording its step) (h)
+SEND_LEASE_MARGIN_S = 5.0
 
 
 class SendTestResult(BaseModel):
@@ -84,6 +97,11 @@ class SendTestResult(BaseModel):
     error: str | None = None
     error_status: int | None = None
     permanent: bool = False
+
+
+def _deadline_s(resolved: Resolved) -> float | None:
+    """How long one send through the notifier may take in all (i); None: no network."""
+    return getattr(resolved.config, "timeout_s", None)
 
 
 class _KeepRetryAfter:
@@ -144,28 +162,39 @@ class Deliveries:
     def process(self, notification_id: str, now: float | None = None) -> Notification | None:
         """Run the stages for a notification once; the notification after its step."""
         now = self.clock() if now is None else now
+        lease = self._take(notification_id)
+        # read under the lease (c): a step another copy recorded meanwhile is seen
         notification = self.notifications.get(notification_id)
         if notification is None:  # expired with its retention
             self.client.zrem(self.keys.notifications_due, notification_id)
-            return None
-        if self.notifications.is_done(notification.id):  # (b)
-            self.client.zrem(self.keys.notifications_due, notification.id)
-            return notification
-        lease = self.keys.notification_lease(notification.id)
-        token = uuid.uuid4().hex
-        if not self.client.set(lease, token, nx=True, px=LEASE_MS):  # (c)
+        if notification is None or lease is None:  # (b), (c): done, or held elsewhere
+            if lease is not None:
+                leases.release(self.client, lease)
             return notification
         try:
-            return self._stages(notification, now)
+            if notification.next_attempt_at is not None and notification.next_attempt_at > now:
+                return notification  # another copy took this step and scheduled the next
+            return self._stages(notification, now, lease)
+        except leases.LeaseLost as error:
+            log.warning("%s: another process delivers it", error)
+            return self.notifications.get(notification_id) or notification
         finally:
-            self._release(lease, token)
+            leases.release(self.client, lease)
 
-    def _stages(self, notification: Notification, now: float) -> Notification:
+    def _take(self, notification_id: str) -> leases.Lease | None:
+        taken, lease = leases.take(self.client, self.keys.notification_lease(notification_id),
+                                   self.keys.notification_done(notification_id), LEASE_MS)
+        if taken is leases.Taken.DONE:  # (b)
+            self.client.zrem(self.keys.notifications_due, notification_id)
+        return lease if taken is leases.Taken.TAKEN else None
+
+    def _stages(self, notification: Notification, now: float,
+                lease: leases.Lease) -> Notification:
         silence = is_silenced(notification.message.labels, self.silences.in_force(now), now)
         if silence is not None:  # (d)
             until = datetime.fromtimestamp(silence.ends_at, UTC).isoformat(timespec="seconds")
             why = f" ({silence.comment})" if silence.comment else ""
-            return self._record(notification, Step(
+            return self._record(notification, lease, Step(
                 outcome="silenced", at=now, detail=f"silenced by {silence.id} until {until}{why}"))
         if notification.kind == "action" and notification.group_id is not None \
                 and notification.policy is not None:  # (d)
@@ -173,18 +202,19 @@ class Deliveries:
         try:
             resolved = self._resolve(notification)
         except (FlowkeeperError, NotifierError) as error:  # (g)
-            return self._record(notification, Step(
+            return self._record(notification, lease, Step(
                 outcome="dead", at=now, attempt=notification.attempts, error=str(error),
                 permanent=True, via=notification.notifier))
         wait_s = self._take_token(resolved, now)
         if wait_s > 0:  # (e)
-            return self._record(notification, Step(
+            return self._record(notification, lease, Step(
                 outcome="deferred", at=now, attempt=notification.attempts, via=resolved.name,
                 retry_at=now + wait_s,
                 detail=f"rate limit of notifier '{resolved.name}': sending in {wait_s:.2f} s"))
+        notification = self._record_attempt(notification, resolved, now, lease)  # (h)
         delivery, retry_at = self._send(notification, resolved, now)
         outcome = {"sent": "sent", "retrying": "retried", "dead": "dead"}[delivery.status]
-        return self._record(notification, Step(
+        return self._record(notification, lease, Step(
             outcome=outcome, at=delivery.at, attempt=delivery.attempt, via=resolved.name,
             answer=delivery.answer, error=delivery.error, error_status=delivery.error_status,
             retry_at=retry_at, permanent=delivery.permanent, detail=resolved.note or ""))
@@ -246,26 +276,46 @@ class Deliveries:
             message, notification.notifier), environ=self.notifiers.environ,
             settings=self.settings)
         keep = _KeepRetryAfter(notifier)
-        attempt = notification.attempts + 1
+        attempt = notification.attempts  # counted by _record_attempt
         delivery = attempt_delivery(keep, notification.message, attempt=attempt,
                                     max_attempts=self.settings.notify_max_attempts,
                                     secrets=resolved.config.secret_values(),
-                                    clock=lambda: now, rand=self.rand)
+                                    clock=lambda: now, rand=self.rand,
+                                    deadline_s=_deadline_s(resolved))  # (i)
         if delivery.status != "retrying":
             return delivery, None
         delay = next_delay(attempt, keep.retry_after, base=self.settings.notify_retry_base_s,
                            cap=self.settings.notify_retry_max_s, rand=self.rand)
         return delivery, now + delay
 
+    def _record_attempt(self, notification: Notification, resolved: Resolved, now: float,
+                        lease: leases.Lease) -> Notification:
+        """Count the next attempt before its request leaves (h); the notification with it.
+        LeaseLost if another process took the notification meanwhile: that one sends."""
+        hold_s = (_deadline_s(resolved) or 0.0) + SEND_LEASE_MARGIN_S
+        if not leases.renew(self.client, lease, int(hold_s * 1000)):
+            raise leases.LeaseLost(f"notification {notification.id}: lease expired before "
+                                   "the send")
+        started = notification.model_copy(update={"attempts": notification.attempts + 1,
+                                                  "attempt_started_at": now})
+        pipe = self.client.pipeline(transaction=True)
+        self.notifications.save_ops(pipe, started)
+        pipe.zadd(self.keys.notifications_due, {notification.id: now + hold_s})
+        pipe.execute()
+        return started
+
     # --- recording (f)
     def _record_ops(self, pipe: Any, notification: Notification, step: Step) -> None:
         self.notifications.step_ops(pipe, notification)
         stream.append(pipe, self.keys, outcome_event(notification, step), self.settings.events_maxlen)
 
-    def _record(self, notification: Notification, step: Step) -> Notification:
+    def _record(self, notification: Notification, lease: leases.Lease | None,
+                step: Step) -> Notification:
         updated = notification.with_step(step)
         pipe = self.client.pipeline(transaction=True)
         self._record_ops(pipe, updated, step)
+        if lease is not None:  # (c): the step and the release together
+            leases.release_ops(pipe, lease)
         pipe.execute()
         self._log(updated)
         return updated
@@ -279,13 +329,6 @@ class Deliveries:
         log.log(level, "notification %s (%s) %s via %s, attempt %d: %s", notification.id,
                 notification.automation_name or notification.kind, step.outcome,
                 step.via or notification.notifier, step.attempt, said)
-
-    def _release(self, lease: str, token: str) -> None:
-        try:
-            if self.client.get(lease) == token:
-                self.client.delete(lease)
-        except redis.RedisError:
-            pass  # it expires by itself
 
     # --- people's commands
     def resend(self, ref: str, now: float | None = None) -> Notification:
@@ -317,7 +360,8 @@ class Deliveries:
             message, name), environ=self.notifiers.environ,
             settings=self.settings)
         delivery = attempt_delivery(notifier, sample_message(name), attempt=1, max_attempts=1,
-                                    secrets=config.secret_values())
+                                    secrets=config.secret_values(),
+                                    deadline_s=getattr(config, "timeout_s", None))
         log.info("test of notifier %s: %s", name,
                  delivery.answer.summary if delivery.answer else delivery.error)
         return SendTestResult(notifier=name, ok=delivery.status == "sent",

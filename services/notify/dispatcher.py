@@ -2,6 +2,12 @@
 notifications whose next attempt is due (retries, rate-limited ones, group messages,
 and any whose action job died before its first attempt was recorded).
 
+The dispatcher process sends nothing itself: it hands each due notification to the
+notify workers as a job on the `notify` queue (`deliver_due`), so the sends run
+concurrently and a provider that hangs holds one worker for its timeout, not the
+dispatcher and every other notifier's retries behind it (d). `tick` without a hand-off
+(tests, `flowkeeper notify --once`) delivers in its own process.
+
 Implementation notes:
   (a) Claiming moves a due entry CLAIM_LEASE_S into the future in one Lua call
       (services.core.due, shared with the engine's timers), so several dispatchers
@@ -11,6 +17,10 @@ Implementation notes:
   (b) One notification or group that fails (a bug) is logged and skipped: the rest of
       the batch goes on, and the failed one comes due again after its claim lease.
   (c) Redis unreachable: the loop waits (doubling up to RETRY_MAX_S) and goes on.
+  (d) A handed-off notification stays claimed (CLAIM_LEASE_S ahead) while its job waits
+      and runs; the job's step sets its real next time. A job that runs twice, or after
+      another process took the step, does nothing: `Deliveries.process` takes the
+      notification's lease and skips a step that is done or not due.
 """
 
 from __future__ import annotations
@@ -18,11 +28,13 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import redis
 
 from services.core.due import claim_due
+from services.core.queues import NOTIFY_QUEUE
 from services.core.settings import Settings
 from services.core.signals import stop_on_signals
 from services.notify.delivery import Deliveries
@@ -32,6 +44,10 @@ log = logging.getLogger("flowkeeper.notify")
 
 CLAIM_LEASE_S = 120.0
 BATCH = 100
+DELIVER_JOB = "services.notify.dispatcher.deliver_due"
+DELIVER_JOB_TIMEOUT_S = 600
+DELIVER_RESULT_TTL_S = 600
+DELIVER_FAILURE_TTL_S = 7 * 24 * 3600
 RETRY_INITIAL_S = 0.1
 RETRY_MAX_S = 5.0
 
@@ -48,8 +64,10 @@ class TickReport:
         return self.processed + self.flushed >= BATCH
 
 
-def tick(deliveries: Deliveries, now: float | None = None) -> TickReport:
-    """One pass: flush the due groups, then deliver the due notifications."""
+def tick(deliveries: Deliveries, now: float | None = None,
+         hand_off: Callable[[list[str]], None] | None = None) -> TickReport:
+    """One pass: flush the due groups, then deliver the due notifications (or give their
+    ids to `hand_off`, which enqueues them for the notify workers)."""
     now = deliveries.clock() if now is None else now
     keys, report = deliveries.keys, TickReport()
     groups = claim_due(deliveries.client, keys.notification_groups_due, now, CLAIM_LEASE_S, BATCH)
@@ -67,6 +85,10 @@ def tick(deliveries: Deliveries, now: float | None = None) -> TickReport:
             continue
         report.flushed += created is not None
     due = claim_due(deliveries.client, keys.notifications_due, now, CLAIM_LEASE_S, BATCH)
+    if hand_off is not None and due.members:  # (d)
+        hand_off(due.members)
+        report.processed += len(due.members)
+        return report
     for notification_id in due.members:
         try:
             deliveries.process(notification_id, now)
@@ -80,21 +102,52 @@ def tick(deliveries: Deliveries, now: float | None = None) -> TickReport:
     return report
 
 
+def deliver_due(notification_id: str) -> str | None:
+    """The RQ job, on a notify worker: one delivery step of a due notification."""
+    from services.core.connection import connect
+
+    settings = Settings()
+    client = connect(settings)
+    try:
+        notification = Deliveries(client, settings).process(notification_id)
+        return notification.status if notification is not None else None
+    finally:
+        client.close()
+
+
+def enqueue_deliveries(rq_client: redis.Redis, notification_ids: list[str]) -> None:
+    """One `deliver_due` job per notification on the notify queue, in one round trip."""
+    from rq import Queue
+
+    Queue(NOTIFY_QUEUE, connection=rq_client).enqueue_many([
+        Queue.prepare_data(DELIVER_JOB, args=(notification_id,),
+                           timeout=DELIVER_JOB_TIMEOUT_S, result_ttl=DELIVER_RESULT_TTL_S,
+                           failure_ttl=DELIVER_FAILURE_TTL_S,
+                           description=f"deliver notification {notification_id}")
+        for notification_id in notification_ids])
+
+
 def run_dispatcher(settings: Settings, *, stop_event: threading.Event | None = None,
                    once: bool = False) -> None:
-    """Dispatch until `stop_event` is set (or SIGTERM/SIGINT); with `once`, one pass."""
+    """Dispatch until `stop_event` is set (or SIGTERM/SIGINT), handing the due deliveries
+    to the notify workers; with `once`, one pass that delivers in this process."""
     from services.core.connection import connect
 
     stop = stop_event or threading.Event()
     restore = stop_on_signals(stop)
     client = connect(settings)
+    rq_client = connect(settings, decode_responses=False)
     deliveries = Deliveries(client, settings)
+
+    def hand_off(notification_ids: list[str]) -> None:
+        enqueue_deliveries(rq_client, notification_ids)
+
     delay = RETRY_INITIAL_S
     log.info("notification dispatcher started (Redis %s)", settings.redacted_redis())
     try:
         while not stop.is_set():
             try:
-                report = tick(deliveries, time.time())
+                report = tick(deliveries, time.time(), None if once else hand_off)
                 delay = RETRY_INITIAL_S
             except (redis.ConnectionError, redis.TimeoutError) as error:  # (c)
                 log.warning("Redis unreachable, retrying in %.1f s: %s", delay, error)
@@ -108,4 +161,5 @@ def run_dispatcher(settings: Settings, *, stop_event: threading.Event | None = N
     finally:
         restore()
         client.close()
+        rq_client.close()
         log.info("notification dispatcher stopped")

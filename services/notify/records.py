@@ -62,7 +62,11 @@ class NotificationPublic(BaseModel):
     via: str | None = None
     status: Status = "pending"
     message: Message
+    # sends started, counted before each request leaves: one cut off by a crash or a
+    # timeout counts too
     attempts: int = 0
+    # when the latest send started
+    attempt_started_at: float | None = None
     created_at: float
     updated_at: float
     next_attempt_at: float | None = None

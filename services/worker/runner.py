@@ -25,12 +25,12 @@ from rq.worker import SHUTDOWN_SIGNAL, SimpleWorker, Worker
 
 from services.control import JOB_FUNCTION
 from services.core.connection import connect
+from services.core.queues import ACTION_QUEUES, CONTROL_QUEUE, FLOW_RUNS_QUEUE, NOTIFY_QUEUE
 from services.core.settings import Settings
 from services.worker.jobs import end_killed_run
 
-# flow runs, and the actions that automations enqueue
-DEFAULT_QUEUES = ["default", "actions"]
-ACTIONS_QUEUE = "actions"
+# flow runs, and the actions that automations enqueue (run control, notifications)
+DEFAULT_QUEUES = [FLOW_RUNS_QUEUE, CONTROL_QUEUE, NOTIFY_QUEUE]
 # a stopped flow gets this long to end itself after SIGTERM before it is killed
 HORSE_STOP_GRACE_S = 3.0
 
@@ -80,20 +80,24 @@ class FlowWorker(Worker):
 
 def run_worker(settings: Settings, queues: list[str], *, burst: bool = False,
                name: str | None = None) -> None:
-    """Work on `queues` (default: flow runs and actions) until stopped; with `burst`, until
+    """Work on `queues` (default: flow runs, run control, notifications) until stopped; with `burst`, until
     they are empty. The worker also runs RQ's scheduler, which enqueues the retries of
     action jobs (Retry with intervals) when they are due."""
     _preload_job_code()
     connection = connect(settings, decode_responses=False)
     queues = queues or DEFAULT_QUEUES
-    # actions are short and trusted: a worker serving only them runs each in its own process
-    # instead of forking a horse per job (a notification arrives ~50 ms sooner)
-    worker_class = SimpleWorker if set(queues) == {ACTIONS_QUEUE} else FlowWorker
-    worker = worker_class(queues, connection=connection, name=name)
+    worker = worker_class_for(queues)(queues, connection=connection, name=name)
     try:
         worker.work(burst=burst, logging_level="INFO", with_scheduler=True)
     finally:
         connection.close()
+
+
+def worker_class_for(queues: list[str]) -> type[Worker]:
+    """Actions are short and trusted: a worker serving only action queues (control, notify)
+    runs each job in its own process instead of forking a horse per job (a notification
+    arrives ~50 ms sooner); a worker that runs flow runs forks one per job."""
+    return SimpleWorker if set(queues) <= ACTION_QUEUES else FlowWorker
 
 
 def _preload_job_code() -> None:

@@ -1,5 +1,5 @@
 """Helpers for the engine tests: automations from dicts, flow-run events, the engine in
-a thread or a subprocess, and the actions queue drained in-process."""
+a thread or a subprocess, and the action queues (control, notify) drained in-process."""
 
 from __future__ import annotations
 
@@ -18,10 +18,10 @@ from services import control
 from services.core import stream
 from services.core.automation_store import AutomationStore, validate_spec
 from services.core.models import FlowRun, StateType
+from services.core.queues import CONTROL_QUEUE, NOTIFY_QUEUE
 from services.core.run_events import flow_run_event
 from services.core.settings import Settings
 from services.core.store import Store
-from services.engine.recording import ACTIONS_QUEUE
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -84,14 +84,17 @@ def drain_actions(store: Store) -> None:
     """Carry out every queued action job here (RQ SimpleWorker, burst)."""
     from rq import SimpleWorker
 
-    worker = SimpleWorker([ACTIONS_QUEUE], connection=control.rq_connection(store))
+    worker = SimpleWorker([CONTROL_QUEUE, NOTIFY_QUEUE], connection=control.rq_connection(store))
     worker.work(burst=True)
 
 
 def queued_actions(store: Store) -> list[str]:
+    """The ids of the queued action jobs: run control's, then notifications'."""
     from rq import Queue
 
-    return Queue(ACTIONS_QUEUE, connection=control.rq_connection(store)).job_ids
+    connection = control.rq_connection(store)
+    return [job for name in (CONTROL_QUEUE, NOTIFY_QUEUE)
+            for job in Queue(name, connection=connection).job_ids]
 
 
 def triggered_events(store: Store, automation_id: str | None = None) -> list[Event]:

@@ -177,3 +177,69 @@ def notify_cli() -> Any:
     local.add_typer(notifications_app, name="notifications")
     local.add_typer(silence_app, name="silence")
     return local
+
+
+class HangingStub:
+    """A provider that accepts each request, reads it, and answers only once `release()`
+    is called (202 from then on): a client sees it hang until its own timeout."""
+
+    def __init__(self) -> None:
+        import threading
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        stub = self
+        self.requests: list[tuple[float, dict[str, str], bytes]] = []
+        self.released = threading.Event()
+        self._lock = threading.Lock()
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def do_POST(self) -> None:  # noqa: N802 - the http.server name
+                import time
+
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length) if length else b""
+                with stub._lock:
+                    stub.requests.append((time.time(), dict(self.headers.items()), body))
+                if not stub.released.wait(60):
+                    return
+                self.send_response(202)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        # an answer written after the client gave up fails: nothing to report
+        self.server.handle_error = lambda request, address: None  # type: ignore[method-assign]
+        self._thread = threading.Thread(target=self.server.serve_forever,
+                                        kwargs={"poll_interval": 0.02}, daemon=True)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server.server_address[1]}"
+
+    def count(self) -> int:
+        with self._lock:
+            return len(self.requests)
+
+    def header_values(self, name: str) -> list[str | None]:
+        with self._lock:
+            return [next((value for key, value in headers.items()
+                          if key.lower() == name.lower()), None)
+                    for _, headers, _ in self.requests]
+
+    def release(self) -> None:
+        self.released.set()
+
+    def __enter__(self) -> HangingStub:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.released.set()
+        self.server.shutdown()
+        self.server.server_close()

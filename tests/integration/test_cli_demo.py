@@ -47,8 +47,8 @@ def test_the_demo_trains_the_taxi_model_then_shows_three_automation_stories(sett
              "third Failed -> retrain Completed")):
         assert re.search(rf"{number}\. {title}\W+{automation}\W+as expected\W+{DURATION} "
                          rf"\({span}\)", stories), stories
-    assert "stopped the demo's processes (engine, scheduler, worker, actions worker)" \
-        in result.stdout
+    assert ("stopped the demo's processes (engine, scheduler, worker, control worker, "
+            "notify worker)") in result.stdout
     assert "every automation story ended as expected" in result.stdout
     # how to look at the runs over the API, with the token `up` keeps
     assert (f'curl -H "Authorization: Bearer $(cat {settings.home_dir / "admin.token"})" '

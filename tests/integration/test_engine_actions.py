@@ -1,5 +1,6 @@
-"""Actions on the RQ `actions` queue: run control, outcomes recorded and emitted, one job
-per action (a failing one blocks none), and each action carried out once."""
+"""Action jobs: run control on the `control` queue and notifications on `notify`, outcomes
+recorded and emitted, one job per action (a failing one blocks none), and each action
+carried out once."""
 
 from __future__ import annotations
 
@@ -115,8 +116,34 @@ def test_a_failing_action_does_not_keep_the_others_from_running(store, automatio
     assert email[:2] == ("send-email", "failed")
     assert "no notifier named 'team'" in email[2]
     assert nothing == ("do-nothing", "done", "nothing to do")
-    assert [name for name, _ in action_events(store)] == [
-        "automation.action.failed", "automation.action.failed", "automation.action.done"]
+    # run control and notifications run on queues of their own, so in no fixed order
+    assert sorted(name for name, _ in action_events(store)) == [
+        "automation.action.done", "automation.action.failed", "automation.action.failed"]
+
+
+def test_run_control_and_notifications_go_to_queues_of_their_own(store, automations, engine):
+    from rq import Queue
+
+    from services.core.queues import CONTROL_QUEUE, NOTIFY_QUEUE
+    from services.engine.recording import job_id
+
+    deploy_elsewhere(store)
+    automation = create(automations, on_failure(
+        {"type": "send-email", "notifier": "team", "body": "failed"},
+        {"type": "cancel-flow-run"},
+        {"type": "send-slack", "notifier": "alerts", "text": "failed"},
+        {"type": "pause-automation"}))
+    fail_a_run(store)
+
+    engine.run_until_idle()
+
+    [record] = automations.firings(automation.id)
+    connection = control.rq_connection(store)
+    assert Queue(CONTROL_QUEUE, connection=connection).job_ids == [
+        job_id(automation.id, record.id, 1), job_id(automation.id, record.id, 3)]
+    assert Queue(NOTIFY_QUEUE, connection=connection).job_ids == [
+        job_id(automation.id, record.id, 0), job_id(automation.id, record.id, 2)]
+    assert Queue("actions", connection=connection).job_ids == []
 
 
 def test_run_deployment_renders_its_templated_parameters(store, automations, engine):

@@ -1,5 +1,5 @@
 """The used-by stories end to end: the engine (a thread), flow runs on workers, actions
-on the `actions` queue. A run stuck in Running is cancelled by the stuck-run automation
+on the `control` queue. A run stuck in Running is cancelled by the stuck-run automation
 and its worker process really stops; a failed run is retried once and only once; three
 failures enqueue a retrain that runs."""
 
@@ -12,7 +12,7 @@ import pytest
 from services import control
 from services.core.automation_store import AutomationStore
 from services.core.models import DeploymentCreate, StateType, utcnow
-from services.engine.recording import ACTIONS_QUEUE
+from services.core.queues import CONTROL_QUEUE
 from services.scheduler import tick
 from services.worker.runner import HORSE_STOP_GRACE_S
 from tests.conftest import wait_until
@@ -83,7 +83,7 @@ def test_a_failed_run_is_retried_once_and_only_once(store):
         run = control.run_deployment(store, "fragile")
 
         def retried_and_refused() -> bool:
-            work(store, "default", ACTIONS_QUEUE)
+            work(store, "default", CONTROL_QUEUE)
             return sum(len(r.outcomes) for r in automations.firings(automation.id)) == 2
 
         wait_until(retried_and_refused, 30, interval=0.2, message="two retry outcomes")
@@ -113,7 +113,7 @@ def test_three_failures_enqueue_a_retrain_that_runs(store):
             control.run_deployment(store, "fragile")
 
         def retrained() -> bool:
-            work(store, "default", ACTIONS_QUEUE)
+            work(store, "default", CONTROL_QUEUE)
             return [r.state for r in store.list_flow_runs(deployment="retrain")] == [
                 StateType.COMPLETED]
 

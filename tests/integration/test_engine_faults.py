@@ -12,7 +12,7 @@ import pytest
 from services.core import stream
 from services.core.automation_store import AutomationStore
 from services.core.models import StateType
-from services.engine.recording import ACTIONS_QUEUE
+from services.core.queues import CONTROL_QUEUE
 from tests.conftest import wait_until
 from tests.integration.engine_helpers import (
     ON_FAILURE,
@@ -100,6 +100,6 @@ def test_two_replicas_share_ten_thousand_events_and_fire_each_once(store, tmp_pa
 
     from services.control import rq_connection
 
-    jobs = Queue(ACTIONS_QUEUE, connection=rq_connection(store)).job_ids
+    jobs = Queue(CONTROL_QUEUE, connection=rq_connection(store)).job_ids
     assert len(jobs) == len(set(jobs)) == 2_000 + len(shared)
     assert all("fired" in log for log in logs), "both replicas evaluated events"

@@ -224,7 +224,13 @@ def test_the_action_templates_render_over_the_documented_context(store, deliveri
     assert email["content"][0]["value"].endswith(" | 2024-03 | flow-run.Failed")
 
 
-def test_the_dispatcher_process_loop_retries_on_its_own(store, settings, http_stub):
+def test_the_dispatcher_process_loop_hands_the_retries_to_the_notify_workers(
+        store, settings, http_stub):
+    from rq import SimpleWorker
+
+    from services.control import rq_connection
+    from services.core.queues import NOTIFY_QUEUE
+
     quick = fast(settings, notify_poll_s=0.02)
     deliveries = with_sendgrid(deliveries_for(store, quick), http_stub.url)
     http_stub.play(500, 500, then=202)
@@ -233,13 +239,54 @@ def test_the_dispatcher_process_loop_retries_on_its_own(store, settings, http_st
     loop = threading.Thread(target=run_dispatcher, args=(quick,),
                             kwargs={"stop_event": stop}, daemon=True)
     loop.start()
+    worker = SimpleWorker([NOTIFY_QUEUE], connection=rq_connection(store))
+
+    def a_worker_pass_sent() -> bool:
+        worker.work(burst=True)
+        return deliveries.notifications.recent()[0].status == "sent"
+
     try:
         deliver_action(store, record, 0, action, deliveries=deliveries)
-        wait_until(lambda: deliveries.notifications.recent()[0].status == "sent", timeout=10,
-                   message="the dispatcher to retry until sent")
+        wait_until(a_worker_pass_sent, timeout=10,
+                   message="the dispatcher to hand the retries to the worker until sent")
     finally:
         stop.set()
         loop.join(5)
 
     assert len(http_stub.requests) == 3
     assert not loop.is_alive()
+
+def test_the_dispatcher_is_not_held_by_a_provider_that_hangs(store, settings, http_stub):
+    from rq import Queue
+
+    from services.control import rq_connection
+    from services.core.queues import NOTIFY_QUEUE
+    from tests.integration.notify_helpers import HangingStub
+
+    quick = fast(settings, notify_poll_s=0.02)
+    deliveries = with_sendgrid(deliveries_for(store, quick), http_stub.url)
+    stop = threading.Event()
+    with HangingStub() as hanging:
+        deliveries.notifiers.put(*parse_document({"name": "hook", "type": "webhook",
+                                                  "url": f"{hanging.url}/hook",
+                                                  "timeout_s": 5}))
+        now = time.time()
+        # two retries due, the one to the hanging provider first
+        for key, action in (("to-hook", {"type": "send-notification", "notifier": "hook",
+                                         "body": "x"}), ("to-email", EMAIL)):
+            record, model = a_failure(store, action)
+            notification = deliveries.create(build_notification(
+                store, deliveries.notifiers, record, 0, model, key, now))
+            deliveries.client.zadd(deliveries.keys.notifications_due,
+                                   {notification.id: now - (2 if key == "to-hook" else 1)})
+        loop = threading.Thread(target=run_dispatcher, args=(quick,),
+                                kwargs={"stop_event": stop}, daemon=True)
+        loop.start()
+        try:
+            queue = Queue(NOTIFY_QUEUE, connection=rq_connection(store))
+            wait_until(lambda: queue.count == 2, timeout=2,
+                       message="both retries handed to the notify workers at once")
+        finally:
+            stop.set()
+            loop.join(5)
+        assert hanging.count() == 0  # the dispatcher itself sent nothing

@@ -1,4 +1,4 @@
-"""The used-by story, through the rules engine and the actions queue: a training run fails
+"""The used-by story, through the rules engine and the notify queue: a training run fails
 and the SendGrid stub receives one email naming the flow, the run, the failed task, the
 error and a link; a hundred failures under a grouping rule make one message.
 

@@ -8,6 +8,7 @@ import pytest
 
 from notifiers import PermanentDelivery, build_notifier
 from notifiers.webhook import (
+    IDEMPOTENCY_KEY_HEADER,
     MESSAGE_ID_HEADER,
     SIGNATURE_HEADER,
     TIMESTAMP_HEADER,
@@ -80,6 +81,22 @@ def test_a_rendered_json_payload_is_the_body(stub):
     assert request.json == {"text": "run swift-fox failed", "count": 1}
     assert request.header("Content-Type") == "application/json"
     assert request.header(MESSAGE_ID_HEADER) == message.id
+
+
+def test_every_request_carries_the_delivery_id_as_its_idempotency_key(stub):
+    message = failure_message()
+    # a configured header of the same name does not replace the key receivers drop copies by
+    config = webhook_config(stub.url, headers={"idempotency-key": "fixed"})
+    notifier = build_notifier(config)
+
+    notifier.send(message)
+    notifier.send(message)
+    notifier.send(failure_message())
+
+    keys = [request.header(IDEMPOTENCY_KEY_HEADER) for request in stub.requests]
+    assert keys[0] == keys[1] == message.id != keys[2]
+    assert all(list(request.headers).count(IDEMPOTENCY_KEY_HEADER) == 1
+               for request in stub.requests)
 
 
 def test_a_text_payload_is_sent_as_text_with_the_configured_method(stub):

@@ -18,7 +18,7 @@ import yaml
 from notifiers.registry import NOTIFIER_ENV_VARIABLES
 
 ROOT = Path(__file__).resolve().parents[2]
-SENDERS = ("notify", "actions-worker", "api", "worker")
+SENDERS = ("notify", "notify-worker", "control-worker", "api", "worker")
 
 pytestmark = pytest.mark.skipif(shutil.which("docker-compose") is None,
                                 reason="docker-compose is not installed")

@@ -34,7 +34,8 @@ def test_every_flowkeeper_service_carries_the_redis_password():
     flowkeeper = [name for name, service in services.items()
                   if service.get("environment", {}).get("REDIS_URL")]
 
-    assert {"api", "engine", "notify", "scheduler", "worker", "actions-worker"} <= set(flowkeeper)
+    assert {"api", "engine", "notify", "scheduler", "worker", "control-worker",
+            "notify-worker"} <= set(flowkeeper)
     for name in flowkeeper:
         url = services[name]["environment"]["REDIS_URL"]
         assert re.fullmatch(r"redis://:" + re.escape(PASSWORD) + r"@redis:6379/\d+", url), name
