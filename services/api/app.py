@@ -7,6 +7,7 @@ from fastapi import FastAPI
 from fastapi.responses import RedirectResponse
 
 from services.api.errors import install_error_handlers
+from services.api.limits import BodyLimit
 from services.api.routes import (
     automations,
     deployments,
@@ -34,6 +35,8 @@ def create_app(settings: Settings, client: redis.Redis) -> FastAPI:
     app.state.client = client
     app.state.store = Store(client, settings)
     install_error_handlers(app)
+    # outermost, so that no other layer reads a body past the limit
+    app.add_middleware(BodyLimit, max_body_bytes=settings.max_body_bytes)
     for module in (health, flow_runs, deployments, events, automations, notifiers, notifications,
                    silences):
         app.include_router(module.router)

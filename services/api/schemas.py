@@ -3,17 +3,17 @@ compose the models of services.core.models and automations.events."""
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Any
-
 from pydantic import BaseModel, ConfigDict, Field
 
+from automations.events import UtcDatetime
 from services.core.models import (
     Artifact,
     FlowRun,
     LogRecord,
+    Parameters,
     StateRecord,
     StateType,
+    Tags,
     TaskRun,
 )
 
@@ -60,7 +60,7 @@ class FlowRunDetail(FlowRun):
 class CancelRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    message: str | None = None
+    message: str | None = Field(None, max_length=2_000)
 
 
 class RunDeploymentRequest(BaseModel):
@@ -68,10 +68,10 @@ class RunDeploymentRequest(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    parameters: dict[str, Any] = Field(default_factory=dict)
-    tags: list[str] | None = None
-    scheduled_for: datetime | None = None
-    idempotency_key: str | None = None
+    parameters: Parameters = Field(default_factory=dict)
+    tags: Tags | None = None
+    scheduled_for: UtcDatetime | None = None
+    idempotency_key: str | None = Field(None, min_length=1, max_length=200)
 
 
 def task_graph(task_runs: list[TaskRun], edges: list[tuple[str, str]]) -> TaskGraph:

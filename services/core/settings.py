@@ -50,6 +50,10 @@ class Settings(BaseSettings):
     api_port: int = 8000
     # the address people use to reach the UI, for links in messages
     ui_url: str | None = None
+    # a request body larger than this is refused with 413 before it is read in full;
+    # it stays above automations.events.MAX_EVENT_PAYLOAD_BYTES so that an oversized
+    # event payload answers 422 naming the field
+    max_body_bytes: int = Field(1024 * 1024, ge=64 * 1024)
 
     mlflow_tracking_uri: str | None = Field(
         default=None,

@@ -9,6 +9,7 @@ from fastapi.exceptions import RequestValidationError
 
 from services import control
 from services.api.deps import StoreDep
+from services.api.limits import MAX_LIST_LIMIT, MAX_LIST_OFFSET
 from services.api.schemas import CancelRequest, FlowRunDetail, task_graph
 from services.core.models import Artifact, FlowRun, LogRecord, StateType
 
@@ -36,8 +37,8 @@ def list_flow_runs(
     deployment: str | None = None,
     tag: str | None = None,
     parent: Annotated[str | None, Query(description="only subflow runs of this run")] = None,
-    limit: Annotated[int, Query(ge=1, le=1000)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    limit: Annotated[int, Query(ge=1, le=MAX_LIST_LIMIT)] = 50,
+    offset: Annotated[int, Query(ge=0, le=MAX_LIST_OFFSET)] = 0,
 ) -> list[FlowRun]:
     """The newest flow runs first."""
     return store.list_flow_runs(state=_state(state), flow=flow, deployment=deployment, tag=tag,
@@ -70,7 +71,7 @@ def get_flow_run(
 @router.get("/{run_id}/logs", response_model=list[LogRecord])
 def get_logs(store: StoreDep, run_id: str,
              limit: Annotated[int, Query(ge=1, le=10_000)] = 1000,
-             offset: Annotated[int, Query(ge=0)] = 0) -> list[LogRecord]:
+             offset: Annotated[int, Query(ge=0, le=MAX_LIST_OFFSET)] = 0) -> list[LogRecord]:
     """A run's log lines, oldest first."""
     store.require_flow_run(run_id)
     return store.logs(run_id, limit=limit, offset=offset)

@@ -1,0 +1,197 @@
+"""Bounded input: the request body limit (413), event and list limits (422 naming the
+field), and the inputs that fuzzing once turned into 500s."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from fastapi.testclient import TestClient
+
+from automations.events import MAX_EVENT_PAYLOAD_BYTES, MAX_LABELS, MAX_RELATED
+from services.api import create_app
+from services.core import stream
+from services.core.models import MAX_TAGS
+from tests.integration.api_helpers import add_logs, make_run
+
+MIB = 1024 * 1024
+DATASET = {"resource.id": "dataset.green-2023-03"}
+
+
+@pytest.fixture()
+def api(settings, redis_client):
+    with TestClient(create_app(settings, redis_client), raise_server_exceptions=False) as client:
+        yield client
+
+
+def _post_json(api: TestClient, path: str, body: bytes, *, chunked: bool = False):
+    content = iter([body[i:i + 64 * 1024] for i in range(0, len(body), 64 * 1024)]) \
+        if chunked else body
+    return api.post(path, content=content, headers={"content-type": "application/json"})
+
+
+def _error_locs(response) -> list[list]:
+    return [error["loc"] for error in response.json()["errors"]]
+
+
+# --- the request body limit ---------------------------------------------------------------
+
+
+def test_a_10_mb_body_with_content_length_answers_413_with_a_json_body(api, store):
+    body = json.dumps({"event": "data.arrived", "resource": DATASET,
+                       "payload": {"blob": "x" * (10 * MIB)}}).encode()
+
+    response = _post_json(api, "/api/events", body)
+
+    assert response.status_code == 413
+    assert "larger than 1048576 bytes" in response.json()["detail"]
+    assert stream.recent(store.client, store.keys, 10) == []
+
+
+def test_a_10_mb_chunked_body_without_content_length_answers_413(api, store):
+    body = b'{"event": "data.arrived", "payload": {"blob": "' + b"x" * (10 * MIB) + b'"}}'
+
+    response = _post_json(api, "/api/events", body, chunked=True)
+
+    assert response.status_code == 413
+    assert response.json()["detail"].startswith("request body is larger than")
+    assert stream.recent(store.client, store.keys, 10) == []
+
+
+def test_a_body_one_byte_under_the_limit_is_read_and_validated(api, store):
+    event = json.dumps({"event": "data.arrived", "resource": DATASET, "payload": {"rows": 1}})
+    # JSON allows any whitespace: pad a valid event to exactly 1 MiB - 1 bytes
+    body = (event[:-1] + " " * (MIB - 1 - len(event)) + "}").encode()
+    assert len(body) == MIB - 1
+
+    response = _post_json(api, "/api/events", body)
+
+    assert response.status_code == 201
+    (stored,) = stream.recent(store.client, store.keys, 10)
+    assert stored.payload == {"rows": 1}
+
+
+def test_the_body_limit_is_a_setting(settings, redis_client):
+    small = settings.model_copy(update={"max_body_bytes": 64 * 1024})
+    client = TestClient(create_app(small, redis_client), raise_server_exceptions=False)
+
+    response = client.post("/api/events", json={"event": "data.arrived", "resource": DATASET,
+                                                "payload": {"blob": "x" * 70_000}})
+
+    assert response.status_code == 413
+
+
+# --- event limits --------------------------------------------------------------------------
+
+
+def test_an_oversized_event_payload_answers_422_naming_the_payload(api, store):
+    response = api.post("/api/events", json={"event": "data.arrived", "resource": DATASET,
+                                             "payload": {"blob": "x" * MAX_EVENT_PAYLOAD_BYTES}})
+
+    assert response.status_code == 422
+    assert _error_locs(response) == [["body", "payload"]]
+    assert f"at most {MAX_EVENT_PAYLOAD_BYTES} bytes" in response.json()["detail"]
+    assert stream.recent(store.client, store.keys, 10) == []
+
+
+def test_a_payload_under_the_limit_is_accepted(api):
+    response = api.post("/api/events", json={"event": "data.arrived", "resource": DATASET,
+                                             "payload": {"blob": "x" * 200_000}})
+
+    assert response.status_code == 201
+
+
+def test_too_many_labels_answer_422_naming_the_resource(api):
+    labels = {**DATASET, **{f"label-{i}": "v" for i in range(MAX_LABELS)}}
+
+    response = api.post("/api/events", json={"event": "data.arrived", "resource": labels})
+
+    assert response.status_code == 422
+    assert _error_locs(response) == [["body", "resource"]]
+    assert f"at most {MAX_LABELS}" in response.json()["detail"]
+
+
+def test_too_many_related_resources_answer_422_naming_related(api):
+    related = [{"resource.id": f"tag.t{i}", "resource.role": "tag"}
+               for i in range(MAX_RELATED + 1)]
+
+    response = api.post("/api/events", json={"event": "data.arrived", "resource": DATASET,
+                                             "related": related})
+
+    assert response.status_code == 422
+    assert _error_locs(response) == [["body", "related"]]
+
+
+def test_a_too_long_label_value_answers_422_naming_the_label(api):
+    response = api.post("/api/events", json={
+        "event": "data.arrived", "resource": {**DATASET, "note": "n" * 5000}})
+
+    assert response.status_code == 422
+    assert _error_locs(response) == [["body", "resource", "note"]]
+
+
+def test_too_many_tags_on_a_run_answer_422_naming_tags(api):
+    response = api.post("/api/deployments/nightly/run",
+                        json={"tags": [f"t{i}" for i in range(MAX_TAGS + 1)]})
+
+    assert response.status_code == 422
+    assert _error_locs(response) == [["body", "tags"]]
+
+
+def test_oversized_parameters_answer_422_naming_parameters(api):
+    response = api.post("/api/deployments/nightly/run",
+                        json={"parameters": {"rows": ["x" * 100] * 1000}})
+
+    assert response.status_code == 422
+    assert _error_locs(response) == [["body", "parameters"]]
+
+
+# --- inputs that once gave 500 -------------------------------------------------------------
+
+
+def test_a_huge_log_offset_answers_422_not_500(api, store):
+    run = make_run(store)
+    add_logs(store, run, 3)
+
+    response = api.get(f"/api/flow-runs/{run.id}/logs",
+                       params={"offset": 38761317223899555718495013814927360})
+
+    assert response.status_code == 422
+    assert _error_locs(response) == [["query", "offset"]]
+
+
+def test_a_run_scheduled_out_of_the_calendar_answers_422_not_500(api):
+    response = api.post("/api/deployments/nightly/run",
+                        json={"scheduled_for": "0001-01-01T00:01:00.0+06:05"})
+
+    assert response.status_code == 422
+    assert _error_locs(response) == [["body", "scheduled_for"]]
+    assert "out of range" in response.json()["detail"]
+
+
+def test_an_event_occurring_out_of_the_calendar_answers_422_not_500(api):
+    response = api.post("/api/events", json={"event": "data.arrived", "resource": DATASET,
+                                             "occurred": "0001-01-01T00:01:00+06:05"})
+
+    assert response.status_code == 422
+    assert _error_locs(response) == [["body", "occurred"]]
+
+
+def test_a_lone_surrogate_in_a_payload_answers_422_not_500(api, store):
+    body = b'{"event": "data.arrived", "resource": {"resource.id": "d"}, ' \
+           b'"payload": {"note": "\\ud800"}}'
+
+    response = _post_json(api, "/api/events", body)
+
+    assert response.status_code == 422
+    assert _error_locs(response) == [["body", "payload"]]
+    assert "surrogate" in response.json()["detail"]
+    assert stream.recent(store.client, store.keys, 10) == []
+
+
+def test_a_lone_surrogate_in_run_parameters_answers_422_not_500(api):
+    response = _post_json(api, "/api/deployments/nightly/run",
+                          b'{"parameters": {"month": "\\udfff"}}')
+
+    assert response.status_code == 422
+    assert _error_locs(response) == [["body", "parameters"]]
