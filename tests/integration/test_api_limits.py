@@ -195,3 +195,49 @@ def test_a_lone_surrogate_in_run_parameters_answers_422_not_500(api):
 
     assert response.status_code == 422
     assert _error_locs(response) == [["body", "parameters"]]
+
+
+# --- bounded answers -----------------------------------------------------------------------
+
+
+def test_a_huge_event_stored_before_the_limits_is_left_out_of_the_list(api, store):
+    from automations.events import Event
+
+    stream.append(store.client, store.keys, Event(event="data.before", resource=DATASET))
+    huge = Event.model_construct(**Event(event="data.huge", resource=DATASET).__dict__)
+    huge.payload = {"blob": "x" * (20 * MIB)}  # as an unchecked producer once wrote it
+    stream.append(store.client, store.keys, huge)
+    stream.append(store.client, store.keys, Event(event="data.after", resource=DATASET))
+
+    response = api.get("/api/events", params={"limit": 100})
+
+    assert response.status_code == 200
+    assert [event["event"] for event in response.json()] == ["data.after", "data.before"]
+    assert len(response.content) < 10_000
+
+
+def test_the_event_list_stops_before_its_byte_bound(api, store):
+    from automations.events import Event
+    from services.api.limits import MAX_LIST_RESPONSE_BYTES
+
+    blob = "x" * (MAX_EVENT_PAYLOAD_BYTES - 100)
+    count = MAX_LIST_RESPONSE_BYTES // len(blob) + 5
+    stream.append_many(store.client, store.keys,
+                       [Event(event="data.big", resource=DATASET, payload={"blob": blob})
+                        for _ in range(count)])
+
+    response = api.get("/api/events", params={"limit": 1000})
+
+    assert response.status_code == 200
+    assert 0 < len(response.json()) < count
+    assert len(response.content) <= MAX_LIST_RESPONSE_BYTES
+
+
+def test_the_event_list_limit_has_a_documented_maximum(api):
+    response = api.get("/api/events", params={"limit": 1001})
+
+    assert response.status_code == 422
+    assert _error_locs(response) == [["query", "limit"]]
+    limit = next(p for p in api.get("/openapi.json").json()["paths"]["/api/events"]["get"]
+                 ["parameters"] if p["name"] == "limit")
+    assert limit["schema"]["maximum"] == 1000
