@@ -6,7 +6,7 @@ import redis
 from fastapi import FastAPI
 from fastapi.responses import RedirectResponse
 
-from services.api.errors import install_error_handlers
+from services.api.errors import COMMON_ERROR_STATUSES, error_responses, install_error_handlers
 from services.api.limits import BodyLimit
 from services.api.routes import (
     automations,
@@ -39,7 +39,7 @@ def create_app(settings: Settings, client: redis.Redis) -> FastAPI:
     app.add_middleware(BodyLimit, max_body_bytes=settings.max_body_bytes)
     for module in (health, flow_runs, deployments, events, automations, notifiers, notifications,
                    silences):
-        app.include_router(module.router)
+        app.include_router(module.router, responses=error_responses(*COMMON_ERROR_STATUSES))
 
     @app.get("/", include_in_schema=False)
     def home() -> RedirectResponse:

@@ -86,7 +86,8 @@ class BodyLimit:
             await self._refuse(send)
 
     async def _refuse(self, send: Send) -> None:
-        body = json.dumps({"detail": BodyTooLarge(self.max_body_bytes).detail}).encode()
+        body = json.dumps({"detail": BodyTooLarge(self.max_body_bytes).detail,
+                           "errors": []}).encode()
         await send({"type": "http.response.start", "status": 413,
                     "headers": [(b"content-type", b"application/json"),
                                 (b"content-length", str(len(body)).encode()),

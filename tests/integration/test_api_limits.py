@@ -241,3 +241,32 @@ def test_the_event_list_limit_has_a_documented_maximum(api):
     limit = next(p for p in api.get("/openapi.json").json()["paths"]["/api/events"]["get"]
                  ["parameters"] if p["name"] == "limit")
     assert limit["schema"]["maximum"] == 1000
+
+
+# --- the documented error bodies -----------------------------------------------------------
+
+
+def test_every_operation_documents_its_errors_as_the_one_error_body(api):
+    document = api.get("/openapi.json").json()
+    error_ref = "#/components/schemas/ErrorBody"
+
+    assert "HTTPValidationError" not in document["components"]["schemas"]
+    for path, operations in document["paths"].items():
+        for method, operation in operations.items():
+            responses = operation["responses"]
+            for status in ("413", "422", "503"):
+                if path == "/api/health" and status == "503":
+                    continue  # health answers 503 with its own report
+                schema = responses[status]["content"]["application/json"]["schema"]
+                assert schema == {"$ref": error_ref}, (method, path, status)
+            creates = (method, path) == ("put", "/api/notifiers/{name}")  # create or replace
+            if "{" in path and not creates:
+                assert "404" in responses, (method, path)
+
+
+def test_an_invalid_utf8_body_answers_422_like_invalid_json(api):
+    response = _post_json(api, "/api/events", b'{"event": "\xff\xfe"}')
+
+    assert response.status_code == 422
+    assert _error_locs(response) == [["body"]]
+    assert "not UTF-8" in response.json()["detail"]

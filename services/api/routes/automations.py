@@ -20,6 +20,7 @@ from automations.errors import AutomationError, InvalidAutomation
 from automations.loading import validate_document
 from automations.schema import Automation, AutomationCreate, AutomationPublic
 from services.api.deps import StoreDep
+from services.api.errors import error_responses
 from services.core.automation_store import AutomationStore, FiringRecord, validate_spec
 
 router = APIRouter(prefix="/api/automations", tags=["automations"])
@@ -137,12 +138,12 @@ async def import_prefect(request: Request) -> ImportReport:
     return ImportReport(ok=ok, results=results)
 
 
-@router.get("/{ref}", response_model=AutomationPublic)
+@router.get("/{ref}", response_model=AutomationPublic, responses=error_responses(404))
 def get_automation(automations: AutomationsDep, ref: str) -> AutomationPublic:
     return AutomationPublic.of(automations.require(ref))
 
 
-@router.put("/{ref}", response_model=AutomationApplied)
+@router.put("/{ref}", response_model=AutomationApplied, responses=error_responses(404))
 def replace(automations: AutomationsDep, ref: str, document: Document) -> AutomationApplied:
     """Replace an automation with a new version (its state starts over if the trigger changed)."""
     spec = _spec(document)
@@ -150,7 +151,7 @@ def replace(automations: AutomationsDep, ref: str, document: Document) -> Automa
     return _applied(automation, automations.reference_warnings(spec))
 
 
-@router.patch("/{ref}", response_model=AutomationApplied)
+@router.patch("/{ref}", response_model=AutomationApplied, responses=error_responses(404))
 def patch(automations: AutomationsDep, ref: str, changes: Document) -> AutomationApplied:
     """Change some fields (a JSON merge patch: objects merge, null removes a field)."""
     try:
@@ -160,19 +161,20 @@ def patch(automations: AutomationsDep, ref: str, changes: Document) -> Automatio
     return _applied(automation, automations.reference_warnings(automation))
 
 
-@router.delete("/{ref}", status_code=status.HTTP_204_NO_CONTENT)
+@router.delete("/{ref}", status_code=status.HTTP_204_NO_CONTENT,
+                responses=error_responses(404))
 def delete(automations: AutomationsDep, ref: str) -> Response:
     automations.delete(ref)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
-@router.post("/{ref}/pause", response_model=AutomationPublic)
+@router.post("/{ref}/pause", response_model=AutomationPublic, responses=error_responses(404))
 def pause(automations: AutomationsDep, ref: str) -> AutomationPublic:
     """Stop evaluating the automation; its pending deadlines are dropped, not fired."""
     return AutomationPublic.of(automations.pause(ref))
 
 
-@router.post("/{ref}/resume", response_model=AutomationPublic)
+@router.post("/{ref}/resume", response_model=AutomationPublic, responses=error_responses(404))
 def resume(automations: AutomationsDep, ref: str) -> AutomationPublic:
     try:
         return AutomationPublic.of(automations.resume(ref))
@@ -180,14 +182,14 @@ def resume(automations: AutomationsDep, ref: str) -> AutomationPublic:
         raise _unprocessable(error) from None
 
 
-@router.get("/{ref}/firings", response_model=list[FiringRecord])
+@router.get("/{ref}/firings", response_model=list[FiringRecord], responses=error_responses(404))
 def firings(automations: AutomationsDep, ref: str,
             limit: Annotated[int, Query(ge=1, le=1000)] = 50) -> list[FiringRecord]:
     """The latest firings, newest first, with the outcome of each action."""
     return automations.firings(automations.require(ref).id, limit)
 
 
-@router.get("/{ref}/explain")
+@router.get("/{ref}/explain", responses=error_responses(404))
 def explain(store: StoreDep, automations: AutomationsDep, ref: str,
             flow_run: Annotated[str, Query(description="a flow run's id (or unique prefix)")]
             ) -> dict[str, Any]:
@@ -197,7 +199,7 @@ def explain(store: StoreDep, automations: AutomationsDep, ref: str,
     return explain_run(store, automations, ref, flow_run).to_dict()
 
 
-@router.get("/{ref}/backtest")
+@router.get("/{ref}/backtest", responses=error_responses(404))
 def backtest(store: StoreDep, automations: AutomationsDep, ref: str,
              hours: Annotated[float, Query(gt=0, le=MAX_BACKTEST_HOURS)] = 24.0
              ) -> dict[str, Any]:

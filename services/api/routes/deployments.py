@@ -6,6 +6,7 @@ from fastapi import APIRouter, Response, status
 
 from services import control
 from services.api.deps import StoreDep
+from services.api.errors import error_responses
 from services.api.schemas import RunDeploymentRequest
 from services.core.errors import NotFound
 from services.core.models import Deployment, DeploymentCreate, FlowRun
@@ -18,7 +19,7 @@ def list_deployments(store: StoreDep) -> list[Deployment]:
     return store.list_deployments()
 
 
-@router.get("/{name}", response_model=Deployment)
+@router.get("/{name}", response_model=Deployment, responses=error_responses(404))
 def get_deployment(store: StoreDep, name: str) -> Deployment:
     return store.require_deployment(name)
 
@@ -29,7 +30,8 @@ def register(store: StoreDep, spec: DeploymentCreate) -> Deployment:
     return control.register_deployment(store, spec)
 
 
-@router.post("/{name}/run", response_model=FlowRun, status_code=status.HTTP_201_CREATED)
+@router.post("/{name}/run", response_model=FlowRun, status_code=status.HTTP_201_CREATED,
+             responses=error_responses(404))
 def run(store: StoreDep, name: str, request: RunDeploymentRequest | None = None) -> FlowRun:
     """Create a flow run of the deployment and enqueue it on the deployment's work queue."""
     request = request or RunDeploymentRequest()
@@ -38,7 +40,7 @@ def run(store: StoreDep, name: str, request: RunDeploymentRequest | None = None)
                                   idempotency_key=request.idempotency_key, tags=request.tags)
 
 
-@router.delete("/{name}", status_code=status.HTTP_204_NO_CONTENT)
+@router.delete("/{name}", status_code=status.HTTP_204_NO_CONTENT, responses=error_responses(404))
 def delete(store: StoreDep, name: str) -> Response:
     """Remove a deployment; its past runs stay."""
     if not store.delete_deployment(name):

@@ -9,6 +9,7 @@ from fastapi.exceptions import RequestValidationError
 
 from services import control
 from services.api.deps import StoreDep
+from services.api.errors import error_responses
 from services.api.limits import MAX_LIST_LIMIT, MAX_LIST_OFFSET
 from services.api.schemas import CancelRequest, FlowRunDetail, task_graph
 from services.core.models import Artifact, FlowRun, LogRecord, StateType
@@ -45,7 +46,7 @@ def list_flow_runs(
                                 parent=parent, limit=limit, offset=offset)
 
 
-@router.get("/{run_id}", response_model=FlowRunDetail)
+@router.get("/{run_id}", response_model=FlowRunDetail, responses=error_responses(404))
 def get_flow_run(
     store: StoreDep, run_id: str,
     log_lines: Annotated[int, Query(ge=0, le=5000, description="recent log lines to include")]
@@ -68,7 +69,7 @@ def get_flow_run(
     )
 
 
-@router.get("/{run_id}/logs", response_model=list[LogRecord])
+@router.get("/{run_id}/logs", response_model=list[LogRecord], responses=error_responses(404))
 def get_logs(store: StoreDep, run_id: str,
              limit: Annotated[int, Query(ge=1, le=10_000)] = 1000,
              offset: Annotated[int, Query(ge=0, le=MAX_LIST_OFFSET)] = 0) -> list[LogRecord]:
@@ -77,13 +78,14 @@ def get_logs(store: StoreDep, run_id: str,
     return store.logs(run_id, limit=limit, offset=offset)
 
 
-@router.get("/{run_id}/artifacts", response_model=list[Artifact])
+@router.get("/{run_id}/artifacts", response_model=list[Artifact],
+            responses=error_responses(404))
 def get_artifacts(store: StoreDep, run_id: str) -> list[Artifact]:
     store.require_flow_run(run_id)
     return store.artifacts(run_id)
 
 
-@router.post("/{run_id}/cancel", response_model=FlowRun)
+@router.post("/{run_id}/cancel", response_model=FlowRun, responses=error_responses(404, 409))
 def cancel(store: StoreDep, run_id: str,
            request: Annotated[CancelRequest | None, Body()] = None) -> FlowRun:
     """Ask a run to stop: Cancelling (the run stops cooperatively), or Cancelled at once
@@ -91,7 +93,8 @@ def cancel(store: StoreDep, run_id: str,
     return control.cancel_flow_run(store, run_id, request.message if request else None)
 
 
-@router.post("/{run_id}/retry", response_model=FlowRun, status_code=status.HTTP_201_CREATED)
+@router.post("/{run_id}/retry", response_model=FlowRun, status_code=status.HTTP_201_CREATED,
+             responses=error_responses(404, 409))
 def retry(store: StoreDep, run_id: str) -> FlowRun:
     """A new run of the same deployment with the same parameters, linked to this one."""
     return control.retry_flow_run(store, run_id)

@@ -8,6 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 from pydantic import BaseModel
 
+from services.api.errors import error_responses
 from services.api.routes.notifiers import DeliveriesDep
 from services.notify.outbox import OutboxEntry
 from services.notify.records import NotificationPublic, Status
@@ -44,12 +45,14 @@ def outbox(deliveries: DeliveriesDep, limit: Limit = 50) -> list[OutboxEntry]:
     return deliveries.outbox.entries(limit)
 
 
-@router.get("/{notification_id}", response_model=NotificationPublic)
+@router.get("/{notification_id}", response_model=NotificationPublic,
+            responses=error_responses(404))
 def get_notification(notification_id: str, deliveries: DeliveriesDep) -> NotificationPublic:
     return deliveries.notifications.require(notification_id).public()
 
 
-@router.post("/{notification_id}/resend", response_model=NotificationPublic)
+@router.post("/{notification_id}/resend", response_model=NotificationPublic,
+             responses=error_responses(404, 409))
 def resend(notification_id: str, deliveries: DeliveriesDep) -> NotificationPublic:
     """Deliver a dead notification again (same message); answers with the attempt's outcome."""
     return deliveries.resend(notification_id).public()

@@ -9,6 +9,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query, status
 
 from services.api.deps import StoreDep
+from services.api.errors import error_responses
 from services.notify.silences import SilenceCreate, SilencePublic, SilenceStore, public
 
 router = APIRouter(prefix="/api/silences", tags=["silences"])
@@ -36,12 +37,12 @@ def list_silences(silences: SilencesDep,
             if expired or not silence.expired(now)]
 
 
-@router.get("/{silence_id}", response_model=SilencePublic)
+@router.get("/{silence_id}", response_model=SilencePublic, responses=error_responses(404))
 def get_silence(silence_id: str, silences: SilencesDep) -> SilencePublic:
     return public(silences.get(silence_id), time.time())
 
 
-@router.delete("/{silence_id}", response_model=SilencePublic)
+@router.delete("/{silence_id}", response_model=SilencePublic, responses=error_responses(404))
 def expire_silence(silence_id: str, silences: SilencesDep) -> SilencePublic:
     """End the silence now (one that has not started is removed)."""
     now = time.time()
