@@ -16,7 +16,10 @@ Implementation notes (the body limit):
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
+from typing import TypeVar
 
+import pydantic_core
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -27,6 +30,23 @@ MAX_LIST_LIMIT = 1000
 MAX_LIST_RESPONSE_BYTES = 8 * 1024 * 1024
 # the largest offset into a list (a run's logs are capped far below this)
 MAX_LIST_OFFSET = 1_000_000
+
+
+T = TypeVar("T")
+
+
+def within_bytes(items: Iterable[T], max_bytes: int = MAX_LIST_RESPONSE_BYTES) -> list[T]:
+    """The leading items whose JSON together fits in `max_bytes`: a list answer stays
+    bounded whatever was stored. The first item is always kept (each item is bounded by
+    its own input limits), so an answer is never empty only because one item is large."""
+    kept: list[T] = []
+    total = 0
+    for item in items:
+        total += len(pydantic_core.to_json(item))
+        if kept and total > max_bytes:
+            break
+        kept.append(item)
+    return kept
 
 
 class BodyTooLarge(HTTPException):

@@ -21,6 +21,7 @@ from automations.loading import validate_document
 from automations.schema import Automation, AutomationCreate, AutomationPublic
 from services.api.deps import StoreDep
 from services.api.errors import error_responses
+from services.api.limits import MAX_LIST_LIMIT, within_bytes
 from services.core.automation_store import AutomationStore, FiringRecord, validate_spec
 
 router = APIRouter(prefix="/api/automations", tags=["automations"])
@@ -91,7 +92,7 @@ def _applied(automation: Automation, warnings: list[str]) -> AutomationApplied:
 @router.get("", response_model=list[AutomationPublic])
 def list_automations(automations: AutomationsDep) -> list[AutomationPublic]:
     """Every automation, by name."""
-    return [AutomationPublic.of(automation) for automation in automations.list()]
+    return within_bytes(AutomationPublic.of(automation) for automation in automations.list())
 
 
 @router.post("", response_model=AutomationApplied, status_code=status.HTTP_201_CREATED)
@@ -184,9 +185,9 @@ def resume(automations: AutomationsDep, ref: str) -> AutomationPublic:
 
 @router.get("/{ref}/firings", response_model=list[FiringRecord], responses=error_responses(404))
 def firings(automations: AutomationsDep, ref: str,
-            limit: Annotated[int, Query(ge=1, le=1000)] = 50) -> list[FiringRecord]:
+            limit: Annotated[int, Query(ge=1, le=MAX_LIST_LIMIT)] = 50) -> list[FiringRecord]:
     """The latest firings, newest first, with the outcome of each action."""
-    return automations.firings(automations.require(ref).id, limit)
+    return within_bytes(automations.firings(automations.require(ref).id, limit))
 
 
 @router.get("/{ref}/explain", responses=error_responses(404))

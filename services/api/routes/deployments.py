@@ -7,6 +7,7 @@ from fastapi import APIRouter, Response, status
 from services import control
 from services.api.deps import StoreDep
 from services.api.errors import error_responses
+from services.api.limits import within_bytes
 from services.api.schemas import RunDeploymentRequest
 from services.core.errors import NotFound
 from services.core.models import Deployment, DeploymentCreate, FlowRun
@@ -16,7 +17,7 @@ router = APIRouter(prefix="/api/deployments", tags=["deployments"])
 
 @router.get("", response_model=list[Deployment])
 def list_deployments(store: StoreDep) -> list[Deployment]:
-    return store.list_deployments()
+    return within_bytes(store.list_deployments())
 
 
 @router.get("/{name}", response_model=Deployment, responses=error_responses(404))

@@ -10,7 +10,7 @@ from fastapi.exceptions import RequestValidationError
 from services import control
 from services.api.deps import StoreDep
 from services.api.errors import error_responses
-from services.api.limits import MAX_LIST_LIMIT, MAX_LIST_OFFSET
+from services.api.limits import MAX_LIST_LIMIT, MAX_LIST_OFFSET, within_bytes
 from services.api.schemas import CancelRequest, FlowRunDetail, task_graph
 from services.core.models import Artifact, FlowRun, LogRecord, StateType
 
@@ -41,9 +41,9 @@ def list_flow_runs(
     limit: Annotated[int, Query(ge=1, le=MAX_LIST_LIMIT)] = 50,
     offset: Annotated[int, Query(ge=0, le=MAX_LIST_OFFSET)] = 0,
 ) -> list[FlowRun]:
-    """The newest flow runs first."""
-    return store.list_flow_runs(state=_state(state), flow=flow, deployment=deployment, tag=tag,
-                                parent=parent, limit=limit, offset=offset)
+    """The newest flow runs first (fewer than `limit` when they would exceed 8 MiB)."""
+    return within_bytes(store.list_flow_runs(state=_state(state), flow=flow, deployment=deployment, tag=tag,
+                                parent=parent, limit=limit, offset=offset))
 
 
 @router.get("/{run_id}", response_model=FlowRunDetail, responses=error_responses(404))
@@ -56,7 +56,9 @@ def get_flow_run(
     run = store.require_flow_run(run_id)
     task_runs = store.task_runs(run_id)
     log_count = store.client.llen(store.keys.flow_run_logs(run_id))
-    logs = store.logs(run_id, limit=log_lines, offset=-log_lines) if log_lines else []
+    recent = store.logs(run_id, limit=log_lines, offset=-log_lines) if log_lines else []
+    # the newest lines are the ones kept when they would not all fit
+    logs = within_bytes(reversed(recent))[::-1]
     return FlowRunDetail(
         **run.model_dump(),
         history=store.history(run_id),
@@ -73,16 +75,16 @@ def get_flow_run(
 def get_logs(store: StoreDep, run_id: str,
              limit: Annotated[int, Query(ge=1, le=10_000)] = 1000,
              offset: Annotated[int, Query(ge=0, le=MAX_LIST_OFFSET)] = 0) -> list[LogRecord]:
-    """A run's log lines, oldest first."""
+    """A run's log lines, oldest first (fewer than `limit` when they would exceed 8 MiB)."""
     store.require_flow_run(run_id)
-    return store.logs(run_id, limit=limit, offset=offset)
+    return within_bytes(store.logs(run_id, limit=limit, offset=offset))
 
 
 @router.get("/{run_id}/artifacts", response_model=list[Artifact],
             responses=error_responses(404))
 def get_artifacts(store: StoreDep, run_id: str) -> list[Artifact]:
     store.require_flow_run(run_id)
-    return store.artifacts(run_id)
+    return within_bytes(store.artifacts(run_id))
 
 
 @router.post("/{run_id}/cancel", response_model=FlowRun, responses=error_responses(404, 409))

@@ -9,13 +9,14 @@ from fastapi import APIRouter, Query
 from pydantic import BaseModel
 
 from services.api.errors import error_responses
+from services.api.limits import MAX_LIST_LIMIT, within_bytes
 from services.api.routes.notifiers import DeliveriesDep
 from services.notify.outbox import OutboxEntry
 from services.notify.records import NotificationPublic, Status
 
 router = APIRouter(prefix="/api/notifications", tags=["notifications"])
 
-Limit = Annotated[int, Query(ge=1, le=1000)]
+Limit = Annotated[int, Query(ge=1, le=MAX_LIST_LIMIT)]
 
 
 class NotificationList(BaseModel):
@@ -30,19 +31,20 @@ def list_notifications(deliveries: DeliveriesDep, limit: Limit = 50,
                        status: Status | None = None, outbox_limit: Limit = 50) \
         -> NotificationList:
     return NotificationList(
-        notifications=[item.public() for item in deliveries.notifications.recent(limit, status)],
-        outbox=deliveries.outbox.entries(outbox_limit))
+        notifications=within_bytes(
+            item.public() for item in deliveries.notifications.recent(limit, status)),
+        outbox=within_bytes(deliveries.outbox.entries(outbox_limit)))
 
 
 @router.get("/dead", response_model=list[NotificationPublic])
 def dead_letters(deliveries: DeliveriesDep, limit: Limit = 100) -> list[NotificationPublic]:
     """Notifications that were not delivered: out of attempts, or failed permanently."""
-    return [item.public() for item in deliveries.notifications.dead(limit)]
+    return within_bytes(item.public() for item in deliveries.notifications.dead(limit))
 
 
 @router.get("/outbox", response_model=list[OutboxEntry])
 def outbox(deliveries: DeliveriesDep, limit: Limit = 50) -> list[OutboxEntry]:
-    return deliveries.outbox.entries(limit)
+    return within_bytes(deliveries.outbox.entries(limit))
 
 
 @router.get("/{notification_id}", response_model=NotificationPublic,

@@ -1,5 +1,5 @@
-"""The body limit counts bytes as they arrive: an endless chunked body is cut off just
-past the limit, never read into memory first."""
+"""The body limit counts bytes as they arrive (an endless chunked body is cut off just
+past the limit, never read into memory first), and list answers keep within a byte bound."""
 
 from __future__ import annotations
 
@@ -54,3 +54,14 @@ def test_a_declared_length_over_the_limit_is_refused_before_reading():
 
 def test_the_limit_error_is_an_http_413_that_the_app_can_answer_itself():
     assert BodyTooLarge(LIMIT_BYTES).status_code == 413
+
+
+def test_a_list_answer_keeps_the_leading_items_that_fit_in_its_byte_bound():
+    from services.api.limits import within_bytes
+
+    items = [{"line": "x" * 90} for _ in range(100)]  # about 100 bytes of JSON each
+
+    kept = within_bytes(items, max_bytes=1000)
+
+    assert 5 < len(kept) < 10 and kept == items[:len(kept)]
+    assert within_bytes([{"huge": "x" * 5000}], max_bytes=1000) == [{"huge": "x" * 5000}]
