@@ -13,7 +13,14 @@ from datetime import UTC, datetime
 from typing import Annotated, Any
 
 import pydantic_core
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    field_validator,
+)
 
 # Limits on one event, so that neither a producer nor the API can make Redis (and every
 # reader of the stream) hold a huge entry. They follow Prefect's event limits in spirit,
@@ -21,6 +28,9 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validat
 # than an event can be, so an oversized part answers 422 naming the field, not 413.
 MAX_EVENT_NAME_LENGTH = 1024
 MAX_EVENT_PAYLOAD_BYTES = 256 * 1024  # the payload as stored (compact UTF-8 JSON)
+# nesting of the payload's objects and lists: the stream's JSON reader stops at 200 levels,
+# so a deeper payload would be stored but never read back by the engine
+MAX_PAYLOAD_DEPTH = 32
 MAX_LABELS = 100  # labels of the resource, and of each related resource
 MAX_RELATED = 100  # related resources (the SDK adds one per tag)
 MAX_LABEL_NAME_CHARS = 256
@@ -51,6 +61,21 @@ def check_json_size(value: Any, what: str, max_bytes: int) -> Any:
     return value
 
 
+def check_json_depth(value: Any, what: str, max_depth: int) -> Any:
+    """`value` unchanged when its objects and lists nest at most `max_depth` levels."""
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        children = item.values() if isinstance(item, dict) else item \
+            if isinstance(item, list | tuple) else None
+        if children is None:
+            continue
+        if depth > max_depth:
+            raise ValueError(f"{what} nests objects and lists deeper than {max_depth} levels")
+        stack.extend((child, depth + 1) for child in children)
+    return value
+
+
 def to_utc(value: datetime) -> datetime:
     """An aware UTC time (a naive one is taken as UTC); a ValueError, not an OverflowError,
     for a time that leaves the calendar once converted (e.g. 0001-01-01T00:01+06:05)."""
@@ -64,6 +89,9 @@ def to_utc(value: datetime) -> datetime:
 
 # a timestamp of user input: always aware and in UTC, and never a 500 for an extreme one
 UtcDatetime = Annotated[datetime, AfterValidator(to_utc)]
+
+# validation context of an event read back from the stream (see Event._payload_fits)
+STORED: dict[str, bool] = {"stored": True}
 
 LabelName = Annotated[str, Field(min_length=1, max_length=MAX_LABEL_NAME_CHARS)]
 LabelValue = Annotated[str, Field(max_length=MAX_LABEL_VALUE_CHARS)]
@@ -106,7 +134,10 @@ class Event(BaseModel):
 
     @field_validator("payload")
     @classmethod
-    def _payload_fits(cls, value: dict[str, Any]) -> dict[str, Any]:
+    def _payload_fits(cls, value: dict[str, Any], info: ValidationInfo) -> dict[str, Any]:
+        if info.context is STORED:
+            return value  # checked on its way in; the engine reads every event
+        check_json_depth(value, "payload", MAX_PAYLOAD_DEPTH)
         return check_json_size(value, "payload", MAX_EVENT_PAYLOAD_BYTES)
 
     @property

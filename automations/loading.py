@@ -107,6 +107,9 @@ def parse_text(text: str, source_name: str) -> Any:
             "", f"line {exc.lineno}, column {exc.colno}: {exc.msg}")]) from None
     except ValueError as exc:
         raise MalformedDocument(source_name, [FieldError("", str(exc))]) from None
+    except RecursionError:
+        raise MalformedDocument(source_name, [FieldError(
+            "", "the document nests objects and lists too deeply")]) from None
 
 
 def validate_document(document: Any, source_name: str) -> list[AutomationCreate]:

@@ -127,12 +127,15 @@ async def _on_redis_error(_request: Request, error: redis.RedisError) -> JSONRes
 
 async def _on_http_error(_request: Request, error: HTTPException) -> JSONResponse:
     # Starlette's own answers (404 for an unknown path, 405, the body limit's 413)
-    if isinstance(error.__cause__, UnicodeDecodeError):
-        # FastAPI answers 400 for a body that is not UTF-8, and 422 for one that is not
-        # JSON: both are a body that is not JSON text, so both answer 422
-        return _validation_response([{"loc": ("body",), "msg": "the body is not UTF-8 text "
-                                      f"({error.__cause__.reason} at byte "
-                                      f"{error.__cause__.start})"}])
+    cause = error.__cause__
+    if isinstance(cause, UnicodeDecodeError | RecursionError):
+        # FastAPI answers 400 for a body it cannot decode (not UTF-8, or nested too deeply
+        # for the JSON reader) but 422 for one that is not JSON: all of them are a body that
+        # is not acceptable JSON text, so all answer 422
+        why = (f"not UTF-8 text ({cause.reason} at byte {cause.start})"
+               if isinstance(cause, UnicodeDecodeError)
+               else "objects and lists nest too deeply to be read")
+        return _validation_response([{"loc": ("body",), "msg": why}])
     return _error(error.status_code, str(error.detail), headers=getattr(error, "headers", None))
 
 

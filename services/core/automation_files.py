@@ -36,6 +36,37 @@ def apply_files(store: AutomationStore, paths: Iterable[str | Path], *,
             for source, spec in loaded]
 
 
+# A YAML alias repeats its anchor's node: nine aliases of nine aliases of ... turn a 1 KB
+# document into 10^9 values once walked (the "billion laughs"). A document whose aliases
+# expand past this many nodes is refused before it is built.
+MAX_YAML_NODES = 100_000
+
+
+def _check_expansion(root: Any, name: str) -> None:
+    import yaml
+
+    sizes: dict[int, int] = {}  # by node identity: an alias is the very node it names
+
+    def size(node: Any) -> int:
+        known = sizes.get(id(node))
+        if known is not None:
+            return known
+        if isinstance(node, yaml.SequenceNode):
+            total = 1 + sum(size(child) for child in node.value)
+        elif isinstance(node, yaml.MappingNode):
+            total = 1 + sum(size(key) + size(value) for key, value in node.value)
+        else:
+            total = 1
+        if total > MAX_YAML_NODES:
+            raise MalformedDocument(name, [FieldError(
+                "", f"its aliases expand to more than {MAX_YAML_NODES} values")])
+        sizes[id(node)] = total
+        return total
+
+    if root is not None:
+        size(root)
+
+
 def read_prefect_document(text: str, name: str) -> Any:
     """A Prefect export (JSON) or a prefect.yaml (YAML) as parsed data; errors name the line."""
     if not name.endswith((".yaml", ".yml")):
@@ -45,7 +76,11 @@ def read_prefect_document(text: str, name: str) -> Any:
     if not text.strip():
         raise MalformedDocument(name, [FieldError("", "the document is empty")])
     try:
+        _check_expansion(yaml.compose(text, Loader=yaml.SafeLoader), name)
         return yaml.safe_load(text)
+    except RecursionError:
+        raise MalformedDocument(name, [FieldError(
+            "", "the document nests objects and lists too deeply")]) from None
     except yaml.YAMLError as error:
         mark = getattr(error, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""

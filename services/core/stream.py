@@ -14,7 +14,7 @@ from typing import Any
 import redis
 from pydantic import ValidationError
 
-from automations.events import MAX_EVENT_BYTES, Event
+from automations.events import MAX_EVENT_BYTES, STORED, Event
 from services.core.keys import Keys
 
 DEFAULT_MAXLEN = 100_000
@@ -30,7 +30,7 @@ def from_fields(fields: dict[str, str]) -> Event:
     if data is None:
         raise ValueError("stream entry has no 'data' field")
     try:
-        return Event.model_validate_json(data)
+        return Event.model_validate_json(data, context=STORED)
     except ValidationError as error:
         raise ValueError(f"malformed event: {error}") from error
 

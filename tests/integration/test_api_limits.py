@@ -270,3 +270,46 @@ def test_an_invalid_utf8_body_answers_422_like_invalid_json(api):
     assert response.status_code == 422
     assert _error_locs(response) == [["body"]]
     assert "not UTF-8" in response.json()["detail"]
+
+
+def test_a_deeply_nested_body_answers_422_not_400_or_500(api):
+    response = _post_json(api, "/api/events", b"[" * 100_000 + b"]" * 100_000)
+
+    assert response.status_code == 422
+    assert _error_locs(response) == [["body"]]
+    assert "too deeply" in response.json()["detail"]
+
+
+def test_a_payload_nested_past_its_depth_answers_422_naming_the_payload(api):
+    from automations.events import MAX_PAYLOAD_DEPTH
+
+    nested: list = []
+    for _ in range(MAX_PAYLOAD_DEPTH + 1):
+        nested = [nested]
+
+    response = api.post("/api/events", json={"event": "data.arrived", "resource": DATASET,
+                                             "payload": {"nested": nested}})
+
+    assert response.status_code == 422
+    assert _error_locs(response) == [["body", "payload"]]
+
+
+@pytest.mark.parametrize("content_type", ["application/json", "application/yaml"])
+def test_a_deeply_nested_prefect_document_answers_422(api, content_type):
+    response = api.post("/api/automations/import-prefect", content=b"[" * 100_000,
+                        headers={"content-type": content_type})
+
+    assert response.status_code == 422
+    assert "too deeply" in response.json()["detail"]
+
+
+def test_a_prefect_yaml_whose_aliases_explode_answers_422_at_once(api):
+    lines = ['a0: &a0 ["lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol"]']
+    lines += [f"a{i}: &a{i} [" + ", ".join([f"*a{i - 1}"] * 9) + "]" for i in range(1, 9)]
+    lines.append('deployments: [{name: d, triggers: [{type: event, expect: *a8}]}]')
+
+    response = api.post("/api/automations/import-prefect", content="\n".join(lines),
+                        headers={"content-type": "application/yaml"})
+
+    assert response.status_code == 422
+    assert "aliases expand to more than" in response.json()["detail"]
