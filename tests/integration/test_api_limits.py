@@ -313,3 +313,13 @@ def test_a_prefect_yaml_whose_aliases_explode_answers_422_at_once(api):
 
     assert response.status_code == 422
     assert "aliases expand to more than" in response.json()["detail"]
+
+
+def test_too_many_silence_matchers_answer_422_naming_matchers(api):
+    from services.notify.silences import MAX_MATCHERS
+
+    response = api.post("/api/silences", json={
+        "matchers": [f"flow=f{i}" for i in range(MAX_MATCHERS + 1)], "duration": "1h"})
+
+    assert response.status_code == 422
+    assert _error_locs(response) == [["body", "matchers"]]
