@@ -49,7 +49,8 @@ class ErrorBody(BaseModel):
 
 
 ERROR_DESCRIPTIONS: dict[int, str] = {
-    400: "The request could not be read (e.g. a body that is not JSON text).",
+    401: "No API token, or one that is not valid.",
+    403: "The API token lacks the scope this route needs.",
     404: "No such object.",
     409: "The object is not in a state that allows this (e.g. the run already ended).",
     413: "The request body is larger than the limit (FLOWKEEPER_MAX_BODY_BYTES).",
