@@ -107,7 +107,7 @@ class BodyLimit:
 
     async def _refuse(self, send: Send) -> None:
         body = json.dumps({"detail": BodyTooLarge(self.max_body_bytes).detail,
-                           "errors": []}).encode()
+                           "errors": []}, separators=(",", ":")).encode()
         await send({"type": "http.response.start", "status": 413,
                     "headers": [(b"content-type", b"application/json"),
                                 (b"content-length", str(len(body)).encode()),

@@ -71,9 +71,11 @@ def test_a_body_one_byte_under_the_limit_is_read_and_validated(api, store):
     assert stored.payload == {"rows": 1}
 
 
-def test_the_body_limit_is_a_setting(settings, redis_client):
-    small = settings.model_copy(update={"max_body_bytes": 64 * 1024})
-    client = TestClient(create_app(small, redis_client), raise_server_exceptions=False)
+def test_the_body_limit_is_a_setting(redis_client, monkeypatch):
+    from services.core.settings import Settings
+
+    monkeypatch.setenv("FLOWKEEPER_MAX_BODY_BYTES", str(64 * 1024))
+    client = TestClient(create_app(Settings(), redis_client), raise_server_exceptions=False)
 
     response = client.post("/api/events", json={"event": "data.arrived", "resource": DATASET,
                                                 "payload": {"blob": "x" * 70_000}})
