@@ -49,7 +49,8 @@ class FlowRunDetail(FlowRun):
     """A flow run with everything a page about it shows."""
 
     history: list[StateRecord]
-    task_runs: list[TaskRun]
+    task_runs: list[TaskRun] = Field(description="the first ones, up to 4 MiB of them")
+    task_run_count: int = Field(0, description="how many task runs the run has")
     task_graph: TaskGraph
     subflow_ids: list[str]
     artifacts: list[Artifact]

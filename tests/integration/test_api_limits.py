@@ -325,3 +325,19 @@ def test_too_many_silence_matchers_answer_422_naming_matchers(api):
 
     assert response.status_code == 422
     assert _error_locs(response) == [["body", "matchers"]]
+
+
+def test_a_run_detail_keeps_its_task_runs_within_their_byte_share(api, store, monkeypatch):
+    from services.api.routes import flow_runs
+    from tests.integration.api_helpers import add_task_runs
+
+    run = make_run(store)
+    add_task_runs(store, run)
+    monkeypatch.setattr(flow_runs, "DETAIL_TASK_RUNS_BYTES", 100)  # less than one task run
+
+    detail = api.get(f"/api/flow-runs/{run.id}").json()
+
+    assert detail["task_run_count"] == 2
+    assert len(detail["task_runs"]) == 1
+    assert [node["id"] for node in detail["task_graph"]["nodes"]] == [detail["task_runs"][0]["id"]]
+    assert detail["task_graph"]["edges"] == []

@@ -17,6 +17,10 @@ from services.core.models import Artifact, FlowRun, LogRecord, StateType
 router = APIRouter(prefix="/api/flow-runs", tags=["flow runs"])
 
 DETAIL_LOG_LINES = 200
+# a run's detail is one answer: each of its lists gets a share of the list byte bound
+DETAIL_TASK_RUNS_BYTES = 4 * 1024 * 1024
+DETAIL_ARTIFACTS_BYTES = 2 * 1024 * 1024
+DETAIL_LOGS_BYTES = 2 * 1024 * 1024
 
 
 def _state(value: str | None) -> str | None:
@@ -54,18 +58,24 @@ def get_flow_run(
 ) -> FlowRunDetail:
     """A flow run with its state history, task runs, task graph, subflows, artifacts and last logs."""
     run = store.require_flow_run(run_id)
-    task_runs = store.task_runs(run_id)
+    all_task_runs = store.task_runs(run_id)
+    task_runs = within_bytes(all_task_runs, DETAIL_TASK_RUNS_BYTES)
+    edges = store.task_graph(run_id)
+    if len(task_runs) < len(all_task_runs):
+        kept = {task_run.id for task_run in task_runs}
+        edges = [(up, down) for up, down in edges if up in kept and down in kept]
     log_count = store.client.llen(store.keys.flow_run_logs(run_id))
     recent = store.logs(run_id, limit=log_lines, offset=-log_lines) if log_lines else []
     # the newest lines are the ones kept when they would not all fit
-    logs = within_bytes(reversed(recent))[::-1]
+    logs = within_bytes(reversed(recent), DETAIL_LOGS_BYTES)[::-1]
     return FlowRunDetail(
         **run.model_dump(),
         history=store.history(run_id),
         task_runs=task_runs,
-        task_graph=task_graph(task_runs, store.task_graph(run_id)),
+        task_run_count=len(all_task_runs),
+        task_graph=task_graph(task_runs, edges),
         subflow_ids=store.subflow_ids(run_id),
-        artifacts=store.artifacts(run_id),
+        artifacts=within_bytes(store.artifacts(run_id), DETAIL_ARTIFACTS_BYTES),
         logs=logs,
         log_count=log_count,
     )
