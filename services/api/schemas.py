@@ -3,6 +3,9 @@ compose the models of services.core.models and automations.events."""
 
 from __future__ import annotations
 
+from typing import Annotated
+
+from fastapi import Path
 from pydantic import BaseModel, ConfigDict, Field
 
 from automations.events import UtcDatetime
@@ -16,6 +19,12 @@ from services.core.models import (
     Tags,
     TaskRun,
 )
+
+# Ids of runs, notifications and silences are uuids (or a prefix of one, as people type
+# them); they become part of Redis key names, so a ':' must never reach the store (an id
+# of "<run>:logs" would name another key of that run).
+ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9-]{0,63}$"
+IdInPath = Annotated[str, Path(pattern=ID_PATTERN, description="an id (letters, digits, '-')")]
 
 
 class HealthPublic(BaseModel):

@@ -341,3 +341,14 @@ def test_a_run_detail_keeps_its_task_runs_within_their_byte_share(api, store, mo
     assert len(detail["task_runs"]) == 1
     assert [node["id"] for node in detail["task_graph"]["nodes"]] == [detail["task_runs"][0]["id"]]
     assert detail["task_graph"]["edges"] == []
+
+
+@pytest.mark.parametrize("suffix", [":logs", ":history", ":artifacts"])
+def test_an_id_that_names_another_key_of_a_run_answers_422_not_500(api, store, suffix):
+    run = make_run(store)
+    add_logs(store, run, 2)
+
+    response = api.get(f"/api/flow-runs/{run.id}{suffix}")
+
+    assert response.status_code == 422
+    assert _error_locs(response) == [["path", "run_id"]]

@@ -11,7 +11,7 @@ from services import control
 from services.api.deps import StoreDep
 from services.api.errors import error_responses
 from services.api.limits import MAX_LIST_LIMIT, MAX_LIST_OFFSET, within_bytes
-from services.api.schemas import CancelRequest, FlowRunDetail, task_graph
+from services.api.schemas import CancelRequest, FlowRunDetail, IdInPath, task_graph
 from services.core.models import Artifact, FlowRun, LogRecord, StateType
 
 router = APIRouter(prefix="/api/flow-runs", tags=["flow runs"])
@@ -52,7 +52,7 @@ def list_flow_runs(
 
 @router.get("/{run_id}", response_model=FlowRunDetail, responses=error_responses(404))
 def get_flow_run(
-    store: StoreDep, run_id: str,
+    store: StoreDep, run_id: IdInPath,
     log_lines: Annotated[int, Query(ge=0, le=5000, description="recent log lines to include")]
     = DETAIL_LOG_LINES,
 ) -> FlowRunDetail:
@@ -82,7 +82,7 @@ def get_flow_run(
 
 
 @router.get("/{run_id}/logs", response_model=list[LogRecord], responses=error_responses(404))
-def get_logs(store: StoreDep, run_id: str,
+def get_logs(store: StoreDep, run_id: IdInPath,
              limit: Annotated[int, Query(ge=1, le=10_000)] = 1000,
              offset: Annotated[int, Query(ge=0, le=MAX_LIST_OFFSET)] = 0) -> list[LogRecord]:
     """A run's log lines, oldest first (fewer than `limit` when they would exceed 8 MiB)."""
@@ -92,13 +92,13 @@ def get_logs(store: StoreDep, run_id: str,
 
 @router.get("/{run_id}/artifacts", response_model=list[Artifact],
             responses=error_responses(404))
-def get_artifacts(store: StoreDep, run_id: str) -> list[Artifact]:
+def get_artifacts(store: StoreDep, run_id: IdInPath) -> list[Artifact]:
     store.require_flow_run(run_id)
     return within_bytes(store.artifacts(run_id))
 
 
 @router.post("/{run_id}/cancel", response_model=FlowRun, responses=error_responses(404, 409))
-def cancel(store: StoreDep, run_id: str,
+def cancel(store: StoreDep, run_id: IdInPath,
            request: Annotated[CancelRequest | None, Body()] = None) -> FlowRun:
     """Ask a run to stop: Cancelling (the run stops cooperatively), or Cancelled at once
     when its job never started. 409 when the run has already finished."""
@@ -107,6 +107,6 @@ def cancel(store: StoreDep, run_id: str,
 
 @router.post("/{run_id}/retry", response_model=FlowRun, status_code=status.HTTP_201_CREATED,
              responses=error_responses(404, 409))
-def retry(store: StoreDep, run_id: str) -> FlowRun:
+def retry(store: StoreDep, run_id: IdInPath) -> FlowRun:
     """A new run of the same deployment with the same parameters, linked to this one."""
     return control.retry_flow_run(store, run_id)

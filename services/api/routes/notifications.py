@@ -11,6 +11,7 @@ from pydantic import BaseModel
 from services.api.errors import error_responses
 from services.api.limits import MAX_LIST_LIMIT, within_bytes
 from services.api.routes.notifiers import DeliveriesDep
+from services.api.schemas import IdInPath
 from services.notify.outbox import OutboxEntry
 from services.notify.records import NotificationPublic, Status
 
@@ -49,12 +50,12 @@ def outbox(deliveries: DeliveriesDep, limit: Limit = 50) -> list[OutboxEntry]:
 
 @router.get("/{notification_id}", response_model=NotificationPublic,
             responses=error_responses(404))
-def get_notification(notification_id: str, deliveries: DeliveriesDep) -> NotificationPublic:
+def get_notification(notification_id: IdInPath, deliveries: DeliveriesDep) -> NotificationPublic:
     return deliveries.notifications.require(notification_id).public()
 
 
 @router.post("/{notification_id}/resend", response_model=NotificationPublic,
              responses=error_responses(404, 409))
-def resend(notification_id: str, deliveries: DeliveriesDep) -> NotificationPublic:
+def resend(notification_id: IdInPath, deliveries: DeliveriesDep) -> NotificationPublic:
     """Deliver a dead notification again (same message); answers with the attempt's outcome."""
     return deliveries.resend(notification_id).public()

@@ -10,6 +10,7 @@ from fastapi import APIRouter, Depends, Query, status
 
 from services.api.deps import StoreDep
 from services.api.errors import error_responses
+from services.api.schemas import IdInPath
 from services.notify.silences import SilenceCreate, SilencePublic, SilenceStore, public
 
 router = APIRouter(prefix="/api/silences", tags=["silences"])
@@ -38,12 +39,12 @@ def list_silences(silences: SilencesDep,
 
 
 @router.get("/{silence_id}", response_model=SilencePublic, responses=error_responses(404))
-def get_silence(silence_id: str, silences: SilencesDep) -> SilencePublic:
+def get_silence(silence_id: IdInPath, silences: SilencesDep) -> SilencePublic:
     return public(silences.get(silence_id), time.time())
 
 
 @router.delete("/{silence_id}", response_model=SilencePublic, responses=error_responses(404))
-def expire_silence(silence_id: str, silences: SilencesDep) -> SilencePublic:
+def expire_silence(silence_id: IdInPath, silences: SilencesDep) -> SilencePublic:
     """End the silence now (one that has not started is removed)."""
     now = time.time()
     return public(silences.expire(silence_id, now), now, "expired")
