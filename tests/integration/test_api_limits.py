@@ -13,6 +13,7 @@ from services.api import create_app
 from services.core import stream
 from services.core.models import MAX_TAGS
 from tests.integration.api_helpers import add_logs, make_run
+from tests.integration.engine_helpers import STUCK
 
 MIB = 1024 * 1024
 DATASET = {"resource.id": "dataset.green-2023-03"}
@@ -352,3 +353,16 @@ def test_an_id_that_names_another_key_of_a_run_answers_422_not_500(api, store, s
 
     assert response.status_code == 422
     assert _error_locs(response) == [["path", "run_id"]]
+
+
+def test_explain_refuses_a_run_id_that_names_another_key(api, store):
+    run = make_run(store)
+    add_logs(store, run, 2)
+    created = api.post("/api/automations", json=STUCK)
+    assert created.status_code == 201
+
+    response = api.get("/api/automations/cancel-stuck/explain",
+                       params={"flow_run": f"{run.id}:logs"})
+
+    assert response.status_code == 422
+    assert _error_locs(response) == [["query", "flow_run"]]

@@ -22,6 +22,7 @@ from automations.schema import Automation, AutomationCreate, AutomationPublic
 from services.api.deps import StoreDep
 from services.api.errors import error_responses
 from services.api.limits import MAX_LIST_LIMIT, within_bytes
+from services.api.schemas import ID_PATTERN
 from services.core.automation_store import AutomationStore, FiringRecord, validate_spec
 
 router = APIRouter(prefix="/api/automations", tags=["automations"])
@@ -192,7 +193,8 @@ def firings(automations: AutomationsDep, ref: str,
 
 @router.get("/{ref}/explain", responses=error_responses(404))
 def explain(store: StoreDep, automations: AutomationsDep, ref: str,
-            flow_run: Annotated[str, Query(description="a flow run's id (or unique prefix)")]
+            flow_run: Annotated[str, Query(description="a flow run's id (or unique prefix)",
+                                           pattern=ID_PATTERN)]
             ) -> dict[str, Any]:
     """Why the automation fired, or not, for a flow run: event by event, part by part."""
     from services.engine.insight import explain_run
