@@ -65,7 +65,7 @@ def seeded(settings, redis_client) -> Seeded:
     """Most 500s hide behind an existing object (a huge offset into the logs of a run
     that exists): each kind gets one, and the fuzzer's path ids are replaced by them."""
     app = create_app(settings, redis_client)
-    client = TestClient(app)
+    client = TestClient(app, headers=api_headers())
     deployment = client.post("/api/deployments", json={
         "name": "nightly", "entrypoint": "tests.integration.api_flows:add",
         "parameters": {"x": 1}})
