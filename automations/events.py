@@ -90,18 +90,25 @@ def to_utc(value: datetime) -> datetime:
 # a timestamp of user input: always aware and in UTC, and never a 500 for an extreme one
 UtcDatetime = Annotated[datetime, AfterValidator(to_utc)]
 
-# validation context of an event read back from the stream (see Event._payload_fits)
+# validation context of an event read back from the stream: its limits are not checked
 STORED: dict[str, bool] = {"stored": True}
 
-LabelName = Annotated[str, Field(min_length=1, max_length=MAX_LABEL_NAME_CHARS)]
-LabelValue = Annotated[str, Field(max_length=MAX_LABEL_VALUE_CHARS)]
-Labels = Annotated[dict[LabelName, LabelValue], Field(max_length=MAX_LABELS)]
-
-
-def _check_labels(labels: dict[str, str], where: str, required: tuple[str, ...]) -> dict[str, str]:
+def _check_labels(labels: dict[str, str], where: str, required: tuple[str, ...],
+                  bounded: bool) -> dict[str, str]:
     for name in required:
         if not labels.get(name):
             raise ValueError(f"{where} needs a non-empty '{name}' label")
+    if not bounded:
+        return labels
+    if len(labels) > MAX_LABELS:
+        raise ValueError(f"{where} has {len(labels)} labels; at most {MAX_LABELS} are allowed")
+    for name, value in labels.items():
+        if len(name) > MAX_LABEL_NAME_CHARS:
+            raise ValueError(f"{where} has a label name of {len(name)} characters; at most "
+                             f"{MAX_LABEL_NAME_CHARS} are allowed")
+        if len(value) > MAX_LABEL_VALUE_CHARS:
+            raise ValueError(f"{where} label '{name}' is {len(value)} characters; at most "
+                             f"{MAX_LABEL_VALUE_CHARS} are allowed")
     return labels
 
 
@@ -113,30 +120,40 @@ class Event(BaseModel):
     id: uuid.UUID = Field(default_factory=uuid.uuid4)
     occurred: UtcDatetime = Field(default_factory=lambda: datetime.now(UTC))
     event: str = Field(min_length=1, max_length=MAX_EVENT_NAME_LENGTH)
-    resource: Labels
-    related: list[Labels] = Field(default_factory=list, max_length=MAX_RELATED)
+    resource: dict[str, str]
+    related: list[dict[str, str]] = Field(default_factory=list)
     payload: dict[str, Any] = Field(
         default_factory=dict,
         description=f"free JSON, at most {MAX_EVENT_PAYLOAD_BYTES} bytes once encoded")
     follows: uuid.UUID | None = None
 
+    # The limits are checked on the way in (the API, emit_event, JSON files), not when an
+    # event is read back from the stream (context STORED): the SDK builds its state events
+    # without validation, and an entry written before a limit changed must stay readable
+    # by the engine rather than be dead-lettered.
+
     @field_validator("resource")
     @classmethod
-    def _resource_has_id(cls, value: dict[str, str]) -> dict[str, str]:
-        return _check_labels(value, "resource", ("resource.id",))
+    def _resource_has_id(cls, value: dict[str, str], info: ValidationInfo) -> dict[str, str]:
+        return _check_labels(value, "resource", ("resource.id",), info.context is not STORED)
 
     @field_validator("related")
     @classmethod
-    def _related_have_roles(cls, value: list[dict[str, str]]) -> list[dict[str, str]]:
+    def _related_have_roles(cls, value: list[dict[str, str]],
+                            info: ValidationInfo) -> list[dict[str, str]]:
+        bounded = info.context is not STORED
+        if bounded and len(value) > MAX_RELATED:
+            raise ValueError(f"{len(value)} related resources; at most {MAX_RELATED} are "
+                             "allowed")
         for index, labels in enumerate(value):
-            _check_labels(labels, f"related[{index}]", ("resource.id", "resource.role"))
+            _check_labels(labels, f"related[{index}]", ("resource.id", "resource.role"), bounded)
         return value
 
     @field_validator("payload")
     @classmethod
     def _payload_fits(cls, value: dict[str, Any], info: ValidationInfo) -> dict[str, Any]:
         if info.context is STORED:
-            return value  # checked on its way in; the engine reads every event
+            return value
         check_json_depth(value, "payload", MAX_PAYLOAD_DEPTH)
         return check_json_size(value, "payload", MAX_EVENT_PAYLOAD_BYTES)
 

@@ -130,7 +130,8 @@ def test_a_too_long_label_value_answers_422_naming_the_label(api):
         "event": "data.arrived", "resource": {**DATASET, "note": "n" * 5000}})
 
     assert response.status_code == 422
-    assert _error_locs(response) == [["body", "resource", "note"]]
+    assert _error_locs(response) == [["body", "resource"]]
+    assert "label 'note' is 5000 characters" in response.json()["detail"]
 
 
 def test_too_many_tags_on_a_run_answer_422_naming_tags(api):

@@ -52,7 +52,7 @@ def test_too_many_related_resources_raise_naming_related(sdk):
 def test_a_too_long_label_raises_naming_the_label(sdk):
     resource = {**DATASET, "note": "n" * (MAX_LABEL_VALUE_CHARS + 1)}
 
-    with pytest.raises(InvalidInput, match=r"resource\.note: "):
+    with pytest.raises(InvalidInput, match=r"resource: resource label 'note' is 4097"):
         emit_event("data.arrived", resource)
 
 
