@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 
-.PHONY: demo up test bench lint compose-check clean system-deps
+.PHONY: demo up test fuzz bench lint compose-check clean system-deps
 
 # (re)install when the project's dependencies change
 $(INSTALLED): pyproject.toml
@@ -21,6 +21,12 @@ up: $(INSTALLED)
 
 test: $(INSTALLED) system-deps
 	$(BIN)/python -m pytest -q -p no:cacheprovider
+
+# the API fuzzing test of `make test` with many more examples per operation (a few minutes)
+FUZZ_EXAMPLES ?= 150
+fuzz: $(INSTALLED)
+	FLOWKEEPER_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(BIN)/python -m pytest -q -p no:cacheprovider \
+	    tests/integration/test_api_fuzzing.py
 
 # Debian packages some tests use (docker-compose validates the compose file without
 # an engine); installed only when missing and when this user can install packages.

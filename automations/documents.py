@@ -15,6 +15,11 @@ from typing import Any
 from automations.errors import FieldError, MalformedDocument
 
 YAML_SUFFIXES = (".yaml", ".yml")
+# A YAML alias repeats its anchor's node: nine aliases of nine aliases of ... turn a 1 KB
+# document into 10^9 values once walked (the "billion laughs"). A document whose aliases
+# expand past this many nodes is refused before it is built.
+MAX_YAML_NODES = 100_000
+TOO_DEEP = "the document nests objects and lists too deeply"
 DOCUMENT_SUFFIXES = (".json", *YAML_SUFFIXES)
 
 
@@ -64,6 +69,32 @@ def _yaml_loader() -> type:
     return StrictLoader
 
 
+def _check_expansion(root: Any, name: str) -> None:
+    """Refuse a YAML node graph whose aliases expand past MAX_YAML_NODES values."""
+    import yaml
+
+    sizes: dict[int, int] = {}  # by node identity: an alias is the very node it names
+
+    def size(node: Any) -> int:
+        known = sizes.get(id(node))
+        if known is not None:
+            return known
+        if isinstance(node, yaml.SequenceNode):
+            total = 1 + sum(size(child) for child in node.value)
+        elif isinstance(node, yaml.MappingNode):
+            total = 1 + sum(size(key) + size(value) for key, value in node.value)
+        else:
+            total = 1
+        if total > MAX_YAML_NODES:
+            raise MalformedDocument(name, [FieldError(
+                "", f"its aliases expand to more than {MAX_YAML_NODES} values")])
+        sizes[id(node)] = total
+        return total
+
+    if root is not None:
+        size(root)
+
+
 def parse_document(text: str, name: str) -> Any:
     """The JSON or YAML document in `text` (format by `name`); DocumentSyntaxError naming
     the line and column of a syntax error, MalformedDocument when the text is empty."""
@@ -77,10 +108,15 @@ def parse_document(text: str, name: str) -> Any:
                 from None
         except ValueError as error:
             raise DocumentSyntaxError(name, "JSON", str(error)) from None
+        except RecursionError:
+            raise MalformedDocument(name, [FieldError("", TOO_DEEP)]) from None
     import yaml
 
     try:
+        _check_expansion(yaml.compose(text, Loader=yaml.SafeLoader), name)
         return yaml.load(text, Loader=_yaml_loader())  # noqa: S506 - a SafeLoader subclass
+    except RecursionError:
+        raise MalformedDocument(name, [FieldError("", TOO_DEEP)]) from None
     except yaml.MarkedYAMLError as error:
         mark = error.problem_mark or error.context_mark
         problem = error.problem or error.context or "does not parse"

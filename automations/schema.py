@@ -12,7 +12,7 @@ import hashlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -108,19 +108,26 @@ def _index_keys(trigger: EventTrigger) -> frozenset[LabelKey] | None:
     return min(candidates, key=lambda item: (item[0], item[1]))[2]
 
 
+# bounds on one automation (each action runs on every firing; a document is read whole)
+MAX_ACTIONS = 20
+MAX_TAGS = 50
+MAX_DESCRIPTION_CHARS = 10_000
+
+
 class AutomationCore(BaseModel):
     """The fields a user writes, and the questions an automation answers."""
 
     model_config = ConfigDict(extra="forbid")
 
     name: str = Field(min_length=1, max_length=200, pattern=NAME_PATTERN)
-    description: str = ""
+    description: str = Field("", max_length=MAX_DESCRIPTION_CHARS)
     enabled: bool = True
-    tags: list[str] = Field(default_factory=list)
+    tags: list[Annotated[str, Field(max_length=200)]] = Field(default_factory=list,
+                                                              max_length=MAX_TAGS)
     trigger: Trigger
-    actions: list[Action] = Field(default_factory=list)
-    actions_on_trigger: list[Action] = Field(default_factory=list)
-    actions_on_resolve: list[Action] = Field(default_factory=list)
+    actions: list[Action] = Field(default_factory=list, max_length=MAX_ACTIONS)
+    actions_on_trigger: list[Action] = Field(default_factory=list, max_length=MAX_ACTIONS)
+    actions_on_resolve: list[Action] = Field(default_factory=list, max_length=MAX_ACTIONS)
 
     @model_validator(mode="after")
     def _acts(self) -> AutomationCore:

@@ -30,7 +30,7 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
-from automations.events import Event
+from automations.events import MAX_LABELS, MAX_RELATED, Event
 from automations.matching import (
     LabelSpec,
     NamePatterns,
@@ -46,6 +46,10 @@ ENGINE_RESOLUTION_S = 1.0
 
 Posture = Literal["Reactive", "Proactive"]
 HistoryScope = Literal["deployment", "flow"]
+# bounds on one trigger: the engine checks each event against every name and label
+MAX_NAMES = 100  # event names in `after` / `expect`
+MAX_TRIGGERS = 20  # triggers of one compound or sequence trigger
+
 LabelValues = str | list[str]
 LabelSpecInput = dict[str, LabelValues]
 
@@ -60,6 +64,8 @@ def _check_spec(spec: Any, where: str = "") -> dict[str, Any]:
     if not isinstance(spec, dict):
         raise invalid(f"{prefix}expected an object of labels, such as "
                       '{"resource.name": "taxi-training"}')
+    if len(spec) > MAX_LABELS:
+        raise invalid(f"{prefix}{len(spec)} labels; at most {MAX_LABELS} are allowed")
     for label, values in spec.items():
         if not label:
             raise invalid(f"{prefix}a label name must not be empty")
@@ -68,6 +74,9 @@ def _check_spec(spec: Any, where: str = "") -> dict[str, Any]:
             raise invalid(f"{prefix}label '{label}': expected a string or a list of strings")
         if not listed:
             raise invalid(f"{prefix}label '{label}': the list of values is empty")
+        if len(listed) > MAX_NAMES:
+            raise invalid(f"{prefix}label '{label}': {len(listed)} values; at most "
+                          f"{MAX_NAMES} are allowed")
         for value in listed:
             problem = pattern_problem(value, negation_allowed=True)
             if problem:
@@ -150,9 +159,9 @@ class EventTrigger(BaseModel):
     posture: Posture = "Reactive"
     match: LabelSpecInput = Field(default_factory=dict)
     match_related: LabelSpecInput | list[LabelSpecInput] = Field(default_factory=dict)
-    after: list[str] = Field(default_factory=list)
-    expect: list[str] = Field(default_factory=list, validate_default=True)
-    for_each: list[str] = Field(default_factory=list)
+    after: list[str] = Field(default_factory=list, max_length=MAX_NAMES)
+    expect: list[str] = Field(default_factory=list, validate_default=True, max_length=MAX_NAMES)
+    for_each: list[str] = Field(default_factory=list, max_length=MAX_LABELS)
     threshold: int = Field(1, ge=1)
     within: float | AdaptiveWithin = Field(0.0, validate_default=True)
 
@@ -165,6 +174,9 @@ class EventTrigger(BaseModel):
     @classmethod
     def _match_related_form(cls, value: Any) -> Any:
         if isinstance(value, list):
+            if len(value) > MAX_RELATED:
+                raise invalid(f"{len(value)} related resource specs; at most {MAX_RELATED} "
+                              "are allowed")
             for index, spec in enumerate(value):
                 _check_spec(spec, f"[{index}]")
             return value
@@ -307,7 +319,7 @@ class _CompositeTrigger(BaseModel):
 
     # narrowed by each composite; declared here so that it comes first
     type: str
-    triggers: list[Trigger] = Field(min_length=1)
+    triggers: list[Trigger] = Field(min_length=1, max_length=MAX_TRIGGERS)
     within: float | None = Field(None, ge=0, allow_inf_nan=False)
 
     @property

@@ -19,6 +19,7 @@ loaded when the first flow runs. The runtime API for the worker and tests is in
 from flows.artifacts import create_link_artifact, create_markdown_artifact, create_table_artifact
 from flows.cache import task_input_hash
 from flows.decorators import Flow, Task, flow, task
+from flows.events import emit_event
 from flows.futures import TaskRunFuture, unmapped
 from flows.logs import get_run_logger
 from flows.policies import exponential_backoff
@@ -30,6 +31,7 @@ __all__ = [
     "create_link_artifact",
     "create_markdown_artifact",
     "create_table_artifact",
+    "emit_event",
     "exponential_backoff",
     "flow",
     "get_run_logger",

@@ -152,6 +152,16 @@ class _EventWrite:
         stream.append(pipe, self.runtime.keys, self.event, self.runtime.settings.events_maxlen)
 
 
+def queue_event(event: Any) -> None:
+    """Queue a checked custom event on the writer of the current run (or of this process)."""
+    from flows.context import current_flow_run
+    from flows.runtime import get_runtime
+
+    flow_ctx = current_flow_run()
+    runtime = flow_ctx.runtime if flow_ctx is not None else get_runtime()
+    runtime.writer.submit(_EventWrite(runtime, event))
+
+
 class TaskRunWrites:
     """Task run records of one flow run waiting to be written.
 

@@ -7,7 +7,8 @@ from fastapi import FastAPI
 from fastapi.responses import RedirectResponse
 
 from services.api.auth import install_auth
-from services.api.errors import install_error_handlers
+from services.api.errors import COMMON_ERROR_STATUSES, error_responses, install_error_handlers
+from services.api.limits import BodyLimit
 from services.api.routes import (
     automations,
     deployments,
@@ -40,9 +41,12 @@ def create_app(settings: Settings, client: redis.Redis) -> FastAPI:
     app.state.store = Store(client, settings)
     install_error_handlers(app)
     install_auth(app)
+    # outermost, so that no other layer reads a body past the limit
+    app.add_middleware(BodyLimit, max_body_bytes=settings.max_body_bytes)
     for module in (health, flow_runs, deployments, events, automations, notifiers, notifications,
-                   silences, tokens, run_pages):
-        app.include_router(module.router)
+                   silences, tokens):
+        app.include_router(module.router, responses=error_responses(*COMMON_ERROR_STATUSES))
+    app.include_router(run_pages.router)
 
     @app.get("/", include_in_schema=False)
     def home() -> RedirectResponse:

@@ -19,9 +19,9 @@ from fastapi import FastAPI, Request, Security
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from pydantic import BaseModel
 
 from services.api.deps import StoreDep
+from services.api.errors import ErrorBody
 from services.core.tokens import ApiToken, Scope, TokenStore
 
 _bearer = HTTPBearer(
@@ -41,10 +41,9 @@ class AccessDenied(Exception):
         self.challenge = challenge
 
 
-class AccessDeniedBody(BaseModel):
+class AccessDeniedBody(ErrorBody):
     """Why a request was refused, and the scope its route needs."""
 
-    detail: str
     required_scope: Scope
 
 
@@ -127,7 +126,8 @@ def route_scopes(route: APIRoute) -> set[Scope]:
 
 async def _on_access_denied(_request: Request, error: AccessDenied) -> JSONResponse:
     return JSONResponse(status_code=error.status,
-                        content={"detail": error.detail, "required_scope": error.required_scope},
+                        content={"detail": error.detail, "errors": [],
+                                 "required_scope": error.required_scope},
                         headers={"WWW-Authenticate": error.challenge})
 
 

@@ -3,19 +3,28 @@ compose the models of services.core.models and automations.events."""
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Any
+from typing import Annotated
 
+from fastapi import Path
 from pydantic import BaseModel, ConfigDict, Field
 
+from automations.events import UtcDatetime
 from services.core.models import (
     Artifact,
     FlowRun,
     LogRecord,
+    Parameters,
     StateRecord,
     StateType,
+    Tags,
     TaskRun,
 )
+
+# Ids of runs, notifications and silences are uuids (or a prefix of one, as people type
+# them); they become part of Redis key names, so a ':' must never reach the store (an id
+# of "<run>:logs" would name another key of that run).
+ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9-]{0,63}$"
+IdInPath = Annotated[str, Path(pattern=ID_PATTERN, description="an id (letters, digits, '-')")]
 
 
 class HealthPublic(BaseModel):
@@ -49,7 +58,8 @@ class FlowRunDetail(FlowRun):
     """A flow run with everything a page about it shows."""
 
     history: list[StateRecord]
-    task_runs: list[TaskRun]
+    task_runs: list[TaskRun] = Field(description="the first ones, up to 4 MiB of them")
+    task_run_count: int = Field(0, description="how many task runs the run has")
     task_graph: TaskGraph
     subflow_ids: list[str]
     artifacts: list[Artifact]
@@ -60,7 +70,7 @@ class FlowRunDetail(FlowRun):
 class CancelRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    message: str | None = None
+    message: str | None = Field(None, max_length=2_000)
 
 
 class RunDeploymentRequest(BaseModel):
@@ -68,10 +78,10 @@ class RunDeploymentRequest(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    parameters: dict[str, Any] = Field(default_factory=dict)
-    tags: list[str] | None = None
-    scheduled_for: datetime | None = None
-    idempotency_key: str | None = None
+    parameters: Parameters = Field(default_factory=dict)
+    tags: Tags | None = None
+    scheduled_for: UtcDatetime | None = None
+    idempotency_key: str | None = Field(None, min_length=1, max_length=200)
 
 
 def task_graph(task_runs: list[TaskRun], edges: list[tuple[str, str]]) -> TaskGraph:

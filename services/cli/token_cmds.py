@@ -86,11 +86,15 @@ def _seconds(text: str) -> float:
     from notifiers.errors import InvalidSilence
     from notifiers.silences import parse_duration
     from services.core.errors import InvalidInput
+    from services.core.tokens import MAX_TOKEN_LIFETIME_S
 
     try:
-        return parse_duration(text)
+        seconds = parse_duration(text)
     except InvalidSilence as error:
         raise InvalidInput(f"--expires: {error}") from None
+    if seconds > MAX_TOKEN_LIFETIME_S:
+        raise InvalidInput(f"--expires: at most {MAX_TOKEN_LIFETIME_S // 86400}d (ten years)")
+    return seconds
 
 
 def access_lines(access: ApiAccess, api_url: str) -> list[str]:

@@ -7,9 +7,29 @@ import re
 import uuid
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
+
+from automations.events import check_json_size
+
+# Bounds on what a user gives a deployment or a run. Parameters travel in every
+# flow-run event's payload, so they stay well below MAX_EVENT_PAYLOAD_BYTES; each tag
+# becomes a related resource of the run's events.
+MAX_PARAMETERS_BYTES = 64 * 1024
+MAX_TAGS = 50
+MAX_TAG_CHARS = 200
+
+Tag = Annotated[str, Field(min_length=1, max_length=MAX_TAG_CHARS)]
+Tags = Annotated[list[Tag], Field(max_length=MAX_TAGS)]
+
+
+def check_parameters(value: dict[str, Any]) -> dict[str, Any]:
+    """Parameters of user input unchanged, when they are JSON of a bounded size."""
+    return check_json_size(value, "parameters", MAX_PARAMETERS_BYTES)
+
+
+Parameters = Annotated[dict[str, Any], AfterValidator(check_parameters)]
 
 
 def utcnow() -> datetime:
@@ -197,11 +217,11 @@ class DeploymentCreate(BaseModel):
 
     name: str = Field(min_length=1, max_length=200, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
     entrypoint: str = Field(max_length=MAX_ENTRYPOINT_CHARS)
-    parameters: dict[str, Any] = Field(default_factory=dict)
-    work_queue: str = "default"
+    parameters: Parameters = Field(default_factory=dict)
+    work_queue: str = Field("default", min_length=1, max_length=200)
     schedule: Schedule | None = None
-    tags: list[str] = Field(default_factory=list)
-    description: str | None = None
+    tags: Tags = Field(default_factory=list)
+    description: str | None = Field(None, max_length=10_000)
     # an RQ job timeout in seconds; the flow's own timeout_seconds is enforced by the SDK
     job_timeout_s: int | None = None
     # the name declared by @flow(name=...): what runs, events and automations carry

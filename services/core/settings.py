@@ -58,6 +58,10 @@ class Settings(BaseSettings):
     ui_url: str | None = None
     # a link to a run's page in a message opens it for this long
     run_link_ttl_s: int = Field(30 * 24 * 3600, ge=60)
+    # a request body larger than this is refused with 413 before it is read in full;
+    # it stays above automations.events.MAX_EVENT_PAYLOAD_BYTES so that an oversized
+    # event payload answers 422 naming the field
+    max_body_bytes: int = Field(1024 * 1024, ge=64 * 1024)
 
     mlflow_tracking_uri: str | None = Field(
         default=None,

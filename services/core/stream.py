@@ -22,7 +22,7 @@ from typing import Any
 import redis
 from pydantic import ValidationError
 
-from automations.events import Event
+from automations.events import MAX_EVENT_BYTES, STORED, Event
 from services.core.keys import Keys
 
 DEFAULT_MAXLEN = 100_000
@@ -41,7 +41,7 @@ def from_fields(fields: dict[str, str]) -> Event:
     if data is None:
         raise ValueError("stream entry has no 'data' field")
     try:
-        return Event.model_validate_json(data)
+        return Event.model_validate_json(data, context=STORED)
     except ValidationError as error:
         raise ValueError(f"malformed event: {error}") from error
 
@@ -242,16 +242,48 @@ def dead_letter(client: redis.Redis | redis.client.Pipeline, keys: Keys, entry: 
     return client.xadd(keys.events_dead, fields, maxlen=maxlen, approximate=True)
 
 
+# XREVRANGE that leaves out, on the server, the `data` of entries larger than ARGV[3]
+# bytes: an event stored before the limits existed (100 MB was seen) must not be
+# copied into a reader's memory only to be skipped. Such an entry comes back with an
+# empty `data` and its size in `oversized`.
+_REVRANGE_BOUNDED = """
+local entries = redis.call('XREVRANGE', KEYS[1], ARGV[1], '-', 'COUNT', tonumber(ARGV[2]))
+local max_bytes = tonumber(ARGV[3])
+for _, entry in ipairs(entries) do
+  local fields = entry[2]
+  for i = 1, #fields, 2 do
+    if fields[i] == 'data' and string.len(fields[i + 1]) > max_bytes then
+      local size = string.len(fields[i + 1])
+      fields[i + 1] = ''
+      table.insert(fields, 'oversized')
+      table.insert(fields, tostring(size))
+    end
+  end
+end
+return entries
+"""
+
+
+def _revrange_bounded(client: redis.Redis, keys: Keys, last: str, count: int,
+                      max_entry_bytes: int) -> list[tuple[str, dict[str, str]]]:
+    raw = client.eval(_REVRANGE_BOUNDED, 1, keys.events, last, count, max_entry_bytes)
+    return [(entry_id, dict(zip(flat[::2], flat[1::2], strict=True))) for entry_id, flat in raw]
+
+
 def recent(client: redis.Redis, keys: Keys, count: int = 100, *, names: set[str] | None = None,
            prefix: str | None = None, resource_id: str | None = None,
-           scan_limit: int = 10_000) -> list[Event]:
-    """The newest events first, filtered by exact names, a name prefix or a resource id."""
+           scan_limit: int = 10_000, max_bytes: int | None = None) -> list[Event]:
+    """The newest events first, filtered by exact names, a name prefix or a resource id.
+
+    With `max_bytes`, stops before the events found would exceed that many bytes of
+    JSON. An entry larger than any event can be today (MAX_EVENT_BYTES) is left out."""
     found: list[Event] = []
     last = "+"
     scanned = 0
-    batch = max(count, 200)
+    total_bytes = 0
+    batch = min(max(count, 200), 1000)
     while len(found) < count and scanned < scan_limit:
-        raw = client.xrevrange(keys.events, max=last, min="-", count=batch)
+        raw = _revrange_bounded(client, keys, last, batch, MAX_EVENT_BYTES)
         if not raw:
             break
         for entry_id, fields in raw:
@@ -261,6 +293,8 @@ def recent(client: redis.Redis, keys: Keys, count: int = 100, *, names: set[str]
             if change_of(fields) is not None:
                 continue
             name = fields.get("event", "")
+            if "oversized" in fields:
+                continue
             if names and name not in names:
                 continue
             if prefix and not name.startswith(prefix):
@@ -273,6 +307,10 @@ def recent(client: redis.Redis, keys: Keys, count: int = 100, *, names: set[str]
                 labels.get("resource.id") == resource_id for labels in event.related
             ):
                 continue
+            if max_bytes is not None:
+                total_bytes += len(fields["data"].encode())
+                if total_bytes > max_bytes:
+                    return found
             found.append(event)
             if len(found) >= count:
                 break

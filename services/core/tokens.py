@@ -34,6 +34,9 @@ from services.core.keys import Keys
 TOKEN_PREFIX = "fk_"
 TOKEN_BYTES = 32
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
+# a token lives at most this long (ten years): a longer wish is a typo, and a date past
+# year 9999 cannot be written at all
+MAX_TOKEN_LIFETIME_S = 10 * 365 * 24 * 3600
 
 
 class Scope(StrEnum):

@@ -19,6 +19,8 @@ from services.core.errors import InvalidInput, NotFound, validation_messages
 from services.core.keys import Keys
 
 SILENCE_KEPT_S = 7 * 24 * 3600
+# every notification is checked against every matcher of every active silence
+MAX_MATCHERS = 50
 SilenceState = Literal["pending", "active", "expired"]
 
 
@@ -29,13 +31,14 @@ class SilenceCreate(BaseModel):
 
     # objects are checked when the silence is built, so that an error names the matcher
     # rather than each branch of a str-or-object union
-    matchers: list[str | dict[str, Any]] = Field(min_length=1, description='"name=value", "name!=value",'
+    matchers: list[str | dict[str, Any]] = Field(min_length=1, max_length=MAX_MATCHERS,
+                                                 description='"name=value", "name!=value",'
                                           ' "name=~regex", "name!~regex", or objects')
     duration: str | float | None = Field(None, description='"2h", "30m", "1d" or seconds')
     starts_at: datetime | None = Field(None, description="default: now")
     ends_at: datetime | None = None
-    comment: str = ""
-    created_by: str = ""
+    comment: str = Field("", max_length=2_000)
+    created_by: str = Field("", max_length=200)
 
 
 class SilencePublic(Silence):

@@ -94,7 +94,7 @@ def test_an_unknown_run_is_a_404_with_a_clear_message(api, store, path):
     response = api.get(f"/api/flow-runs/no-such-run{path}")
 
     assert response.status_code == 404
-    assert response.json() == {"detail": "no flow run with id 'no-such-run'"}
+    assert response.json() == {"detail": "no flow run with id 'no-such-run'", "errors": []}
 
 
 def test_cancelling_a_pending_run_cancels_it_and_removes_its_job(api, store):

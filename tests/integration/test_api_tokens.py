@@ -12,6 +12,7 @@ from typer.testing import CliRunner
 from services.api import create_app
 from services.cli.main import app as cli_app
 from services.core.tokens import Scope, TokenStore, hash_token
+from tests.integration.api_helpers import issue_token
 from tests.integration.notify_helpers import all_redis_values
 
 
@@ -114,12 +115,22 @@ def test_a_duplicate_name_is_a_clear_error(cli):
     (("--scope", "root", "--name", "x"), "'root' is not a scope; one of read, run, admin"),
     (("--scope", "read", "--name", "no spaces"), "'no spaces' cannot name a token"),
     (("--scope", "read", "--name", "x", "--expires", "soon"), "--expires: 'soon' is not a"),
+    (("--scope", "read", "--name", "x", "--expires", "9999999d"), "--expires: at most 3650d"),
 ])
 def test_bad_options_name_what_is_wrong(cli, args, message):
     result = cli("token", "create", *args)
 
     assert result.exit_code == 2, result.output
     assert message in result.stderr
+
+
+def test_an_expiry_past_the_calendar_is_refused_naming_the_field(api, store):
+    admin = issue_token(store, "admin")
+    answer = api.post("/api/tokens", headers=bearer(admin), json={
+        "name": "far", "scope": "run", "expires_in_s": 251605899183.0})
+
+    assert answer.status_code == 422  # was a 500 (OverflowError), found by the fuzzer
+    assert answer.json()["errors"][0]["loc"] == ["body", "expires_in_s"]
 
 
 def test_revoking_an_unknown_token_says_so(cli):

@@ -34,3 +34,19 @@ def test_a_task_run_event_labels_its_run_flow_and_sorted_tags():
         f"flow-run.{flow_run.id}", "flow.etl", "tag.a", "tag.b", "tag.nightly"]
     assert data["payload"] == {"state": "Completed", "message": "done", "task": "load",
                                "run_count": 1, "duration_s": 2.0}
+
+
+def test_an_event_over_the_limits_already_on_the_stream_still_reads_back():
+    from automations.events import MAX_LABEL_VALUE_CHARS, MAX_RELATED, Event
+    from services.core import stream
+
+    # as the SDK builds its state events (without validation), e.g. for a run with many tags
+    event = Event.model_construct(**Event(event="flow-run.Failed",
+                                          resource={"resource.id": "flow-run.1"}).__dict__)
+    event.related = [{"resource.id": f"tag.t{i}", "resource.role": "tag"}
+                     for i in range(MAX_RELATED + 20)]
+    event.resource = {**event.resource, "state-message": "m" * (MAX_LABEL_VALUE_CHARS + 1)}
+
+    read = stream.from_fields(stream.to_fields(event))
+
+    assert len(read.related) == MAX_RELATED + 20

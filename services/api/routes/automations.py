@@ -22,6 +22,9 @@ from automations.loading import validate_document
 from automations.schema import Automation, AutomationCreate, AutomationPublic
 from services.api.auth import AUTH_RESPONSES, AdminScope, ReadScope
 from services.api.deps import StoreDep
+from services.api.errors import error_responses
+from services.api.limits import MAX_LIST_LIMIT, within_bytes
+from services.api.schemas import ID_PATTERN
 from services.core.automation_store import AutomationStore, FiringRecord, validate_spec
 from services.notify.configs import NotifierStore
 
@@ -111,10 +114,11 @@ def _checked(automations: AutomationStore, spec: Any, force: bool) -> list[str]:
 @router.get("", response_model=list[AutomationPublic])
 def list_automations(caller: ReadScope, automations: AutomationsDep) -> list[AutomationPublic]:
     """Every automation, by name."""
-    return [AutomationPublic.of(automation) for automation in automations.list()]
+    return within_bytes(AutomationPublic.of(automation) for automation in automations.list())
 
 
-@router.post("", response_model=AutomationApplied, status_code=status.HTTP_201_CREATED)
+@router.post("", response_model=AutomationApplied, status_code=status.HTTP_201_CREATED,
+             responses=error_responses(409))
 def create(caller: AdminScope, automations: AutomationsDep, document: Document,
            force: Force = False) -> AutomationApplied:
     """Create an automation; its name must be free (409 otherwise; PUT replaces one)."""
@@ -160,25 +164,24 @@ async def import_prefect(caller: ReadScope, request: Request) -> ImportReport:
     return ImportReport(ok=ok, results=results)
 
 
-@router.get("/{ref}", response_model=AutomationPublic)
+@router.get("/{ref}", response_model=AutomationPublic, responses=error_responses(404))
 def get_automation(caller: ReadScope, automations: AutomationsDep, ref: str) -> AutomationPublic:
     return AutomationPublic.of(automations.require(ref))
 
 
-@router.put("/{ref}", response_model=AutomationApplied)
+@router.put("/{ref}", response_model=AutomationApplied, responses=error_responses(404, 409))
 def replace(caller: AdminScope, automations: AutomationsDep, ref: str, document: Document,
-            force: Force = False
-            ) -> AutomationApplied:
+            force: Force = False) -> AutomationApplied:
     """Replace an automation with a new version (its state starts over if the trigger changed)."""
     spec = _spec(document)
     warnings = _checked(automations, spec, force)
     return _applied(automations.replace(ref, spec), warnings)
 
 
-@router.patch("/{ref}", response_model=AutomationApplied)
+@router.patch("/{ref}", response_model=AutomationApplied,
+              responses=error_responses(404, 409))
 def patch(caller: AdminScope, automations: AutomationsDep, ref: str, changes: Document,
-          force: Force = False
-          ) -> AutomationApplied:
+          force: Force = False) -> AutomationApplied:
     """Change some fields (a JSON merge patch: objects merge, null removes a field)."""
     try:
         spec = automations.patched(ref, changes)
@@ -188,19 +191,20 @@ def patch(caller: AdminScope, automations: AutomationsDep, ref: str, changes: Do
     return _applied(automations.replace(ref, spec), warnings)
 
 
-@router.delete("/{ref}", status_code=status.HTTP_204_NO_CONTENT)
+@router.delete("/{ref}", status_code=status.HTTP_204_NO_CONTENT,
+                responses=error_responses(404))
 def delete(caller: AdminScope, automations: AutomationsDep, ref: str) -> Response:
     automations.delete(ref)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
-@router.post("/{ref}/pause", response_model=AutomationPublic)
+@router.post("/{ref}/pause", response_model=AutomationPublic, responses=error_responses(404))
 def pause(caller: AdminScope, automations: AutomationsDep, ref: str) -> AutomationPublic:
     """Stop evaluating the automation; its pending deadlines are dropped, not fired."""
     return AutomationPublic.of(automations.pause(ref))
 
 
-@router.post("/{ref}/resume", response_model=AutomationPublic)
+@router.post("/{ref}/resume", response_model=AutomationPublic, responses=error_responses(404))
 def resume(caller: AdminScope, automations: AutomationsDep, ref: str) -> AutomationPublic:
     try:
         return AutomationPublic.of(automations.resume(ref))
@@ -208,17 +212,18 @@ def resume(caller: AdminScope, automations: AutomationsDep, ref: str) -> Automat
         raise _unprocessable(error) from None
 
 
-@router.get("/{ref}/firings", response_model=list[FiringRecord])
+@router.get("/{ref}/firings", response_model=list[FiringRecord], responses=error_responses(404))
 def firings(caller: ReadScope, automations: AutomationsDep, ref: str,
-            limit: Annotated[int, Query(ge=1, le=1000)] = 50) -> list[FiringRecord]:
+            limit: Annotated[int, Query(ge=1, le=MAX_LIST_LIMIT)] = 50) -> list[FiringRecord]:
     """The latest firings, newest first, with the outcome of each action."""
-    return automations.firings(automations.require(ref).id, limit)
+    return within_bytes(automations.firings(automations.require(ref).id, limit))
 
 
-@router.get("/{ref}/explain")
+@router.get("/{ref}/explain", responses=error_responses(404))
 def explain(caller: ReadScope, store: StoreDep, automations: AutomationsDep, ref: str,
             run: Annotated[str, Query(description="a flow run's id (or unique prefix), as "
-                                                  "`flowkeeper automation explain --run`")]
+                                                  "`flowkeeper automation explain --run`",
+                                      pattern=ID_PATTERN)]
             ) -> dict[str, Any]:
     """Why the automation fired, or not, for a flow run: event by event, part by part."""
     from services.engine.insight import explain_run
@@ -226,7 +231,7 @@ def explain(caller: ReadScope, store: StoreDep, automations: AutomationsDep, ref
     return explain_run(store, automations, ref, run).to_dict()
 
 
-@router.get("/{ref}/backtest")
+@router.get("/{ref}/backtest", responses=error_responses(404))
 def backtest(caller: ReadScope, store: StoreDep, automations: AutomationsDep, ref: str,
              hours: Annotated[float, Query(gt=0, le=MAX_BACKTEST_HOURS)] = 24.0
              ) -> dict[str, Any]:

@@ -7,6 +7,8 @@ from fastapi import APIRouter, Response, status
 from services import control
 from services.api.auth import AUTH_RESPONSES, AdminScope, ReadScope, RunScope
 from services.api.deps import StoreDep
+from services.api.errors import error_responses
+from services.api.limits import within_bytes
 from services.api.schemas import RunDeploymentRequest
 from services.core.errors import NotFound
 from services.core.models import Deployment, DeploymentCreate, FlowRun
@@ -16,10 +18,10 @@ router = APIRouter(prefix="/api/deployments", tags=["deployments"], responses=AU
 
 @router.get("", response_model=list[Deployment])
 def list_deployments(caller: ReadScope, store: StoreDep) -> list[Deployment]:
-    return store.list_deployments()
+    return within_bytes(store.list_deployments())
 
 
-@router.get("/{name}", response_model=Deployment)
+@router.get("/{name}", response_model=Deployment, responses=error_responses(404))
 def get_deployment(caller: ReadScope, store: StoreDep, name: str) -> Deployment:
     return store.require_deployment(name)
 
@@ -30,9 +32,9 @@ def register(caller: AdminScope, store: StoreDep, spec: DeploymentCreate) -> Dep
     return control.register_deployment(store, spec)
 
 
-@router.post("/{name}/run", response_model=FlowRun, status_code=status.HTTP_201_CREATED)
-def run(caller: RunScope, store: StoreDep, name: str,
-        request: RunDeploymentRequest | None = None) -> FlowRun:
+@router.post("/{name}/run", response_model=FlowRun, status_code=status.HTTP_201_CREATED,
+             responses=error_responses(404))
+def run(caller: RunScope, store: StoreDep, name: str, request: RunDeploymentRequest | None = None) -> FlowRun:
     """Create a flow run of the deployment and enqueue it on the deployment's work queue."""
     request = request or RunDeploymentRequest()
     return control.run_deployment(store, name, request.parameters,
@@ -40,7 +42,7 @@ def run(caller: RunScope, store: StoreDep, name: str,
                                   idempotency_key=request.idempotency_key, tags=request.tags)
 
 
-@router.delete("/{name}", status_code=status.HTTP_204_NO_CONTENT)
+@router.delete("/{name}", status_code=status.HTTP_204_NO_CONTENT, responses=error_responses(404))
 def delete(caller: AdminScope, store: StoreDep, name: str) -> Response:
     """Remove a deployment; its past runs stay."""
     if not store.delete_deployment(name):

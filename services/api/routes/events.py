@@ -9,6 +9,7 @@ from fastapi import APIRouter, Query, status
 from automations.events import Event
 from services.api.auth import AUTH_RESPONSES, ReadScope, RunScope
 from services.api.deps import SettingsDep, StoreDep
+from services.api.limits import MAX_LIST_LIMIT, MAX_LIST_RESPONSE_BYTES
 from services.core import stream
 
 router = APIRouter(prefix="/api/events", tags=["events"], responses=AUTH_RESPONSES)
@@ -21,11 +22,13 @@ def recent_events(
     event: Annotated[list[str] | None, Query(description="exact event names (repeatable)")] = None,
     prefix: Annotated[str | None, Query(description="event name prefix, e.g. 'flow-run.'")] = None,
     resource_id: Annotated[str | None, Query(description="resource or related resource id")] = None,
-    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    limit: Annotated[int, Query(ge=1, le=MAX_LIST_LIMIT)] = 100,
 ) -> list[Event]:
-    """The newest events first."""
+    """The newest events first: at most `limit`, and fewer when they would exceed
+    8 MiB of JSON (ask again with a narrower filter)."""
     return stream.recent(store.client, store.keys, limit, names=set(event) if event else None,
-                         prefix=prefix, resource_id=resource_id)
+                         prefix=prefix, resource_id=resource_id,
+                         max_bytes=MAX_LIST_RESPONSE_BYTES)
 
 
 @router.post("", response_model=Event, status_code=status.HTTP_201_CREATED)

@@ -9,14 +9,17 @@ from fastapi import APIRouter, Query
 from pydantic import BaseModel
 
 from services.api.auth import AUTH_RESPONSES, ReadScope, RunScope
+from services.api.errors import error_responses
+from services.api.limits import MAX_LIST_LIMIT, within_bytes
 from services.api.routes.notifiers import DeliveriesDep
+from services.api.schemas import IdInPath
 from services.notify.outbox import OutboxEntry
 from services.notify.records import NotificationPublic, Status
 
 router = APIRouter(prefix="/api/notifications", tags=["notifications"],
                    responses=AUTH_RESPONSES)
 
-Limit = Annotated[int, Query(ge=1, le=1000)]
+Limit = Annotated[int, Query(ge=1, le=MAX_LIST_LIMIT)]
 
 
 class NotificationList(BaseModel):
@@ -31,30 +34,31 @@ def list_notifications(caller: ReadScope, deliveries: DeliveriesDep, limit: Limi
                        status: Status | None = None, outbox_limit: Limit = 50) \
         -> NotificationList:
     return NotificationList(
-        notifications=[item.public() for item in deliveries.notifications.recent(limit, status)],
-        outbox=deliveries.outbox.entries(outbox_limit))
+        notifications=within_bytes(
+            item.public() for item in deliveries.notifications.recent(limit, status)),
+        outbox=within_bytes(deliveries.outbox.entries(outbox_limit)))
 
 
 @router.get("/dead", response_model=list[NotificationPublic])
 def dead_letters(caller: ReadScope, deliveries: DeliveriesDep, limit: Limit = 100
                  ) -> list[NotificationPublic]:
     """Notifications that were not delivered: out of attempts, or failed permanently."""
-    return [item.public() for item in deliveries.notifications.dead(limit)]
+    return within_bytes(item.public() for item in deliveries.notifications.dead(limit))
 
 
 @router.get("/outbox", response_model=list[OutboxEntry])
 def outbox(caller: ReadScope, deliveries: DeliveriesDep, limit: Limit = 50) -> list[OutboxEntry]:
-    return deliveries.outbox.entries(limit)
+    return within_bytes(deliveries.outbox.entries(limit))
 
 
-@router.get("/{notification_id}", response_model=NotificationPublic)
-def get_notification(caller: ReadScope, notification_id: str, deliveries: DeliveriesDep
-                     ) -> NotificationPublic:
+@router.get("/{notification_id}", response_model=NotificationPublic,
+            responses=error_responses(404))
+def get_notification(caller: ReadScope, notification_id: IdInPath, deliveries: DeliveriesDep) -> NotificationPublic:
     return deliveries.notifications.require(notification_id).public()
 
 
-@router.post("/{notification_id}/resend", response_model=NotificationPublic)
-def resend(caller: RunScope, notification_id: str, deliveries: DeliveriesDep
-           ) -> NotificationPublic:
+@router.post("/{notification_id}/resend", response_model=NotificationPublic,
+             responses=error_responses(404, 409))
+def resend(caller: RunScope, notification_id: IdInPath, deliveries: DeliveriesDep) -> NotificationPublic:
     """Deliver a dead notification again (same message); answers with the attempt's outcome."""
     return deliveries.resend(notification_id).public()

@@ -10,6 +10,7 @@ from fastapi import APIRouter, Body, Depends, Query, Response, status
 
 from services.api.auth import AUTH_RESPONSES, AdminScope, ReadScope
 from services.api.deps import StoreDep
+from services.api.errors import error_responses
 from services.notify.configs import NotifierPublic, parse_document
 from services.notify.delivery import Deliveries, SendTestResult
 
@@ -32,7 +33,8 @@ def list_notifiers(caller: ReadScope, deliveries: DeliveriesDep) -> list[Notifie
     return deliveries.notifiers.list()
 
 
-@router.post("", response_model=NotifierPublic, status_code=status.HTTP_201_CREATED)
+@router.post("", response_model=NotifierPublic, status_code=status.HTTP_201_CREATED,
+             responses=error_responses(409))
 def create_notifier(caller: AdminScope, document: Document, deliveries: DeliveriesDep,
                     replace: Annotated[bool, Query(description="replace one of that name")]
                     = False) -> NotifierPublic:
@@ -41,26 +43,25 @@ def create_notifier(caller: AdminScope, document: Document, deliveries: Deliveri
     return deliveries.notifiers.put(name, config, replace=replace)
 
 
-@router.put("/{name}", response_model=NotifierPublic)
-def put_notifier(caller: AdminScope, name: str, document: Document,
-                 deliveries: DeliveriesDep) -> NotifierPublic:
+@router.put("/{name}", response_model=NotifierPublic, responses=error_responses(409))
+def put_notifier(caller: AdminScope, name: str, document: Document, deliveries: DeliveriesDep) -> NotifierPublic:
     """Create or replace the notifier `name`."""
     name, config = parse_document(document, name)
     return deliveries.notifiers.put(name, config, replace=True)
 
 
-@router.get("/{name}", response_model=NotifierPublic)
+@router.get("/{name}", response_model=NotifierPublic, responses=error_responses(404))
 def get_notifier(caller: ReadScope, name: str, deliveries: DeliveriesDep) -> NotifierPublic:
     return deliveries.notifiers.get(name)
 
 
-@router.delete("/{name}", status_code=status.HTTP_204_NO_CONTENT)
+@router.delete("/{name}", status_code=status.HTTP_204_NO_CONTENT, responses=error_responses(404))
 def delete_notifier(caller: AdminScope, name: str, deliveries: DeliveriesDep) -> Response:
     deliveries.notifiers.delete(name)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
-@router.post("/{name}/test", response_model=SendTestResult)
+@router.post("/{name}/test", response_model=SendTestResult, responses=error_responses(404, 409))
 def test_notifier(caller: AdminScope, name: str, deliveries: DeliveriesDep) -> SendTestResult:
     """Send a harmless test message once, and return what the provider answered."""
     return deliveries.send_test(name)

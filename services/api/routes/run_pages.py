@@ -112,10 +112,9 @@ def _problem(status: int, title: str, text: str) -> HTMLResponse:
     return _page(status, {"title": title, "problem": text})
 
 
-@router.get("/runs/{run_id}", response_class=HTMLResponse,
-            responses={401: {"description": "no signature"},
-                       403: {"description": "a signature that does not match, or expired"},
-                       404: {"description": "no such run"}})
+# a page for browsers, not an operation of the JSON API: left out of the OpenAPI document
+# (401 without a signature, 403 for one that does not match or expired, 404 no such run)
+@router.get("/runs/{run_id}", response_class=HTMLResponse, include_in_schema=False)
 def run_page(store: StoreDep, run_id: str,
              exp: Annotated[str | None, Query(max_length=20, description="expiry (unix s)")]
              = None,

@@ -10,6 +10,8 @@ from fastapi import APIRouter, Depends, Query, status
 
 from services.api.auth import AUTH_RESPONSES, AdminScope, ReadScope
 from services.api.deps import StoreDep
+from services.api.errors import error_responses
+from services.api.schemas import IdInPath
 from services.notify.silences import SilenceCreate, SilencePublic, SilenceStore, public
 
 router = APIRouter(prefix="/api/silences", tags=["silences"], responses=AUTH_RESPONSES)
@@ -37,13 +39,13 @@ def list_silences(caller: ReadScope, silences: SilencesDep,
             if expired or not silence.expired(now)]
 
 
-@router.get("/{silence_id}", response_model=SilencePublic)
-def get_silence(caller: ReadScope, silence_id: str, silences: SilencesDep) -> SilencePublic:
+@router.get("/{silence_id}", response_model=SilencePublic, responses=error_responses(404))
+def get_silence(caller: ReadScope, silence_id: IdInPath, silences: SilencesDep) -> SilencePublic:
     return public(silences.get(silence_id), time.time())
 
 
-@router.delete("/{silence_id}", response_model=SilencePublic)
-def expire_silence(caller: AdminScope, silence_id: str, silences: SilencesDep) -> SilencePublic:
+@router.delete("/{silence_id}", response_model=SilencePublic, responses=error_responses(404))
+def expire_silence(caller: AdminScope, silence_id: IdInPath, silences: SilencesDep) -> SilencePublic:
     """End the silence now (one that has not started is removed)."""
     now = time.time()
     return public(silences.expire(silence_id, now), now, "expired")

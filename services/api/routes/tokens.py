@@ -11,7 +11,14 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from services.api.auth import AUTH_RESPONSES, AdminScope
 from services.api.deps import StoreDep
-from services.core.tokens import NAME_PATTERN, ApiTokenPublic, Scope, TokenStore
+from services.api.errors import error_responses
+from services.core.tokens import (
+    MAX_TOKEN_LIFETIME_S,
+    NAME_PATTERN,
+    ApiTokenPublic,
+    Scope,
+    TokenStore,
+)
 
 router = APIRouter(prefix="/api/tokens", tags=["tokens"], responses=AUTH_RESPONSES)
 
@@ -28,7 +35,8 @@ class TokenCreate(BaseModel):
 
     name: str = Field(pattern=NAME_PATTERN)
     scope: Scope
-    expires_in_s: float | None = Field(None, gt=0, description="none: it does not expire")
+    expires_in_s: float | None = Field(None, gt=0, le=MAX_TOKEN_LIFETIME_S,
+                                       description="none: it does not expire")
 
 
 class TokenCreated(ApiTokenPublic):
@@ -41,7 +49,8 @@ def list_tokens(caller: AdminScope, tokens: TokensDep) -> list[ApiTokenPublic]:
     return [token.public() for token in tokens.list()]
 
 
-@router.post("", response_model=TokenCreated, status_code=status.HTTP_201_CREATED)
+@router.post("", response_model=TokenCreated, status_code=status.HTTP_201_CREATED,
+             responses=error_responses(409))
 def create_token(caller: AdminScope, spec: TokenCreate, tokens: TokensDep) -> TokenCreated:
     """A new token; its name must be free."""
     now = datetime.now(UTC)
@@ -50,7 +59,7 @@ def create_token(caller: AdminScope, spec: TokenCreate, tokens: TokensDep) -> To
     return TokenCreated(**token.public().model_dump(), token=value)
 
 
-@router.delete("/{name}", status_code=status.HTTP_204_NO_CONTENT)
+@router.delete("/{name}", status_code=status.HTTP_204_NO_CONTENT, responses=error_responses(404))
 def revoke_token(caller: AdminScope, name: str, tokens: TokensDep) -> Response:
     """Revoke a token: requests that carry it are refused from now on."""
     tokens.revoke(name)

@@ -1,0 +1,50 @@
+"""Custom events from flow code, e.g. `emit_event("data.arrived", {"resource.id": ...})`.
+
+An event is checked in the caller's code, at the call: one that would not validate or
+is too large raises `InvalidInput` naming the field there, instead of failing later in
+the background writer where nobody sees it. The write itself is queued like the run's
+own events.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from flows.errors import InvalidInput
+
+__all__ = ["emit_event"]
+
+
+def emit_event(event: str, resource: dict[str, str], *,
+               related: list[dict[str, str]] | None = None,
+               payload: dict[str, Any] | None = None, occurred: datetime | None = None,
+               id: uuid.UUID | None = None, follows: uuid.UUID | None = None) -> Any:
+    """Append an event to the installation's events stream; returns the `Event`.
+
+    Raises `InvalidInput` (naming the field, e.g. `payload` or `related[2]`) when the
+    event is malformed or exceeds the limits of `automations.events`."""
+    from pydantic import ValidationError
+
+    from automations.events import MAX_EVENT_BYTES, Event
+    from flows.recorder import queue_event
+    from services.core.errors import validation_messages
+
+    fields: dict[str, Any] = {"event": event, "resource": resource, "related": related or [],
+                              "payload": payload or {}, "follows": follows}
+    if occurred is not None:
+        fields["occurred"] = occurred
+    if id is not None:
+        fields["id"] = id
+    try:
+        checked = Event.model_validate(fields)
+    except ValidationError as error:
+        problems = "; ".join(validation_messages(error.errors()))
+        raise InvalidInput(f"event '{event}' not emitted: {problems}") from None
+    size = len(checked.model_dump_json())
+    if size > MAX_EVENT_BYTES:
+        raise InvalidInput(f"event '{event}' not emitted: it is {size} bytes as JSON; at most "
+                           f"{MAX_EVENT_BYTES} bytes are allowed (labels and payload together)")
+    queue_event(checked)
+    return checked
