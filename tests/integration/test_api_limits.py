@@ -12,7 +12,7 @@ from automations.events import MAX_EVENT_PAYLOAD_BYTES, MAX_LABELS, MAX_RELATED
 from services.api import create_app
 from services.core import stream
 from services.core.models import MAX_TAGS
-from tests.integration.api_helpers import add_logs, make_run
+from tests.integration.api_helpers import add_logs, authorized_client, make_run
 from tests.integration.engine_helpers import STUCK
 
 MIB = 1024 * 1024
@@ -21,7 +21,7 @@ DATASET = {"resource.id": "dataset.green-2023-03"}
 
 @pytest.fixture()
 def api(settings, redis_client):
-    with TestClient(create_app(settings, redis_client), raise_server_exceptions=False) as client:
+    with authorized_client(create_app(settings, redis_client)) as client:
         yield client
 
 
@@ -363,7 +363,7 @@ def test_explain_refuses_a_run_id_that_names_another_key(api, store):
     assert created.status_code == 201
 
     response = api.get("/api/automations/cancel-stuck/explain",
-                       params={"flow_run": f"{run.id}:logs"})
+                       params={"run": f"{run.id}:logs"})
 
     assert response.status_code == 422
-    assert _error_locs(response) == [["query", "flow_run"]]
+    assert _error_locs(response) == [["query", "run"]]
