@@ -9,7 +9,8 @@ Implementation notes:
       claimed entries leaves them to come due again after the lease.
   (b) One notification or group that fails (a bug) is logged and skipped: the rest of
       the batch goes on, and the failed one comes due again after its claim lease.
-  (c) Redis unreachable: the loop waits (doubling up to RETRY_MAX_S) and goes on.
+  (c) Redis unreachable: the error leaves the pass, and the process's loop waits the
+      outage out and goes on (services.core.loop).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from dataclasses import dataclass
 
 import redis
 
+from services.core.loop import REDIS_OUTAGE_ERRORS, run_loop
 from services.core.settings import Settings
 from services.core.signals import stop_on_signals
 from services.notify.delivery import Deliveries
@@ -30,8 +32,6 @@ log = logging.getLogger("flowkeeper.notify")
 
 CLAIM_LEASE_S = 120.0
 BATCH = 100
-RETRY_INITIAL_S = 0.1
-RETRY_MAX_S = 5.0
 _CLAIM = """
 local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[3]))
 for _, id in ipairs(ids) do redis.call('ZADD', KEYS[1], 'XX', ARGV[2], id) end
@@ -66,7 +66,7 @@ def tick(deliveries: Deliveries, now: float | None = None) -> TickReport:
                                   deliveries.settings.notify_retention_s,
                                   lambda pipe, item: deliveries.notifications.create_ops(
                                       pipe, item, now))
-        except (redis.ConnectionError, redis.TimeoutError):
+        except REDIS_OUTAGE_ERRORS:  # (c)
             raise
         except Exception:  # (b)
             log.exception("flushing notification group %s failed; it is tried again later",
@@ -76,7 +76,7 @@ def tick(deliveries: Deliveries, now: float | None = None) -> TickReport:
     for notification_id in claim_due(deliveries.client, keys.notifications_due, now):
         try:
             deliveries.process(notification_id, now)
-        except (redis.ConnectionError, redis.TimeoutError):
+        except REDIS_OUTAGE_ERRORS:  # (c)
             raise
         except Exception:  # (b)
             log.exception("delivering notification %s failed; it is tried again later",
@@ -95,22 +95,17 @@ def run_dispatcher(settings: Settings, *, stop_event: threading.Event | None = N
     restore = stop_on_signals(stop)
     client = connect(settings)
     deliveries = Deliveries(client, settings)
-    delay = RETRY_INITIAL_S
     log.info("notification dispatcher started (Redis %s)", settings.redacted_redis())
+
+    def step() -> float:
+        report = tick(deliveries, time.time())
+        return 0.0 if report.busy else settings.notify_poll_s
+
     try:
-        while not stop.is_set():
-            try:
-                report = tick(deliveries, time.time())
-                delay = RETRY_INITIAL_S
-            except (redis.ConnectionError, redis.TimeoutError) as error:  # (c)
-                log.warning("Redis unreachable, retrying in %.1f s: %s", delay, error)
-                stop.wait(delay)
-                delay = min(delay * 2, RETRY_MAX_S)
-                continue
-            if once:
-                return
-            if not report.busy:
-                stop.wait(settings.notify_poll_s)
+        if once:
+            step()  # a command run by hand: an unreachable Redis is its error to report
+        else:
+            run_loop(step, stop, name="notification dispatcher", log=log)
     finally:
         restore()
         client.close()

@@ -1,4 +1,5 @@
-"""The scheduler process: tick every `scheduler_interval_s` until stopped."""
+"""The scheduler process: tick every `scheduler_interval_s` until stopped, through Redis
+outages (services.core.loop)."""
 
 from __future__ import annotations
 
@@ -6,9 +7,8 @@ import logging
 import threading
 import time
 
-import redis
-
 from services.core.connection import connect
+from services.core.loop import run_loop
 from services.core.models import utcnow
 from services.core.settings import Settings
 from services.core.signals import stop_on_signals
@@ -20,25 +20,27 @@ log = logging.getLogger("flowkeeper.scheduler")
 
 def run_scheduler(settings: Settings, *, once: bool = False,
                   stop_event: threading.Event | None = None) -> None:
-    """Tick until `stop_event` is set (or SIGTERM/SIGINT arrives); one tick if `once`."""
+    """Tick until `stop_event` is set (or SIGTERM/SIGINT arrives); one tick if `once`.
+    A Redis outage or a failing tick is waited out by the shared loop."""
     stop = stop_event or threading.Event()
     restore = stop_on_signals(stop)
     client = connect(settings)
     store = Store(client, settings)
     log.info("scheduler started (Redis %s, every %g s)", settings.redacted_redis(),
              settings.scheduler_interval_s)
+
+    def step() -> float:
+        started = time.monotonic()
+        report = tick(store, utcnow())
+        if report.summary():
+            log.info("tick: %s", report.summary())
+        return settings.scheduler_interval_s - (time.monotonic() - started)
+
     try:
-        while not stop.is_set():
-            started = time.monotonic()
-            try:
-                report = tick(store, utcnow())
-                if report.summary():
-                    log.info("tick: %s", report.summary())
-            except redis.ConnectionError as error:
-                log.warning("Redis unreachable, retrying next tick: %s", error)
-            if once:
-                break
-            stop.wait(max(0.0, settings.scheduler_interval_s - (time.monotonic() - started)))
+        if once:
+            step()  # a command run by hand: an unreachable Redis is its error to report
+        else:
+            run_loop(step, stop, name="scheduler", log=log)
     finally:
         restore()
         client.close()
