@@ -10,8 +10,14 @@ Implementation notes:
 - A horse that dies without being asked to (OOM killer, kill -9) is reported by
   RQ through `handle_work_horse_killed`: the run ends Crashed at once, without
   waiting for its heartbeat to expire.
-- If the whole worker dies, nobody is left here to notice: the scheduler's
-  heartbeat reaper ends the run Crashed.
+- If the whole worker dies, its work horse ends the run itself: the horse asks,
+  right after the fork, to be signalled when the worker dies
+  (services.core.lifeline), and the flow's heartbeat checks its parent too. The run
+  ends Crashed (Cancelled if a cancellation was requested) and the horse exits, so no
+  run goes on unowned. A horse killed along with its worker (a dead machine) is
+  left to the scheduler's heartbeat reaper.
+- A Redis outage of any length is waited out, with the horse still running
+  (services.worker.outages).
 """
 
 from __future__ import annotations
@@ -24,19 +30,34 @@ from typing import Any
 from rq.worker import SHUTDOWN_SIGNAL, SimpleWorker, Worker
 
 from services.control import JOB_FUNCTION
+from services.core import queues as queue_names
 from services.core.connection import connect
+from services.core.lifeline import die_with_parent
 from services.core.settings import Settings
 from services.worker.jobs import end_killed_run
+from services.worker.outages import SurvivesRedisOutages, work_until_stopped
 
 # flow runs, and the actions that automations enqueue
 DEFAULT_QUEUES = ["default", "actions"]
 ACTIONS_QUEUE = "actions"
+# queues of short, trusted jobs: their workers run each job in their own process
+ACTION_QUEUES = frozenset({ACTIONS_QUEUE}) | queue_names.ACTION_QUEUES
 # a stopped flow gets this long to end itself after SIGTERM before it is killed
 HORSE_STOP_GRACE_S = 3.0
 
 
-class FlowWorker(Worker):
-    """An RQ worker whose stop-job lets the flow's process end its run first."""
+class FlowWorker(SurvivesRedisOutages, Worker):
+    """An RQ worker whose stop-job lets the flow's process end its run first, whose work
+    horse does not outlive it, and which waits out Redis outages."""
+
+    def fork_work_horse(self, job: Any, queue: Any) -> None:
+        self._worker_pid = os.getpid()
+        super().fork_work_horse(job, queue)
+
+    def main_work_horse(self, job: Any, queue: Any) -> None:
+        # first thing in the horse: from here on, a worker that dies takes the run down
+        die_with_parent(self._worker_pid)
+        super().main_work_horse(job, queue)
 
     def kill_horse(self, sig: signal.Signals = SHUTDOWN_SIGNAL) -> None:
         pid = self.horse_pid
@@ -78,6 +99,11 @@ class FlowWorker(Worker):
             self.log.exception("Worker %s: could not record the crash of job %s", self.name, job.id)
 
 
+class ActionWorker(SurvivesRedisOutages, SimpleWorker):
+    """An RQ worker for short, trusted jobs (actions), run in its own process, which waits
+    out Redis outages."""
+
+
 def run_worker(settings: Settings, queues: list[str], *, burst: bool = False,
                name: str | None = None) -> None:
     """Work on `queues` (default: flow runs and actions) until stopped; with `burst`, until
@@ -88,10 +114,10 @@ def run_worker(settings: Settings, queues: list[str], *, burst: bool = False,
     queues = queues or DEFAULT_QUEUES
     # actions are short and trusted: a worker serving only them runs each in its own process
     # instead of forking a horse per job (a notification arrives ~50 ms sooner)
-    worker_class = SimpleWorker if set(queues) == {ACTIONS_QUEUE} else FlowWorker
+    worker_class = ActionWorker if set(queues) <= ACTION_QUEUES else FlowWorker
     worker = worker_class(queues, connection=connection, name=name)
     try:
-        worker.work(burst=burst, logging_level="INFO", with_scheduler=True)
+        work_until_stopped(worker, burst=burst)
     finally:
         connection.close()
 
