@@ -69,9 +69,10 @@ def test_up_runs_api_scheduler_and_worker_on_the_embedded_redis_and_stops_them(t
         wait_until(lambda: any("flowkeeper is up" in line for line in lines), timeout=60,
                    message="flowkeeper up to say it is up")
         assert httpx.get(f"http://127.0.0.1:{port}/api/health").status_code == 200
-        children = wait_until(lambda: len(children_of(up.pid)) == 6 and children_of(up.pid),
+        children = wait_until(lambda: len(children_of(up.pid)) == 8 and children_of(up.pid),
                               timeout=30,
-                              message="engine, notify, api, scheduler, worker, actions worker")
+                              message="engine, notify, api, scheduler, worker, control worker, "
+                                      "two notify workers")
         assert embedded_redis.is_answering(settings.redis_socket)
 
         def worker_registered():
@@ -81,9 +82,9 @@ def test_up_runs_api_scheduler_and_worker_on_the_embedded_redis_and_stops_them(t
             connection = redis.Redis(unix_socket_path=str(settings.redis_socket))
             queues = sorted(tuple(worker.queue_names())
                             for worker in Worker.all(connection=connection))
-            return queues == [("actions",), ("default",)]
+            return queues == [("control",), ("default",), ("notify",), ("notify",)]
 
-        wait_until(worker_registered, timeout=30, message="the two workers to register")
+        wait_until(worker_registered, timeout=30, message="the four workers to register")
     finally:
         up.send_signal(signal.SIGTERM)
         up.wait(timeout=60)
