@@ -15,25 +15,19 @@ import redis
 
 from services import control
 from services.core.models import DeploymentCreate, StateType
-from tests.conftest import RedisServer, wait_until
-from tests.integration.up_process import UpProcess, children_of, is_alive
+from tests.conftest import wait_until
+from tests.integration.up_process import (
+    UpProcess,
+    aof_redis_fixture,  # noqa: F401
+    children_of,
+    is_alive,
+)
 
 pytestmark = pytest.mark.slow
 
 SLEEPER = "tests.integration.flows_for_tests:sleeper"
 ADDER = "tests.integration.flows_for_tests:adder"
 OUTAGE_S = 10.0
-
-
-@pytest.fixture()
-def aof_redis():
-    """A private redis-server that keeps its data across a stop and start."""
-    directory = Path(tempfile.mkdtemp(prefix="fk-aof-", dir="/tmp"))
-    server = RedisServer(directory, appendonly=True)
-    server.start()
-    yield server
-    server.stop()
-    shutil.rmtree(directory, ignore_errors=True)
 
 
 def up_environment(home: Path, redis_url: str | None) -> dict[str, str]:

@@ -1,20 +1,38 @@
-"""A real `flowkeeper up` process for tests about supervision: its output, its children."""
+"""A real `flowkeeper up` process for tests about supervision: its output, its children;
+and a private Redis that keeps its data across a stop and start."""
 
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 
-from tests.conftest import wait_until
+import pytest
+
+from tests.conftest import RedisServer, wait_until
 from tests.integration.worker_processes import REPO, is_alive
 
 # engine, notify, api, scheduler, one flow-run worker, the control worker, two notify workers
 DEFAULT_CHILDREN = 8
+
+
+@pytest.fixture(name="aof_redis")
+def aof_redis_fixture() -> Iterator[RedisServer]:
+    """A private redis-server with an append-only file: stopped and started again, it has
+    the data it had (import this fixture into the test module)."""
+    directory = Path(tempfile.mkdtemp(prefix="fk-aof-", dir="/tmp"))
+    server = RedisServer(directory, appendonly=True)
+    server.start()
+    yield server
+    server.stop()
+    shutil.rmtree(directory, ignore_errors=True)
 
 
 def free_port() -> int:
@@ -101,4 +119,4 @@ class UpProcess:
         self.stop()
 
 
-__all__ = ["UpProcess", "children_of", "free_port", "is_alive"]
+__all__ = ["UpProcess", "aof_redis_fixture", "children_of", "free_port", "is_alive"]
