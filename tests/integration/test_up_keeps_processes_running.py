@@ -138,3 +138,17 @@ def test_up_restarts_the_embedded_redis_after_a_kill_with_its_data(tmp_path):
         assert not embedded_redis.is_answering(settings.redis_socket)
     finally:
         shutil.rmtree(home, ignore_errors=True)
+
+
+def test_up_stops_everything_and_exits_0_when_asked_during_an_outage(aof_redis, tmp_path):
+    with UpProcess(up_environment(tmp_path / "home", aof_redis.url)) as up:
+        children = up.wait_up()
+        aof_redis.stop()
+        wait_until(lambda: up.output.count("Redis unreachable") >= 3, 30,
+                   message="the processes to notice the outage")
+
+        returncode = up.stop()
+
+    assert returncode == 0, up.output
+    assert not any(is_alive(pid) for pid in children), up.output
+    assert "stopped" in up.output and "Traceback" not in up.output
