@@ -52,7 +52,7 @@ from flows.recorder import (
 )
 from flows.runtime import DEFAULT_FLUSH_TIMEOUT_S, Runtime, get_runtime
 from flows.task_runner import end_unstarted
-from services.core.lifeline import parent_gone
+from services.core import lifeline
 from services.core.models import FINAL_STATES, WAITING_STATES, FlowRun, StateType
 
 if TYPE_CHECKING:
@@ -396,7 +396,9 @@ class _RootProcess:
 
     def _on_sigterm(self, signum: int, frame: Any) -> None:
         self.ctx.terminate_requested = True
-        message = WORKER_DIED_MESSAGE if parent_gone() else TERMINATED_MESSAGE
+        message = TERMINATED_MESSAGE
+        if lifeline.watching() and lifeline.parent_gone(lifeline.PARENT_EXIT_SETTLE_S):
+            message = WORKER_DIED_MESSAGE
         self.ctx.guard().interrupt(interrupt_class(TerminateInterrupt, message))
 
     def cancel_requested(self) -> datetime | None:

@@ -9,6 +9,11 @@ Implementation notes:
 - On every platform `parent_gone()` compares the current parent with the one recorded:
   an orphan is re-parented (to init or a subreaper). The SDK's heartbeat checks it each
   beat and sends DEATH_SIGNAL itself, so the run ends within one heartbeat interval.
+- The death signal can come before the parent is gone: a multi-threaded parent killed
+  at once loses its threads one by one, and the kernel signals the child when the
+  thread that forked it exits (the child then belongs to a sibling thread for a moment),
+  and again when the last one does. So the SDK, telling a dying worker from a stop
+  request, gives `parent_gone` PARENT_EXIT_SETTLE_S to see the parent go.
 - DEATH_SIGNAL is SIGTERM: the SDK already ends a run on SIGTERM through its normal
   path (Crashed, or Cancelled when a cancellation was requested), writes its records,
   and then exits.
@@ -21,10 +26,14 @@ import logging
 import os
 import signal
 import sys
+import time
 
 log = logging.getLogger("flowkeeper.lifeline")
 
 DEATH_SIGNAL = signal.SIGTERM
+# how long a death signal may precede the parent's exit (see above), and the poll period
+PARENT_EXIT_SETTLE_S = 0.2
+SETTLE_POLL_S = 0.01
 _PR_SET_PDEATHSIG = 1
 
 _expected_parent: int | None = None
@@ -39,9 +48,22 @@ def die_with_parent(parent_pid: int) -> None:
         os.kill(os.getpid(), DEATH_SIGNAL)
 
 
-def parent_gone() -> bool:
-    """True in a process set up by `die_with_parent` whose parent has died."""
-    return _expected_parent is not None and os.getppid() != _expected_parent
+def watching() -> bool:
+    """True in a process set up by `die_with_parent`."""
+    return _expected_parent is not None
+
+
+def parent_gone(settle_s: float = 0.0) -> bool:
+    """True in a process set up by `die_with_parent` whose parent has died; with
+    `settle_s`, a parent still seen alive is looked at again for up to that long."""
+    if _expected_parent is None:
+        return False
+    deadline = time.monotonic() + settle_s
+    while os.getppid() == _expected_parent:
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(SETTLE_POLL_S)
+    return True
 
 
 def _request_parent_death_signal() -> None:
