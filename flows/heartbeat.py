@@ -71,8 +71,11 @@ class Heartbeat:
         timeout_s = runtime.settings.heartbeat_timeout_s
 
         def renew(pipe: Any) -> None:
+            # timed when written, not when queued: a beat kept through a Redis outage
+            # still says the run is alive now
+            written = datetime.now(UTC)
             for run_id in run_ids:
-                heartbeat_ops(pipe, runtime.keys, run_id, now, timeout_s)
+                heartbeat_ops(pipe, runtime.keys, run_id, written, timeout_s)
 
         runtime.writer.submit(renew)
         for ctx, requested in zip(runs, self._cancel_flags(run_ids), strict=True):

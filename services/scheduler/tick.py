@@ -58,13 +58,16 @@ class TickReport:
         return ", ".join(f"{name} {count}" for name, count in asdict(self).items() if count)
 
 
-def tick(store: Store, now: datetime) -> TickReport:
-    """Run every step once, at `now`."""
+def tick(store: Store, now: datetime, *, reap_heartbeats: bool = True) -> TickReport:
+    """Run every step once, at `now`; without `reap_heartbeats`, expired heartbeats are left
+    for a later tick (right after a Redis outage, when runs could not renew them)."""
     report = TickReport()
     steps: list[Callable[[Store, datetime, TickReport], None]] = [
         create_scheduled_runs, enqueue_due_runs, mark_late_runs, reap_expired_heartbeats,
         force_cancellations,
     ]
+    if not reap_heartbeats:
+        steps.remove(reap_expired_heartbeats)
     for step in steps:
         try:
             step(store, now, report)
