@@ -12,8 +12,9 @@ Implementation notes:
 - `revive_if_dead` (what `flowkeeper up` calls every second) starts the server again
   only when its process is gone, never because one PING was slow: a server that is
   loading its append-only file after a restart answers LOADING, or not at all, and a
-  second server launched then would take its socket. The append-only file (fsync
-  every second) gives the new server the data.
+  second server launched then would take its socket. Nor when the server was stopped
+  on request: a clean shutdown removes the pid file, a killed server leaves it. The
+  append-only file (fsync every second) gives the new server the data.
 """
 
 from __future__ import annotations
@@ -113,9 +114,10 @@ def _launch(redis_dir: Path, socket_path: Path) -> None:
 
 
 def revive_if_dead(redis_dir: Path, socket_path: Path) -> bool:
-    """Start the server again if its process died; True if this call started it."""
+    """Start the server again if its process died; True if this call started it. A server
+    stopped on request (`stop`, SHUTDOWN) removes its pid file and is left stopped."""
     server_pid = pid(redis_dir)
-    if server_pid is not None and _alive(server_pid):
+    if server_pid is None or _alive(server_pid):
         return False
     return ensure_running(redis_dir, socket_path)
 

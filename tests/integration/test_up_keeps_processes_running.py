@@ -152,3 +152,18 @@ def test_up_stops_everything_and_exits_0_when_asked_during_an_outage(aof_redis, 
     assert returncode == 0, up.output
     assert not any(is_alive(pid) for pid in children), up.output
     assert "stopped" in up.output and "Traceback" not in up.output
+
+
+def test_an_embedded_redis_stopped_on_request_is_left_stopped(tmp_path):
+    from services.core import embedded_redis
+
+    redis_dir, socket_path = tmp_path / "redis", tmp_path / "redis.sock"
+    assert embedded_redis.ensure_running(redis_dir, socket_path)
+    try:
+        assert embedded_redis.revive_if_dead(redis_dir, socket_path) is False  # it is alive
+        assert embedded_redis.stop(redis_dir, socket_path)
+
+        assert embedded_redis.revive_if_dead(redis_dir, socket_path) is False
+        assert not embedded_redis.is_answering(socket_path)
+    finally:
+        embedded_redis.stop(redis_dir, socket_path)
