@@ -57,10 +57,14 @@ class OutageLog:
     """Tracks one Redis outage: logs when it starts and when it ends, and says how long to
     wait before the next try (a)."""
 
-    def __init__(self, name: str, log: logging.Logger, clock: Clock = time.monotonic) -> None:
+    def __init__(self, name: str, log: logging.Logger, clock: Clock = time.monotonic, *,
+                 initial_s: float = OUTAGE_RETRY_INITIAL_S,
+                 max_s: float = OUTAGE_RETRY_MAX_S) -> None:
         self.name = name
         self.log = log
         self.clock = clock
+        self.initial_s = initial_s
+        self.max_s = max_s
         self.since: float | None = None
         self.attempts = 0
 
@@ -68,23 +72,23 @@ class OutageLog:
     def ongoing(self) -> bool:
         return self.since is not None
 
-    def lost(self, error: BaseException) -> float:
-        """A try failed for want of Redis; the seconds to wait before the next one."""
+    def lost(self, error: BaseException, meanwhile: str = "waiting for it") -> float:
+        """A try failed for want of Redis; the seconds to wait before the next one.
+        `meanwhile` says what the process does until Redis is back."""
         self.attempts += 1
         if self.since is None:
             self.since = self.clock()
-            self.log.warning("%s: Redis unreachable (%s: %s); waiting for it, retrying up to "
-                             "every %g s", self.name, type(error).__name__, error,
-                             OUTAGE_RETRY_MAX_S)
-        return backoff_s(self.attempts, OUTAGE_RETRY_INITIAL_S, OUTAGE_RETRY_MAX_S)
+            self.log.warning("%s: Redis unreachable (%s: %s); %s, retrying up to every %g s",
+                             self.name, type(error).__name__, error, meanwhile, self.max_s)
+        return backoff_s(self.attempts, self.initial_s, self.max_s)
 
-    def back(self) -> None:
+    def back(self, then: str = "going on") -> None:
         """A try succeeded: the outage, if any, is over."""
         if self.since is None:
             return
         lasted_s = self.clock() - self.since
-        self.log.warning("%s: Redis reachable again after %.1f s (%d retries); going on",
-                         self.name, lasted_s, self.attempts)
+        self.log.warning("%s: Redis reachable again after %.1f s (%d retries); %s",
+                         self.name, lasted_s, self.attempts, then)
         self.since = None
         self.attempts = 0
 
