@@ -30,6 +30,7 @@ Implementation notes:
 from __future__ import annotations
 
 import logging
+import os
 import time
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -38,6 +39,7 @@ from rq.defaults import DEFAULT_LOGGING_DATE_FORMAT, DEFAULT_LOGGING_FORMAT
 from rq.exceptions import StopRequested
 from rq.scheduler import RQScheduler
 
+from services.core.lifeline import die_with_parent
 from services.core.loop import REDIS_OUTAGE_ERRORS, OutageLog, wait_for_redis
 
 log = logging.getLogger("flowkeeper.worker")
@@ -184,6 +186,10 @@ class OutageProofScheduler(RQScheduler):
 
     def work(self) -> None:
         self._install_signal_handlers()
+        # this process is forked from the worker, with a copy of its Redis socket: if the
+        # worker dies, Redis would keep serving the dead worker's blocked dequeue (jobs sent
+        # to nobody) for as long as this process lives on. SIGTERM stops it cleanly.
+        die_with_parent(os.getppid())
         outage = OutageLog("RQ scheduler", log)
         registered = False
         while not self._stop_requested:

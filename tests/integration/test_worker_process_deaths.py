@@ -128,3 +128,16 @@ def test_without_the_death_signal_the_heartbeat_notices_the_dead_worker(store, t
     crashed = store.require_flow_run(runs[0].id)
     assert crashed.state_message == WORKER_DIED_MESSAGE
     assert process.returncode == -signal.SIGTERM
+
+
+def test_a_killed_worker_takes_its_rq_scheduler_process_down(store, tmp_path):
+    from tests.integration.up_process import children_of
+
+    with WorkerProcess(store.settings, tmp_path) as worker:
+        # RQ's scheduler runs in a process forked from the worker
+        scheduler = wait_until(lambda: children_of(worker.pid), 30,
+                               message="the RQ scheduler process")[0]
+
+        os.kill(worker.pid, signal.SIGKILL)
+
+        wait_until(lambda: not is_alive(scheduler), 5, message="the scheduler process to stop")
