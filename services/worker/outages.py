@@ -213,6 +213,21 @@ class OutageProofScheduler(RQScheduler):
                         "%s); they expire on their own", error)
 
 
+def create_worker(worker_class: type[T], queues: list[str], connection: Any,
+                  name: str | None = None) -> T:
+    """`worker_class(queues, ...)`, once Redis answers: RQ's constructor names its
+    connection in Redis, and a worker started during an outage must wait, not exit."""
+    outage = OutageLog(f"worker {name or '(starting)'}", log)
+    while True:
+        try:
+            worker = worker_class(queues, connection=connection, name=name)  # type: ignore[call-arg]
+        except REDIS_OUTAGE_ERRORS as error:
+            time.sleep(outage.lost(error))
+            continue
+        outage.back()
+        return worker
+
+
 def work_until_stopped(worker: Any, *, burst: bool = False) -> None:
     """RQ's work loop until the worker is asked to stop (or, with `burst`, runs out of
     jobs); restarted if it ends for any other reason (e)."""

@@ -35,7 +35,7 @@ from services.core.connection import connect
 from services.core.lifeline import die_with_parent
 from services.core.settings import Settings
 from services.worker.jobs import end_killed_run
-from services.worker.outages import SurvivesRedisOutages, work_until_stopped
+from services.worker.outages import SurvivesRedisOutages, create_worker, work_until_stopped
 
 # flow runs, and the actions that automations enqueue
 DEFAULT_QUEUES = ["default", "actions"]
@@ -115,7 +115,7 @@ def run_worker(settings: Settings, queues: list[str], *, burst: bool = False,
     # actions are short and trusted: a worker serving only them runs each in its own process
     # instead of forking a horse per job (a notification arrives ~50 ms sooner)
     worker_class = ActionWorker if set(queues) <= ACTION_QUEUES else FlowWorker
-    worker = worker_class(queues, connection=connection, name=name)
+    worker = create_worker(worker_class, queues, connection, name)
     try:
         work_until_stopped(worker, burst=burst)
     finally:

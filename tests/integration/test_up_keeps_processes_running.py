@@ -54,6 +54,7 @@ def test_every_process_outlives_a_redis_outage_and_the_running_flow_completes(
 
     with UpProcess(up_environment(home, aof_redis.url)) as up:
         children = up.wait_up()
+        up.wait_workers(control.rq_connection(store))
         run = control.run_deployment(store, "sleep", {"seconds": 6})
         wait_until(lambda: store.require_flow_run(run.id).state is StateType.RUNNING, 30,
                    message="the run to be Running")
@@ -113,6 +114,7 @@ def test_up_restarts_the_embedded_redis_after_a_kill_with_its_data(tmp_path):
             children = up.wait_up()
             client = redis.Redis(unix_socket_path=str(settings.redis_socket),
                                  decode_responses=True)
+            up.wait_workers(client)
             client.set("kept-across-the-crash", "yes")
             aof = settings.redis_dir / "appendonly.aof"
             wait_until(lambda: aof.exists() and b"kept-across-the-crash" in aof.read_bytes(),
@@ -143,6 +145,7 @@ def test_up_restarts_the_embedded_redis_after_a_kill_with_its_data(tmp_path):
 def test_up_stops_everything_and_exits_0_when_asked_during_an_outage(aof_redis, tmp_path):
     with UpProcess(up_environment(tmp_path / "home", aof_redis.url)) as up:
         children = up.wait_up()
+        up.wait_workers(redis.Redis(unix_socket_path=str(aof_redis.socket)))
         aof_redis.stop()
         wait_until(lambda: up.output.count("Redis unreachable") >= 3, 30,
                    message="the processes to notice the outage")

@@ -81,3 +81,31 @@ def test_a_worker_outlives_an_outage_while_its_horse_runs_a_flow(aof_redis, tmp_
     assert sum("Redis unreachable" in line for line in worker_lines) == 1, output
     assert sum("Redis reachable again after" in line for line in worker_lines) == 1, output
     assert "quitting" not in output and "Traceback" not in output
+
+
+def test_a_worker_started_during_an_outage_waits_and_then_registers(aof_redis, tmp_path,
+                                                                    monkeypatch):
+    import redis
+    from rq import Worker
+
+    monkeypatch.setenv("REDIS_URL", aof_redis.url)
+    monkeypatch.setenv("FLOWKEEPER_HOME", str(tmp_path / "home"))
+    aof_redis.stop()
+    log_path = tmp_path / "worker.log"
+    with open(log_path, "wb") as log:
+        worker = subprocess.Popen([sys.executable, "-m", "services.worker", "--name", "late"],
+                                  cwd=REPO, env=dict(os.environ), stdout=log,
+                                  stderr=subprocess.STDOUT)
+    try:
+        wait_until(lambda: "Redis unreachable" in log_path.read_text(), 30,
+                   message="the worker to notice the outage")
+        assert worker.poll() is None, log_path.read_text()
+        aof_redis.start()
+
+        connection = redis.Redis(unix_socket_path=str(aof_redis.socket))
+        wait_until(lambda: [w.name for w in Worker.all(connection=connection)] == ["late"], 30,
+                   message="the worker to register once Redis answers")
+    finally:
+        worker.kill()
+        worker.wait(10)
+    assert "Traceback" not in log_path.read_text()

@@ -13,6 +13,7 @@ import tempfile
 import threading
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -21,6 +22,7 @@ from tests.integration.worker_processes import REPO, is_alive
 
 # engine, notify, api, scheduler, one flow-run worker, the control worker, two notify workers
 DEFAULT_CHILDREN = 8
+DEFAULT_WORKERS = 4
 
 
 @pytest.fixture(name="aof_redis")
@@ -93,6 +95,15 @@ class UpProcess:
         return wait_until(lambda: len(children_of(self.process.pid)) == children
                           and children_of(self.process.pid), timeout,
                           message=f"{children} children")
+
+    def wait_workers(self, connection: Any, count: int = DEFAULT_WORKERS,
+                     timeout: float = 60) -> None:
+        """Wait until `count` RQ workers registered: every child has then reached Redis
+        (one still starting would find an outage at its start, not in its loop)."""
+        from rq import Worker
+
+        wait_until(lambda: len(Worker.all(connection=connection)) == count, timeout,
+                   message=f"{count} workers to register")
 
     def child_running(self, needle: str) -> int:
         """The pid of the one child whose command line contains `needle`."""
