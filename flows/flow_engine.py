@@ -52,6 +52,7 @@ from flows.recorder import (
 )
 from flows.runtime import DEFAULT_FLUSH_TIMEOUT_S, Runtime, get_runtime
 from flows.task_runner import end_unstarted
+from services.core import lifeline
 from services.core.models import FINAL_STATES, WAITING_STATES, FlowRun, StateType
 
 if TYPE_CHECKING:
@@ -60,6 +61,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("flowkeeper.sdk")
 
 TERMINATED_MESSAGE = "Flow run's process received SIGTERM"
+WORKER_DIED_MESSAGE = "Flow run's worker died; its work horse stopped the run"
 MAX_SUMMARY_CHARS = 500
 
 
@@ -342,9 +344,9 @@ def _interrupted(ctx: FlowRunContext, interrupt: Interrupt,
         if not ctx.cancel_event.is_set() and process is not None:
             ctx.run.cancel_requested = ctx.run.cancel_requested or process.cancel_requested()
         if ctx.cancel_event.is_set() or ctx.run.cancel_requested is not None:
-            state, message = StateType.CANCELLED, f"{TERMINATED_MESSAGE} after a cancellation request"
+            state, message = StateType.CANCELLED, f"{interrupt} after a cancellation request"
         else:
-            state, message = StateType.CRASHED, TERMINATED_MESSAGE
+            state, message = StateType.CRASHED, str(interrupt)
     elif isinstance(interrupt, CancelInterrupt):
         state, message = StateType.CANCELLED, str(interrupt)
     else:  # an enclosing run's timeout
@@ -394,7 +396,10 @@ class _RootProcess:
 
     def _on_sigterm(self, signum: int, frame: Any) -> None:
         self.ctx.terminate_requested = True
-        self.ctx.guard().interrupt(interrupt_class(TerminateInterrupt, TERMINATED_MESSAGE))
+        message = TERMINATED_MESSAGE
+        if lifeline.watching() and lifeline.parent_gone(lifeline.PARENT_EXIT_SETTLE_S):
+            message = WORKER_DIED_MESSAGE
+        self.ctx.guard().interrupt(interrupt_class(TerminateInterrupt, message))
 
     def cancel_requested(self) -> datetime | None:
         """When the run's record asked for cancellation (the heartbeat may not have seen it)."""

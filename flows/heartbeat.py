@@ -5,18 +5,21 @@ the heartbeat of the run and of its active subflows (through the writer), and
 reads their `cancel_requested` fields. A run whose flag is set is cancelled in
 this process: its cancel event is set (tasks check it before they start, retry
 delays wait on it) and the threads running its code are interrupted (see
-flows.interrupts), so the run ends Cancelled.
+flows.interrupts), so the run ends Cancelled. In an RQ work horse it also checks
+that the worker is still alive (services.core.lifeline).
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import os
 import threading
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from flows.interrupts import CancelInterrupt, interrupt_class
+from services.core.lifeline import DEATH_SIGNAL, parent_gone
 from services.core.store import heartbeat_ops
 
 if TYPE_CHECKING:
@@ -48,6 +51,11 @@ class Heartbeat:
 
     def _loop(self) -> None:
         while not self._stop.wait(self.interval):
+            if parent_gone():
+                # the worker that owns this run died, and its death signal did not come
+                # (not Linux): the run ends through the SIGTERM path (services.core.lifeline)
+                os.kill(os.getpid(), DEATH_SIGNAL)
+                return
             try:
                 self.beat(datetime.now(UTC))
             except Exception as error:  # a beat that fails is retried at the next one
@@ -63,8 +71,11 @@ class Heartbeat:
         timeout_s = runtime.settings.heartbeat_timeout_s
 
         def renew(pipe: Any) -> None:
+            # timed when written, not when queued: a beat kept through a Redis outage
+            # still says the run is alive now
+            written = datetime.now(UTC)
             for run_id in run_ids:
-                heartbeat_ops(pipe, runtime.keys, run_id, now, timeout_s)
+                heartbeat_ops(pipe, runtime.keys, run_id, written, timeout_s)
 
         runtime.writer.submit(renew)
         for ctx, requested in zip(runs, self._cancel_flags(run_ids), strict=True):

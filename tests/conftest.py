@@ -42,8 +42,10 @@ def _redis_server_binary() -> str:
 class RedisServer:
     """A private redis-server process on a unix socket."""
 
-    def __init__(self, directory: Path) -> None:
+    def __init__(self, directory: Path, *, appendonly: bool = False) -> None:
         self.directory = directory
+        # with an append-only file, a restarted server has the data it had
+        self.appendonly = appendonly
         self.socket = directory / "redis.sock"
         self.process: subprocess.Popen | None = None
 
@@ -55,7 +57,8 @@ class RedisServer:
         self.process = subprocess.Popen(
             [_redis_server_binary(), "--port", "0", "--unixsocket", str(self.socket),
              "--unixsocketperm", "700", "--dir", str(self.directory), "--save", "",
-             "--appendonly", "no", "--daemonize", "no", "--loglevel", "warning"],
+             "--appendonly", "yes" if self.appendonly else "no", "--daemonize", "no",
+             "--loglevel", "warning"],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )
         import redis

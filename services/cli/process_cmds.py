@@ -9,7 +9,6 @@ from typing import Annotated
 import typer
 
 from services.cli.common import console, load_settings, plain
-from services.cli.errors import EXIT_FAILURE, fail
 from services.core.queues import CONTROL_QUEUE, FLOW_RUNS_QUEUE, NOTIFY_QUEUE
 
 Host = Annotated[str | None, typer.Option(help="address to listen on [default: 127.0.0.1]")]
@@ -19,6 +18,8 @@ Queues = Annotated[list[str] | None, typer.Option(
     help="work queue to take jobs from (repeatable) [default: default, control and notify]")]
 DEFAULT_QUEUES = (FLOW_RUNS_QUEUE, CONTROL_QUEUE, NOTIFY_QUEUE)
 API_START_TIMEOUT_S = 30.0
+# `up` looks for exited children and a dead embedded Redis this often
+SUPERVISE_INTERVAL_S = 1.0
 
 
 def api(host: Host = None, port: Port = None) -> None:
@@ -61,6 +62,7 @@ def worker(
     from services.worker import run_worker
     from services.worker.entrypoints import add_start_folder_to_path
 
+    _log_to_stderr()
     add_start_folder_to_path()
     run_worker(load_settings(), queue or list(DEFAULT_QUEUES), burst=burst, name=name)
 
@@ -82,25 +84,30 @@ def scheduler(
 def up(
     host: Host = None,
     port: Port = None,
-    workers: Annotated[int, typer.Option(min=0, help="how many workers to start")] = 1,
-    queue: Queues = None,
+    workers: Annotated[int, typer.Option(
+        min=0, help="how many workers to start for flow runs")] = 1,
+    queue: Annotated[list[str] | None, typer.Option(
+        "--queue", "-q", metavar="QUEUE",
+        help="work queue of flow runs for those workers (repeatable) [default: default]")]
+    = None,
     load_examples: Annotated[bool, typer.Option(
         "--load-examples", help="apply the example automations (automations/examples)")] = False,
 ) -> None:
     """Start Redis, the API, the engine, the notification dispatcher, the scheduler and
-    workers together.
+    workers together, and keep them running.
 
-    Redis is the embedded server unless REDIS_URL is set. Ctrl-C stops everything;
+    Redis is the embedded server unless REDIS_URL is set. A process that exits is started
+    again (and the embedded Redis, from its append-only file). Ctrl-C stops everything;
     a second Ctrl-C stops it without waiting for running jobs.
     """
     from services.cli.supervisor import Supervisor, child_environment, wait_for_port
     from services.cli.token_cmds import access_lines
     from services.core.connection import start_embedded, stop_embedded
+    from services.core.queues import CONTROL_QUEUE, FLOW_RUNS_QUEUE, NOTIFY_QUEUE
 
     settings = load_settings()
     host = host or settings.api_host
     port = port or settings.api_port
-    # by default flow runs and actions get workers of their own (see below)
     queues = queue or [FLOW_RUNS_QUEUE]
     out = console()
     signals = _SignalLatch()
@@ -116,7 +123,6 @@ def up(
     # every child builds links in messages to the API this command serves
     environment |= {"FLOWKEEPER_API_HOST": host, "FLOWKEEPER_API_PORT": str(port)}
     supervisor = Supervisor(environment)
-    failed = False
     try:
         if load_examples:
             _apply_examples(settings, out)
@@ -125,40 +131,36 @@ def up(
         supervisor.start("notify", "notify")
         api_child = supervisor.start("api", "api", "--host", host, "--port", str(port))
         supervisor.start("scheduler", "scheduler")
-        for _ in range(workers):
-            supervisor.start("worker", "worker", *(arg for q in queues for arg in ("--queue", q)))
-        if queue is None:
-            # run control gets a worker of its own, so a cancel never waits behind a
-            # notification; notifications get `notify_workers`; neither forks per job
-            supervisor.start("control-worker", "worker", "--queue", CONTROL_QUEUE)
-            for _ in range(settings.notify_workers):
-                supervisor.start("notify-worker", "worker", "--queue", NOTIFY_QUEUE)
-            queues = [*queues, CONTROL_QUEUE, NOTIFY_QUEUE]
+        for number in range(1, workers + 1):
+            supervisor.start(f"worker-{number}", "worker",
+                             *(arg for q in queues for arg in ("--queue", q)))
+        # run control and notifications get workers of their own: a cancel never waits
+        # behind a notification to a provider that hangs
+        supervisor.start("control-worker", "worker", "--queue", CONTROL_QUEUE)
+        for number in range(1, settings.notify_workers + 1):
+            supervisor.start(f"notify-worker-{number}", "worker", "--queue", NOTIFY_QUEUE)
         if wait_for_port(_reachable(host), port, API_START_TIMEOUT_S,
                          lambda: api_child.alive and not signals.count):
             out.print(f"flowkeeper is up: API at http://{host}:{port}/api, docs at "
                       f"http://{host}:{port}/docs")
             out.print(f"Redis: {settings.redacted_redis()}; {workers} worker(s) on "
-                      f"{', '.join(queues)}; Ctrl-C to stop")
-        elif api_child.alive and not signals.count:
+                      f"{', '.join(queues)}, 1 on {CONTROL_QUEUE}, {settings.notify_workers} "
+                      f"on {NOTIFY_QUEUE}; Ctrl-C to stop")
+        elif not signals.count:
             out.print(f"[yellow]the API does not answer on {host}:{port} yet[/yellow]")
         for line in access_lines(access, f"http://{_reachable(host)}:{port}/api"):
             out.print(line, soft_wrap=True, markup=False)
-        while not signals.wait(0.5):
-            exited = supervisor.exited()
-            if exited:
-                names = ", ".join(f"{c.name} (exit code {c.process.returncode})" for c in exited)
-                out.print(f"[red]stopping: {names} exited[/red]")
-                failed = True
-                break
+        while not signals.wait(SUPERVISE_INTERVAL_S):
+            if settings.redis_url is None and _revive_embedded_redis(settings, out):
+                started_redis = True  # this process started it: it stops it too
+            for line in supervisor.restart_exited():
+                out.print(f"[yellow]{line}[/yellow]")
     finally:
         out.print("stopping flowkeeper ...")
         supervisor.stop(force_requested=lambda: signals.count > 1)
         if started_redis:
             stop_embedded(settings)
         signals.restore()
-    if failed:
-        raise fail("a flowkeeper process exited; see its output above", EXIT_FAILURE)
     out.print("stopped")
 
 
@@ -175,6 +177,23 @@ def _api_access(settings, host: str):
         return prepare_api_access(settings, client, host, datetime.now(UTC))
     finally:
         client.close()
+
+
+def _revive_embedded_redis(settings, out) -> bool:
+    """Start the embedded Redis again if its process died; True if it was started."""
+    from services.core import embedded_redis
+    from services.core.errors import RedisUnavailable
+
+    try:
+        revived = embedded_redis.revive_if_dead(settings.redis_dir, settings.redis_socket)
+    except RedisUnavailable as error:
+        out.print(f"[red]the embedded Redis stopped and could not be started again: {error}; "
+                  f"trying again[/red]")
+        return False
+    if revived:
+        out.print("[yellow]the embedded Redis had stopped; started it again from its "
+                  "append-only file[/yellow]")
+    return revived
 
 
 def _apply_examples(settings, out) -> None:

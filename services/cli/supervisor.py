@@ -1,7 +1,11 @@
-"""Child processes of `flowkeeper up` and `flowkeeper demo`: start them, notice when
-one exits, and stop them (gracefully, then by force).
+"""Child processes of `flowkeeper up` and `flowkeeper demo`: start them, restart the ones
+that exit, and stop them (gracefully, then by force).
 
 Implementation notes:
+- A child that exits is started again after a delay that doubles with each exit in a
+  row, from RESTART_INITIAL_S up to RESTART_MAX_S (`restart_delay_s`); a child that ran
+  STABLE_AFTER_S or longer before it exited starts a new streak (RESTART_INITIAL_S).
+  Each exit is reported with why: its exit code or the signal that killed it.
 - Each child runs in its own session, so a Ctrl-C in the terminal reaches only the
   parent, which forwards one SIGTERM: an RQ worker takes a second signal as "kill
   the job now", and that must stay the user's choice (a second Ctrl-C here).
@@ -18,11 +22,15 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import IO
 
 STOP_GRACE_S = 20.0
 POLL_S = 0.05
+RESTART_INITIAL_S = 0.5
+RESTART_MAX_S = 30.0
+# a child that ran this long before it exited was not crash-looping
+STABLE_AFTER_S = 60.0
 
 
 def flowkeeper_command(*args: str) -> list[str]:
@@ -39,10 +47,32 @@ def child_environment(home: str) -> dict[str, str]:
     return env
 
 
+def restart_delay_s(exits_in_a_row: int) -> float:
+    """How long to wait before starting a child again after its `exits_in_a_row`th quick exit."""
+    return min(RESTART_INITIAL_S * 2 ** min(max(exits_in_a_row - 1, 0), 32), RESTART_MAX_S)
+
+
+def exit_reason(returncode: int) -> str:
+    """`exit code 1` or `killed by SIGKILL`, from a Popen return code."""
+    if returncode < 0:
+        try:
+            return f"killed by {signal.Signals(-returncode).name}"
+        except ValueError:
+            return f"killed by signal {-returncode}"
+    return f"exit code {returncode}"
+
+
 @dataclass
 class Child:
     name: str
+    args: tuple[str, ...]
     process: subprocess.Popen
+    started_at: float = field(default_factory=time.monotonic)
+    restarts: int = 0
+    # quick exits in a row (reset by a run of STABLE_AFTER_S or longer)
+    exits_in_a_row: int = 0
+    # when an exited child is due to start again (None: running, or exit not seen yet)
+    restart_at: float | None = None
 
     @property
     def alive(self) -> bool:
@@ -58,17 +88,43 @@ class Supervisor:
         self.children: list[Child] = []
 
     def start(self, name: str, *args: str) -> Child:
-        process = subprocess.Popen(
+        child = Child(name, args, self._spawn(args))
+        self.children.append(child)
+        return child
+
+    def _spawn(self, args: tuple[str, ...]) -> subprocess.Popen:
+        return subprocess.Popen(
             flowkeeper_command(*args), env=self.env, stdin=subprocess.DEVNULL,
             stdout=self.output, stderr=subprocess.STDOUT if self.output else None,
             start_new_session=True,
         )
-        child = Child(name, process)
-        self.children.append(child)
-        return child
 
     def exited(self) -> list[Child]:
         return [child for child in self.children if not child.alive]
+
+    def restart_exited(self, now: float | None = None) -> list[str]:
+        """Notice children that exited and start again those whose delay is over; returns
+        a line for each exit noticed and each restart."""
+        now = time.monotonic() if now is None else now
+        lines = []
+        for child in self.children:
+            if child.alive:
+                continue
+            if child.restart_at is None:
+                ran_s = now - child.started_at
+                child.exits_in_a_row = 1 if ran_s >= STABLE_AFTER_S else child.exits_in_a_row + 1
+                delay_s = restart_delay_s(child.exits_in_a_row)
+                child.restart_at = now + delay_s
+                lines.append(f"{child.name} (pid {child.process.pid}) exited after {ran_s:.1f} s "
+                             f"({exit_reason(child.process.returncode)}); restarting it in "
+                             f"{delay_s:g} s")
+            if now >= child.restart_at:
+                child.process = self._spawn(child.args)
+                child.started_at, child.restart_at = now, None
+                child.restarts += 1
+                lines.append(f"{child.name} restarted (pid {child.process.pid}, restart "
+                             f"{child.restarts})")
+        return lines
 
     def stop(self, grace_s: float = STOP_GRACE_S,
              force_requested: Callable[[], bool] = lambda: False) -> None:

@@ -11,6 +11,12 @@ Implementation notes:
   the server) and its socket 0700: the append-only file holds every record.
 - `start` reports whether this call started the server, so that `flowkeeper up`
   and `flowkeeper demo` stop only what they started.
+- `revive_if_dead` (what `flowkeeper up` calls every second) starts the server again
+  only when its process is gone, never because one PING was slow: a server that is
+  loading its append-only file after a restart answers LOADING, or not at all, and a
+  second server launched then would take its socket. Nor when the server was stopped
+  on request: a clean shutdown removes the pid file, a killed server leaves it. The
+  append-only file (fsync every second) gives the new server the data.
 """
 
 from __future__ import annotations
@@ -115,6 +121,15 @@ def _launch(redis_dir: Path, socket_path: Path) -> None:
     raise RedisUnavailable(f"embedded redis-server did not answer on {socket_path}; see {redis_dir / 'redis.log'}")
 
 
+def revive_if_dead(redis_dir: Path, socket_path: Path) -> bool:
+    """Start the server again if its process died; True if this call started it. A server
+    stopped on request (`stop`, SHUTDOWN) removes its pid file and is left stopped."""
+    server_pid = pid(redis_dir)
+    if server_pid is None or _alive(server_pid):
+        return False
+    return ensure_running(redis_dir, socket_path)
+
+
 def pid(redis_dir: Path) -> int | None:
     try:
         return int((redis_dir / "redis.pid").read_text().strip())
@@ -151,4 +166,9 @@ def _alive(process_id: int) -> bool:
         return False
     except PermissionError:
         return True
-    return True
+    # a killed daemon may stay a zombie until its new parent reaps it
+    try:
+        state = Path(f"/proc/{process_id}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return True
+    return state != "Z"

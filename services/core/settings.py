@@ -78,6 +78,9 @@ class Settings(BaseSettings):
     notify_retry_max_s: float = Field(300.0, gt=0)
     # sends of one notification before it goes to the dead letters
     notify_max_attempts: int = Field(8, ge=1, le=50)
+    # `flowkeeper up` starts this many workers on the notify queue (deliveries run at once,
+    # each bounded by its notifier's timeout)
+    notify_workers: int = Field(2, ge=1, le=64)
     # the notification dispatcher looks for due retries and groups this often
     notify_poll_s: float = Field(0.2, gt=0)
     # messages kept in the outbox (oldest dropped)

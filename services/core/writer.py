@@ -6,7 +6,8 @@ Implementation notes:
   runs in one MULTI/EXEC, so a connection lost mid-batch leaves either the
   whole batch written or none of it, and the retry does not duplicate events.
 - While Redis is unreachable the batch is kept and retried with a capped
-  backoff; one warning is logged when the outage starts and one when it ends.
+  backoff; one warning is logged when the outage starts and one when it ends
+  (services.core.loop.OutageLog, as for every process).
   Ops keep arriving in the buffer meanwhile (bounded by `max_buffer`; past it
   new ones are refused with an error log, never silently).
 - `flush()` waits until every op submitted before the call has been written.
@@ -21,6 +22,8 @@ from collections import deque
 from collections.abc import Callable
 
 import redis
+
+from services.core.loop import REDIS_OUTAGE_ERRORS, OutageLog
 
 Op = Callable[["redis.client.Pipeline"], None]
 
@@ -47,7 +50,9 @@ class BackgroundWriter:
         self._written = 0
         self._dropped = 0
         self._closing = False
-        self._outage_since: float | None = None
+        # retried sooner than a service loop would: a flow may be waiting on `flush`
+        self._outage = OutageLog("flowkeeper writer", log, initial_s=RETRY_INITIAL_S,
+                                 max_s=RETRY_MAX_S)
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
         self._thread.start()
 
@@ -94,7 +99,6 @@ class BackgroundWriter:
         return flushed
 
     def _run(self) -> None:
-        delay = RETRY_INITIAL_S
         while True:
             self._wakeup.wait(0.5)
             self._wakeup.clear()
@@ -102,19 +106,11 @@ class BackgroundWriter:
                 batch = [self._queue[i] for i in range(min(self._max_batch, len(self._queue)))]
                 try:
                     self._write(batch)
-                except (redis.ConnectionError, redis.TimeoutError, OSError) as error:
-                    if self._outage_since is None:
-                        self._outage_since = time.monotonic()
-                        log.warning("Redis unreachable (%s); keeping %d writes to send later",
-                                    error, len(self._queue))
-                    time.sleep(delay)
-                    delay = min(delay * 2, RETRY_MAX_S)
+                except (*REDIS_OUTAGE_ERRORS, OSError) as error:
+                    time.sleep(self._outage.lost(
+                        error, f"keeping {len(self._queue)} writes to send later"))
                     continue
-                delay = RETRY_INITIAL_S
-                if self._outage_since is not None:
-                    log.warning("Redis reachable again after %.1f s; sending buffered writes",
-                                time.monotonic() - self._outage_since)
-                    self._outage_since = None
+                self._outage.back("sending the buffered writes")
                 for _ in batch:
                     self._queue.popleft()
                 with self._done:

@@ -7,9 +7,8 @@ import logging
 import threading
 import time
 
-import redis
-
 from services.core.connection import connect
+from services.core.loop import REDIS_OUTAGE_ERRORS, run_loop
 from services.core.settings import Settings
 from services.core.signals import stop_on_signals
 from services.engine.engine import Engine
@@ -22,8 +21,6 @@ READ_BLOCK_MS = 100
 TIMER_INTERVAL_S = 0.25
 CLAIM_INTERVAL_S = 2.0
 FORGET_CONSUMERS_INTERVAL_S = 3600.0
-RETRY_INITIAL_S = 0.1
-RETRY_MAX_S = 5.0
 
 
 class _Every:
@@ -43,60 +40,57 @@ class _Every:
 
 def run_engine(settings: Settings, *, consumer: str | None = None,
                stop_event: threading.Event | None = None) -> None:
-    """Run one engine replica until `stop_event` is set (or SIGTERM/SIGINT arrives)."""
+    """Run one engine replica until `stop_event` is set (or SIGTERM/SIGINT arrives); a Redis
+    outage or a failing batch is waited out by the shared loop."""
     stop = stop_event or threading.Event()
     restore = stop_on_signals(stop)
     client = connect(settings)
-    delay = RETRY_INITIAL_S
+    replica = _Replica(settings, client, consumer)
     try:
-        engine = _start(settings, client, consumer, stop)
-        if engine is None:
-            return
-        log.info("engine %s started (Redis %s)", engine.consumer, settings.redacted_redis())
-        timers = _Every(TIMER_INTERVAL_S)
-        claims = _Every(CLAIM_INTERVAL_S)
-        forgets = _Every(FORGET_CONSUMERS_INTERVAL_S, FORGET_CONSUMERS_INTERVAL_S)
-        while not stop.is_set():
-            try:
-                engine.read_and_process(block_ms=READ_BLOCK_MS)
-                if timers.due():
-                    engine.run_timers()
-                if claims.due():
-                    engine.claim_stale()
-                if forgets.due():
-                    engine.forget_dead_consumers()
-                delay = RETRY_INITIAL_S
-            except (redis.ConnectionError, redis.TimeoutError) as error:
-                log.warning("Redis unreachable, retrying in %.1f s: %s", delay, error)
-                stop.wait(delay)
-                delay = min(delay * 2, RETRY_MAX_S)
-            except Exception:
-                # the batch stays unacknowledged: another attempt (or replica) takes it
-                log.exception("engine iteration failed; going on")
-                stop.wait(delay)
-                delay = min(delay * 2, RETRY_MAX_S)
+        run_loop(replica.step, stop, name="engine", log=log)
     finally:
         restore()
         client.close()
         log.info("engine stopped")
 
 
-def _start(settings: Settings, client, consumer: str | None,
-           stop: threading.Event) -> Engine | None:
-    """The engine, once Redis answers; its own unacknowledged entries processed first."""
-    delay = RETRY_INITIAL_S
-    while not stop.is_set():
-        try:
-            engine = Engine(settings, client, consumer=consumer)
-        except (redis.ConnectionError, redis.TimeoutError) as error:
-            log.warning("Redis unreachable, retrying in %.1f s: %s", delay, error)
-            stop.wait(delay)
-            delay = min(delay * 2, RETRY_MAX_S)
-            continue
+class _Replica:
+    """One engine replica's step: start once Redis answers, then read, evaluate, fire
+    timers, claim and forget on their own intervals. A batch that fails stays
+    unacknowledged, so another attempt (or replica) takes it."""
+
+    def __init__(self, settings: Settings, client, consumer: str | None) -> None:
+        self.settings = settings
+        self.client = client
+        self.consumer = consumer
+        self.engine: Engine | None = None
+        self.timers = _Every(TIMER_INTERVAL_S)
+        self.claims = _Every(CLAIM_INTERVAL_S)
+        self.forgets = _Every(FORGET_CONSUMERS_INTERVAL_S, FORGET_CONSUMERS_INTERVAL_S)
+
+    def step(self) -> float:
+        if self.engine is None:
+            self.engine = self._start()
+            return 0.0
+        engine = self.engine
+        engine.read_and_process(block_ms=READ_BLOCK_MS)
+        if self.timers.due():
+            engine.run_timers()
+        if self.claims.due():
+            engine.claim_stale()
+        if self.forgets.due():
+            engine.forget_dead_consumers()
+        return 0.0
+
+    def _start(self) -> Engine:
+        """The engine (its constructor needs Redis); its own unacknowledged entries first."""
+        engine = Engine(self.settings, self.client, consumer=self.consumer)
         try:
             engine.recover_own()
+        except REDIS_OUTAGE_ERRORS:
+            raise
         except Exception:
             # what is left pending is claimed again later (and dead-lettered if it keeps failing)
             log.exception("could not process the entries left by this consumer's last run")
+        log.info("engine %s started (Redis %s)", engine.consumer, self.settings.redacted_redis())
         return engine
-    return None

@@ -16,7 +16,8 @@ Implementation notes:
       claimed entries leaves them to come due again after the lease.
   (b) One notification or group that fails (a bug) is logged and skipped: the rest of
       the batch goes on, and the failed one comes due again after its claim lease.
-  (c) Redis unreachable: the loop waits (doubling up to RETRY_MAX_S) and goes on.
+  (c) Redis unreachable: the error leaves the pass, and the process's loop waits the
+      outage out and goes on (services.core.loop).
   (d) A handed-off notification stays claimed (CLAIM_LEASE_S ahead) while its job waits
       and runs; the job's step sets its real next time. A job that runs twice, or after
       another process took the step, does nothing: `Deliveries.process` takes the
@@ -34,6 +35,7 @@ from dataclasses import dataclass
 import redis
 
 from services.core.due import claim_due
+from services.core.loop import REDIS_OUTAGE_ERRORS, run_loop
 from services.core.queues import NOTIFY_QUEUE
 from services.core.settings import Settings
 from services.core.signals import stop_on_signals
@@ -48,8 +50,6 @@ DELIVER_JOB = "services.notify.dispatcher.deliver_due"
 DELIVER_JOB_TIMEOUT_S = 600
 DELIVER_RESULT_TTL_S = 600
 DELIVER_FAILURE_TTL_S = 7 * 24 * 3600
-RETRY_INITIAL_S = 0.1
-RETRY_MAX_S = 5.0
 
 
 @dataclass
@@ -77,7 +77,7 @@ def tick(deliveries: Deliveries, now: float | None = None,
                                   deliveries.settings.notify_retention_s,
                                   lambda pipe, item: deliveries.notifications.create_ops(
                                       pipe, item, now))
-        except (redis.ConnectionError, redis.TimeoutError):
+        except REDIS_OUTAGE_ERRORS:  # (c)
             raise
         except Exception:  # (b)
             log.exception("flushing notification group %s failed; it is tried again later",
@@ -92,7 +92,7 @@ def tick(deliveries: Deliveries, now: float | None = None,
     for notification_id in due.members:
         try:
             deliveries.process(notification_id, now)
-        except (redis.ConnectionError, redis.TimeoutError):
+        except REDIS_OUTAGE_ERRORS:  # (c)
             raise
         except Exception:  # (b)
             log.exception("delivering notification %s failed; it is tried again later",
@@ -142,22 +142,19 @@ def run_dispatcher(settings: Settings, *, stop_event: threading.Event | None = N
     def hand_off(notification_ids: list[str]) -> None:
         enqueue_deliveries(rq_client, notification_ids)
 
-    delay = RETRY_INITIAL_S
     log.info("notification dispatcher started (Redis %s)", settings.redacted_redis())
+
+    def step() -> float:
+        report = tick(deliveries, time.time(), hand_off)
+        return 0.0 if report.busy else settings.notify_poll_s
+
     try:
-        while not stop.is_set():
-            try:
-                report = tick(deliveries, time.time(), None if once else hand_off)
-                delay = RETRY_INITIAL_S
-            except (redis.ConnectionError, redis.TimeoutError) as error:  # (c)
-                log.warning("Redis unreachable, retrying in %.1f s: %s", delay, error)
-                stop.wait(delay)
-                delay = min(delay * 2, RETRY_MAX_S)
-                continue
-            if once:
-                return
-            if not report.busy:
-                stop.wait(settings.notify_poll_s)
+        if once:
+            # a command run by hand delivers in its own process; an unreachable Redis is
+            # its error to report
+            tick(deliveries, time.time())
+        else:
+            run_loop(step, stop, name="notification dispatcher", log=log)
     finally:
         restore()
         client.close()

@@ -14,6 +14,9 @@ Implementation notes:
 - After a scheduler outage, slots more than `late_after_s` old are not created
   (no catch-up burst); runs created ahead before the outage still start, Late.
 - A step (or one deployment) that fails is logged and counted; the rest still run.
+  Except for Redis being unreachable: that error leaves the tick at once, so that the
+  process's loop logs one line for the outage and waits it out (services.core.loop),
+  instead of a traceback per step and per tick.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
 
 from services import control
+from services.core.loop import REDIS_OUTAGE_ERRORS
 from services.core.models import ACTIVE_STATES, Deployment, StateType
 from services.core.store import Store
 from services.scheduler.schedules import due_times
@@ -54,16 +58,21 @@ class TickReport:
         return ", ".join(f"{name} {count}" for name, count in asdict(self).items() if count)
 
 
-def tick(store: Store, now: datetime) -> TickReport:
-    """Run every step once, at `now`."""
+def tick(store: Store, now: datetime, *, reap_heartbeats: bool = True) -> TickReport:
+    """Run every step once, at `now`; without `reap_heartbeats`, expired heartbeats are left
+    for a later tick (right after a Redis outage, when runs could not renew them)."""
     report = TickReport()
     steps: list[Callable[[Store, datetime, TickReport], None]] = [
         create_scheduled_runs, enqueue_due_runs, mark_late_runs, reap_expired_heartbeats,
         force_cancellations,
     ]
+    if not reap_heartbeats:
+        steps.remove(reap_expired_heartbeats)
     for step in steps:
         try:
             step(store, now, report)
+        except REDIS_OUTAGE_ERRORS:
+            raise
         except Exception:
             report.errors += 1
             log.exception("scheduler step %s failed", step.__name__)
@@ -77,6 +86,8 @@ def create_scheduled_runs(store: Store, now: datetime, report: TickReport) -> No
             continue
         try:
             report.created += _expand_schedule(store, deployment, now)
+        except REDIS_OUTAGE_ERRORS:
+            raise
         except Exception:
             report.errors += 1
             log.exception("could not create the scheduled runs of deployment '%s'",

@@ -2,7 +2,8 @@
 
 Implementation notes:
 - `execute_flow_run` runs in the worker's work horse (a fork per job). It reads
-  its settings from the environment, as any process of the installation does.
+  its settings from the environment, as any process of the installation does. It
+  returns only once the run's records are written, waiting out a Redis outage.
 - A run that is no longer waiting when its job starts is skipped: it was
   cancelled before the job started, or a duplicate job already ran it.
 - A bad entrypoint or bad parameters end the run Failed before it starts, with
@@ -50,8 +51,11 @@ def execute_flow_run(flow_run_id: str) -> str:
         return _execute(Store(client, settings), flow_run_id)
     finally:
         if not runtime.flush():
-            log.warning("flow run %s: some records were not written before the job ended",
+            # Redis is unreachable: the horse exits with os._exit, which would drop the
+            # buffered records, so it waits for Redis (bounded by the job's timeout, if any)
+            log.warning("flow run %s: waiting for Redis to write the run's last records",
                         flow_run_id)
+            runtime.flush(timeout=None)
         client.close()
 
 

@@ -10,8 +10,14 @@ Implementation notes:
 - A horse that dies without being asked to (OOM killer, kill -9) is reported by
   RQ through `handle_work_horse_killed`: the run ends Crashed at once, without
   waiting for its heartbeat to expire.
-- If the whole worker dies, nobody is left here to notice: the scheduler's
-  heartbeat reaper ends the run Crashed.
+- If the whole worker dies, its work horse ends the run itself: the horse asks,
+  right after the fork, to be signalled when the worker dies
+  (services.core.lifeline), and the flow's heartbeat checks its parent too. The run
+  ends Crashed (Cancelled if a cancellation was requested) and the horse exits, so no
+  run goes on unowned. A horse killed along with its worker (a dead machine) is
+  left to the scheduler's heartbeat reaper.
+- A Redis outage of any length is waited out, with the horse still running
+  (services.worker.outages).
 """
 
 from __future__ import annotations
@@ -25,9 +31,11 @@ from rq.worker import SHUTDOWN_SIGNAL, SimpleWorker, Worker
 
 from services.control import JOB_FUNCTION
 from services.core.connection import connect
+from services.core.lifeline import die_with_parent
 from services.core.queues import ACTION_QUEUES, CONTROL_QUEUE, FLOW_RUNS_QUEUE, NOTIFY_QUEUE
 from services.core.settings import Settings
 from services.worker.jobs import end_killed_run
+from services.worker.outages import SurvivesRedisOutages, create_worker, work_until_stopped
 
 # flow runs, and the actions that automations enqueue (run control, notifications)
 DEFAULT_QUEUES = [FLOW_RUNS_QUEUE, CONTROL_QUEUE, NOTIFY_QUEUE]
@@ -35,8 +43,18 @@ DEFAULT_QUEUES = [FLOW_RUNS_QUEUE, CONTROL_QUEUE, NOTIFY_QUEUE]
 HORSE_STOP_GRACE_S = 3.0
 
 
-class FlowWorker(Worker):
-    """An RQ worker whose stop-job lets the flow's process end its run first."""
+class FlowWorker(SurvivesRedisOutages, Worker):
+    """An RQ worker whose stop-job lets the flow's process end its run first, whose work
+    horse does not outlive it, and which waits out Redis outages."""
+
+    def fork_work_horse(self, job: Any, queue: Any) -> None:
+        self._worker_pid = os.getpid()
+        super().fork_work_horse(job, queue)
+
+    def main_work_horse(self, job: Any, queue: Any) -> None:
+        # first thing in the horse: from here on, a worker that dies takes the run down
+        die_with_parent(self._worker_pid)
+        super().main_work_horse(job, queue)
 
     def kill_horse(self, sig: signal.Signals = SHUTDOWN_SIGNAL) -> None:
         pid = self.horse_pid
@@ -78,6 +96,11 @@ class FlowWorker(Worker):
             self.log.exception("Worker %s: could not record the crash of job %s", self.name, job.id)
 
 
+class ActionWorker(SurvivesRedisOutages, SimpleWorker):
+    """An RQ worker for short, trusted jobs (actions), run in its own process, which waits
+    out Redis outages."""
+
+
 def run_worker(settings: Settings, queues: list[str], *, burst: bool = False,
                name: str | None = None) -> None:
     """Work on `queues` (default: flow runs, run control, notifications) until stopped; with `burst`, until
@@ -86,9 +109,9 @@ def run_worker(settings: Settings, queues: list[str], *, burst: bool = False,
     _preload_job_code()
     connection = connect(settings, decode_responses=False)
     queues = queues or DEFAULT_QUEUES
-    worker = worker_class_for(queues)(queues, connection=connection, name=name)
+    worker = create_worker(worker_class_for(queues), queues, connection, name)
     try:
-        worker.work(burst=burst, logging_level="INFO", with_scheduler=True)
+        work_until_stopped(worker, burst=burst)
     finally:
         connection.close()
 
@@ -97,7 +120,7 @@ def worker_class_for(queues: list[str]) -> type[Worker]:
     """Actions are short and trusted: a worker serving only action queues (control, notify)
     runs each job in its own process instead of forking a horse per job (a notification
     arrives ~50 ms sooner); a worker that runs flow runs forks one per job."""
-    return SimpleWorker if set(queues) <= ACTION_QUEUES else FlowWorker
+    return ActionWorker if set(queues) <= ACTION_QUEUES else FlowWorker
 
 
 def _preload_job_code() -> None:

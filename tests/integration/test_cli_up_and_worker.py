@@ -77,10 +77,10 @@ def test_up_runs_api_scheduler_and_worker_on_the_embedded_redis_and_stops_them(t
         runs = f"http://127.0.0.1:{port}/api/flow-runs"
         assert httpx.get(runs).status_code == 401
         assert httpx.get(runs, headers={"Authorization": f"Bearer {token}"}).status_code == 200
-        # engine, notify, api, scheduler, worker, control worker, two notify workers
         children = wait_until(lambda: len(children_of(up.pid)) == 8 and children_of(up.pid),
                               timeout=30,
-                              message="engine, notify, api, scheduler and four workers")
+                              message="engine, notify, api, scheduler, worker, control worker, "
+                                      "two notify workers")
         assert embedded_redis.is_answering(settings.redis_socket)
 
         def worker_registered():

@@ -60,3 +60,49 @@ def test_the_scheduler_process_stops_cleanly_on_sigterm(store):
             process.kill()
     assert process.returncode == 0, output
     assert "scheduler stopped" in output
+
+
+def test_against_an_unreachable_redis_the_scheduler_logs_one_line_not_a_traceback_per_tick(
+        tmp_path, monkeypatch, caplog):
+    import logging
+
+    from services.core.settings import Settings
+
+    monkeypatch.setenv("REDIS_URL", f"unix://{tmp_path / 'nobody-listens.sock'}")
+    monkeypatch.setenv("FLOWKEEPER_HOME", str(tmp_path / "home"))
+    settings = Settings(scheduler_interval_s=0.02)
+    caplog.set_level(logging.INFO, logger="flowkeeper.scheduler")
+    stop = threading.Event()
+    loop = threading.Thread(target=run_scheduler, args=(settings,), kwargs={"stop_event": stop})
+    loop.start()
+    try:
+        wait_until(lambda: any("Redis unreachable" in r.getMessage() for r in caplog.records),
+                   10, message="the outage to be noticed")
+        # several retries later (each one goes through redis-py's own retries first)
+        stop.wait(3.0)
+    finally:
+        stop.set()
+        loop.join(30)
+
+    assert not loop.is_alive()
+    lines = [r.getMessage() for r in caplog.records if r.name == "flowkeeper.scheduler"]
+    assert sum("Redis unreachable" in line for line in lines) == 1, lines
+    assert not [r for r in caplog.records if r.exc_info], lines
+    assert "Traceback" not in caplog.text
+
+
+def test_a_tick_lets_redis_connection_errors_reach_the_loop(tmp_path, monkeypatch):
+    import redis
+
+    from services.core.connection import connect
+    from services.core.settings import Settings
+    from services.core.store import Store
+    from services.scheduler import tick
+
+    monkeypatch.setenv("REDIS_URL", f"unix://{tmp_path / 'nobody-listens.sock'}")
+    settings = Settings(home=tmp_path / "home")
+    client = connect(settings)
+    client.connection_pool.connection_kwargs["retry"] = None
+
+    with pytest.raises(redis.ConnectionError):
+        tick(Store(client, settings), utcnow())

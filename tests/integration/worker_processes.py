@@ -73,12 +73,18 @@ class WorkerProcess:
 
     def __exit__(self, *exc_info: object) -> None:
         # the work horse has its own process group, but stays in the worker's session
-        for pid in _session_members(self.pid):
+        members = _session_members(self.pid)
+        for pid in members:
             try:
                 os.kill(pid, signal.SIGKILL)
             except ProcessLookupError:
                 pass
         self.process.wait(10)
+        # A forked child (the work horse, RQ's scheduler) holds a copy of the worker's Redis
+        # socket. Until it is gone, Redis keeps the dead worker's blocked BLMOVE, and the
+        # next test's first job goes to that dead client (it sat in RQ's intermediate queue)
+        wait_until(lambda: not any(is_alive(pid) for pid in members), 10,
+                   message="the worker's processes to be gone")
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")
