@@ -54,11 +54,12 @@ def _measure(python: Path, setting: str) -> Row:
     for _ in range(RUNS):  # note 2
         bare.append(_cost_of(bare_command))
         imported.append(_cost_of(import_command))
-    cpu = statistics.median(c for _, c in imported) - statistics.median(c for _, c in bare)
+    bare_cpu = statistics.median(c for _, c in bare)
+    cpu = statistics.median(c for _, c in imported) - bare_cpu
     wall = min(w for w, _ in imported) - min(w for w, _ in bare)
     return Row("installs", f"import redis, redis-py {version} + hiredis, {setting}; loads: "
                f"{', '.join(loaded) or 'neither asyncio nor opentelemetry'} (CPU, median)",
-               f"+{cpu * 1000:.0f} ms", f"python -c pass {statistics.median(c for _, c in bare) * 1000:.0f} ms CPU",
+               f"+{cpu * 1000:.0f} ms", f"python -c pass {bare_cpu * 1000:.0f} ms CPU",
                f"wall +{wall * 1000:.0f} ms (min)", "")
 
 

@@ -7,6 +7,7 @@ and needs no second venv (`make lean-check` builds a real lean one).
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 
@@ -57,8 +58,6 @@ main()
 def run_without_taxi_extra(code: str, *args: str, home=None) -> subprocess.CompletedProcess:
     env = None
     if home is not None:
-        import os
-
         env = {**os.environ, "FLOWKEEPER_HOME": str(home), "COLUMNS": "200"}
         env.pop("REDIS_URL", None)
     source = WITHOUT_TAXI_EXTRA.format(blocked=set(TAXI_LIBRARIES)) + code
