@@ -4,13 +4,14 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 
-.PHONY: demo up test fuzz bench lint compose-check clean system-deps
+.PHONY: demo up test fuzz bench bench-installs lean-check lint compose-check clean system-deps
 
-# (re)install when the project's dependencies change
+# (re)install when the project's dependencies change; the demo and the tests train the taxi
+# model, so they get the taxi extra (a plain `pip install flowkeeper` does not)
 $(INSTALLED): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet -e '.[dev,taxi]'
 	@touch $(INSTALLED)
 
 demo: $(INSTALLED)
@@ -40,6 +41,16 @@ system-deps:
 
 bench: $(INSTALLED)
 	$(BIN)/python -m bench
+
+# installs into temporary venvs from the package registry (a few minutes, needs the network):
+# the size of a lean and a taxi install, and the import cost of redis-py 6 against 7
+bench-installs: $(INSTALLED)
+	$(BIN)/python -m bench --only install_size redis_import
+
+# a fresh venv with `pip install .` and no extras: `import flows` and `flowkeeper up` work
+# without pandas (a few minutes, needs the network; `make test` runs the fast import check)
+lean-check: $(INSTALLED)
+	FLOWKEEPER_LEAN_CHECK=1 $(BIN)/python -m pytest -q -p no:cacheprovider -s tests/install
 
 lint: $(INSTALLED)
 	$(BIN)/ruff check .

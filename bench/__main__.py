@@ -14,6 +14,9 @@ RESULTS = Path(__file__).resolve().parent / "results"
 
 SECTIONS = ["bench.sdk", "bench.emitter", "bench.imports", "bench.engine", "bench.engine_latency",
             "bench.notify", "bench.sandbox", "bench.control"]
+# these install packages into temporary venvs (minutes, the network): run only when named,
+# `--only install_size redis_import` (`make bench-installs`)
+INSTALL_SECTIONS = ["bench.install_size", "bench.redis_import"]
 
 
 def main() -> int:
@@ -21,8 +24,9 @@ def main() -> int:
     parser.add_argument("--only", nargs="*", help="sections to run (e.g. sdk imports)")
     args = parser.parse_args()
     rows = []
-    for name in SECTIONS:
-        if args.only and name.split(".")[-1] not in args.only:
+    for name in SECTIONS + INSTALL_SECTIONS:
+        named = bool(args.only) and name.split(".")[-1] in args.only
+        if (args.only and not named) or (name in INSTALL_SECTIONS and not named):
             continue
         module = importlib.import_module(name)
         print(f"running {name} ...", file=sys.stderr, flush=True)

@@ -7,6 +7,7 @@ import platform
 import shutil
 import statistics
 import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator
@@ -94,3 +95,38 @@ def render(rows: list[Row]) -> str:
              for line in table]
     lines.insert(1, "|" + "|".join("-" * (w + 2) for w in widths) + "|")
     return "\n".join(lines)
+
+
+def fresh_venv(folder: Path, *requirements: str) -> Path:
+    """A new venv in `folder` with `requirements` installed by pip (from the package
+    registry, or a path); returns its python."""
+    subprocess.run([sys.executable, "-m", "venv", str(folder)], check=True,
+                   stdout=subprocess.DEVNULL)
+    python = folder / "bin" / "python"
+    subprocess.run([str(python), "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
+                    *requirements], check=True)
+    return python
+
+
+def installed_size_kib(folder: Path) -> int:
+    """What `du -s` says a folder takes on disk, in KiB."""
+    out = subprocess.run(["du", "-s", "-k", str(folder)], capture_output=True, text=True,
+                         check=True).stdout
+    return int(out.split()[0])
+
+
+# what the Dockerfile copies: the package and nothing else of the working tree
+PACKAGE_SOURCES = ["pyproject.toml", "README.md", "flows", "automations", "notifiers", "services"]
+
+
+def copy_package_sources(destination: Path) -> Path:
+    """A copy of what `pip install .` needs, so a build leaves nothing in the working tree."""
+    root = Path(__file__).resolve().parents[1]
+    destination.mkdir(parents=True)
+    for name in PACKAGE_SOURCES:
+        if (root / name).is_dir():
+            shutil.copytree(root / name, destination / name,
+                            ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+        else:
+            shutil.copy2(root / name, destination / name)
+    return destination

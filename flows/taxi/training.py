@@ -6,9 +6,11 @@ minutes, vectorise `PU_DO` and `trip_distance`, train XGBoost with the
 course's tuned parameters, and log everything to MLflow. The logic lives in
 plain functions; the tasks are thin wrappers around them.
 
-pandas, XGBoost, scikit-learn and MLflow take seconds to import, so they are
-imported inside the functions that use them: importing this module (as the
-worker, the API and the CLI do to check the entrypoint) stays cheap.
+pandas, XGBoost, scikit-learn and MLflow take seconds to import and come with
+the `taxi` extra, so they (and the synthetic data module, which needs numpy)
+are imported inside the functions that use them: importing this module (as the
+worker and the CLI do to check the entrypoint) stays cheap and works on a lean
+installation; a run there fails at once with what to install.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 from urllib.parse import urlsplit
 
 from flows import create_markdown_artifact, flow, get_run_logger, task
-from flows.taxi.synth import ensure_default_data
+from flows.taxi.extra import require_taxi_extra
 from services.core.errors import InvalidInput
 from services.core.settings import Settings
 
@@ -287,9 +289,13 @@ def main_flow(train_path: str | None = None, val_path: str | None = None,
     """Train the NYC green taxi trip-duration model; without paths, on synthetic 2023-01/02."""
     if num_boost_round < 1:
         raise InvalidInput(f"parameter 'num_boost_round' must be at least 1, got {num_boost_round}")
+    # a worker installed without the extra fails the run with what to install, at once
+    require_taxi_extra("the taxi-training flow")
     logger = get_run_logger()
     settings = Settings()
     if train_path is None or val_path is None:
+        from flows.taxi.synth import ensure_default_data
+
         default_train, default_val = ensure_default_data(settings)
         train_path = train_path or str(default_train)
         val_path = val_path or str(default_val)

@@ -28,6 +28,9 @@ def synth(
         help="folder to write into [default: FLOWKEEPER_HOME/data]")] = None,
 ) -> None:
     """Write green_tripdata_YYYY-MM.parquet files of realistic synthetic trips."""
+    from flows.taxi.extra import require_taxi_extra
+
+    require_taxi_extra("`flowkeeper data synth`")
     from flows.taxi import synth as taxi_synth
 
     out_dir = out or load_settings().data_dir

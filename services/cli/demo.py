@@ -85,6 +85,9 @@ def demo(
     cancelled, a failed run retried once, a retrain after repeated failures. Stops what
     it started; exits non-zero when the training or a story did not end as expected.
     """
+    from flows.taxi.extra import require_taxi_extra
+
+    require_taxi_extra("`flowkeeper demo` (it trains the taxi model)")
     started = time.monotonic()
     session = DemoSession(settings=load_settings(), console=console(), rows=rows)
     # SIGTERM (e.g. make killed) cleans up like Ctrl-C does

@@ -146,6 +146,21 @@ def test_zero_boosting_rounds_fail_the_run_naming_the_parameter(sdk, store, mont
     assert store.task_runs(run.id) == []
 
 
+def test_without_the_taxi_extra_the_run_fails_at_once_saying_what_to_install(
+        sdk, store, months, monkeypatch):
+    from flows.taxi import extra
+
+    monkeypatch.setattr(extra, "_installed", lambda name: name != "xgboost")
+    with pytest.raises(extra.MissingTaxiExtra):
+        training.main_flow(str(months[0]), str(months[1]), num_boost_round=2)
+    sdk.flush()
+    run = only_run(store, "taxi-training")
+    assert run.state is StateType.FAILED
+    message = (run.state_message or "") + str(run.error)
+    assert "pip install 'flowkeeper[taxi]'" in message and "xgboost not installed" in message
+    assert store.task_runs(run.id) == []
+
+
 def test_a_month_is_read_from_an_http_url_like_from_a_file(file_server, months):
     local = training.read_dataframe(months[0])
     remote = training.read_dataframe(f"{file_server}/{months[0].name}")
