@@ -51,9 +51,9 @@ import redis
 from automations.evaluation import evaluate, expire
 from automations.events import Event
 from automations.history import COMPLETED, completed_run, durations_for, subjects
-from services.control import rq_connection
 from services.core import stream
 from services.core.due import claim_due
+from services.core.queues import rq_connection
 from services.core.settings import Settings
 from services.core.store import Store
 from services.engine import buckets, recording

@@ -98,7 +98,7 @@ def test_two_replicas_share_ten_thousand_events_and_fire_each_once(store, tmp_pa
     assert len(automations.firings(per_run.id, limit=1_000)) == 1_000  # the latest kept
     from rq import Queue
 
-    from services.control import rq_connection
+    from services.core.queues import rq_connection
 
     jobs = Queue(CONTROL_QUEUE, connection=rq_connection(store)).job_ids
     assert len(jobs) == len(set(jobs)) == 2_000 + len(shared)
