@@ -16,9 +16,9 @@ from __future__ import annotations
 import weakref
 from typing import TYPE_CHECKING
 
-import redis
-
 if TYPE_CHECKING:
+    import redis
+
     from services.core.store import Store
 
 FLOW_RUNS_QUEUE = "default"
@@ -62,12 +62,15 @@ def action_job_id(automation_id: str, firing_id: str, index: int) -> str:
 
 # --- the connection ------------------------------------------------------------------------
 
+# the CLI reads the queue names: redis is imported only when a connection is made
 _rq_clients: weakref.WeakKeyDictionary[redis.Redis, redis.Redis] = weakref.WeakKeyDictionary()
 
 
 def rq_connection(store: Store) -> redis.Redis:
     """A client on the store's server without decoded responses, as RQ needs: one per
     store client, kept while that client lives."""
+    import redis
+
     client = _rq_clients.get(store.client)
     if client is None:
         pool = store.client.connection_pool
