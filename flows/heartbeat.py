@@ -16,8 +16,6 @@ import threading
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-import redis
-
 from flows.interrupts import CancelInterrupt, interrupt_class
 from services.core.store import heartbeat_ops
 
@@ -49,6 +47,8 @@ class Heartbeat:
             self._thread.join(STOP_JOIN_TIMEOUT_S)
 
     def _loop(self) -> None:
+        from redis import RedisError  # here: importing flows stays light
+
         # A beat that fails is retried at the next one. A failure that lasts past
         # heartbeat_timeout_s ends the run Crashed (the scheduler), so each distinct failure
         # is logged once, with its reason, where the run's output shows it.
@@ -56,7 +56,7 @@ class Heartbeat:
         while not self._stop.wait(self.interval):
             try:
                 self.beat(datetime.now(UTC))
-            except redis.RedisError as error:
+            except RedisError as error:
                 if (failure := describe_failure(error)) != reported:
                     reported = failure
                     log.warning("heartbeat of flow run %s failed (retried every %.1f s): %s",
