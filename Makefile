@@ -20,7 +20,10 @@ demo: $(INSTALLED)
 up: $(INSTALLED)
 	$(BIN)/flowkeeper up
 
+# the layering (import contracts in pyproject) and the lint rules first: they take seconds
 test: $(INSTALLED) system-deps
+	$(BIN)/lint-imports
+	$(BIN)/ruff check .
 	$(BIN)/python -m pytest -q -p no:cacheprovider
 
 # the API fuzzing test of `make test` with many more examples per operation (a few minutes)

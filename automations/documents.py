@@ -114,7 +114,7 @@ def parse_document(text: str, name: str) -> Any:
 
     try:
         _check_expansion(yaml.compose(text, Loader=yaml.SafeLoader), name)
-        return yaml.load(text, Loader=_yaml_loader())  # noqa: S506 - a SafeLoader subclass
+        return yaml.load(text, Loader=_yaml_loader())  # a SafeLoader subclass
     except RecursionError:
         raise MalformedDocument(name, [FieldError("", TOO_DEEP)]) from None
     except yaml.MarkedYAMLError as error:

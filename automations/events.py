@@ -160,6 +160,3 @@ class Event(BaseModel):
     @property
     def resource_id(self) -> str:
         return self.resource["resource.id"]
-
-    def related_by_role(self, role: str) -> list[dict[str, str]]:
-        return [labels for labels in self.related if labels.get("resource.role") == role]

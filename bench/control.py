@@ -68,14 +68,14 @@ class HangingProvider:
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
 
-            def do_POST(self) -> None:  # noqa: N802 - the http.server name
+            def do_POST(self) -> None:  # the http.server name
                 length = int(self.headers.get("Content-Length") or 0)
                 self.rfile.read(length)
                 with provider.lock:
                     provider.received += 1
                 provider.stopped.wait(PROVIDER_TIMEOUT_S * 4)
 
-            def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+            def log_message(self, format: str, *args: Any) -> None:
                 pass
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)

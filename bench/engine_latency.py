@@ -182,13 +182,12 @@ def _enqueue_latencies(client, settings, automation_id: str,
     """Per firing of the automation: its job's enqueued_at minus its event's send time."""
     from rq.job import Job
 
-    from services.control import rq_connection
     from services.core.automation_store import AutomationStore
+    from services.core.queues import action_job_id, rq_connection
     from services.core.store import Store
-    from services.engine.recording import job_id
 
     records = AutomationStore(client, settings).firings(automation_id, limit=len(sent) + 100)
-    jobs = Job.fetch_many([job_id(automation_id, record.id, 0) for record in records],
+    jobs = Job.fetch_many([action_job_id(automation_id, record.id, 0) for record in records],
                           connection=rq_connection(Store(client, settings)))
     return [job.enqueued_at.timestamp() - sent[record.events[-1][0]]
             for record, job in zip(records, jobs, strict=True)
@@ -229,16 +228,15 @@ def _deadline_delays(client, settings, automation_id: str, runs: list) -> tuple[
     and to its cancel_requested, in seconds."""
     from rq.job import Job
 
-    from services.control import rq_connection
     from services.core.automation_store import AutomationStore
     from services.core.models import StateType
+    from services.core.queues import action_job_id, rq_connection
     from services.core.store import Store
-    from services.engine.recording import job_id
 
     store = Store(client, settings)
     firings = {record.flow_run_ids()[0]: record
                for record in AutomationStore(client, settings).firings(automation_id, 1_000)}
-    jobs = Job.fetch_many([job_id(automation_id, firings[run.id].id, 0) for run in runs],
+    jobs = Job.fetch_many([action_job_id(automation_id, firings[run.id].id, 0) for run in runs],
                           connection=rq_connection(store))
     enqueued, requested = [], []
     for run, job in zip(runs, jobs, strict=True):
@@ -253,10 +251,9 @@ def cancel_latency() -> list[Row]:
     """From each stuck run's deadline to its action job enqueued and its cancel requested."""
     from rq import Queue, Worker
 
-    from services.control import rq_connection
     from services.core import stream
     from services.core.models import FlowRun, StateType
-    from services.core.queues import CONTROL_QUEUE
+    from services.core.queues import CONTROL_QUEUE, rq_connection
     from services.core.store import Store
     from services.engine.engine import ENGINE_GROUP
 

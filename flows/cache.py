@@ -36,7 +36,9 @@ def hash_objects(*objects: Any) -> str | None:
     except (TypeError, ValueError):
         try:
             payload = _dumps(objects)
-        except Exception:
+        # pickling runs the objects' own code (__reduce__, __getstate__), which may raise
+        # anything: then there is no cache key
+        except Exception:  # noqa: BLE001 - user code
             return None
     return hashlib.sha256(payload).hexdigest()
 
@@ -87,7 +89,7 @@ class FileCache:
                 return True, pickle.load(handle)
         except FileNotFoundError:
             return False, None
-        except Exception as error:
+        except Exception as error:  # noqa: BLE001 - unpickling runs the classes' own code
             log.warning("cache entry %s is unreadable (%s); running the task", path.name, error)
             self._remove(path)
             return False, None
@@ -97,7 +99,7 @@ class FileCache:
         be pickled."""
         try:
             body = _dumps(value)
-        except Exception as error:
+        except Exception as error:  # noqa: BLE001 - pickling runs the result's own code
             log.warning("the result of type %s cannot be cached: %s", type(value).__name__, error)
             return False
         meta = json.dumps({"key": key, "created": now, "expires": expires}).encode() + b"\n"

@@ -119,7 +119,3 @@ class TaskRunContext:
 
 def current_flow_run() -> FlowRunContext | None:
     return FLOW_RUN.get()
-
-
-def current_task_run() -> TaskRunContext | None:
-    return TASK_RUN.get()

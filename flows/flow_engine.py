@@ -285,7 +285,9 @@ def _attempts(flow: Flow, ctx: FlowRunContext, call_args: tuple, call_kwargs: di
             set_flow_state(ctx, StateType.FAILED, message, error)
             logger.error("Flow run failed: %s", message, exc_info=error)
             return Outcome(StateType.FAILED, error=error)
-        except BaseException as error:  # KeyboardInterrupt, SystemExit
+        except BaseException as error:  # noqa: BLE001 - the run must end recorded
+            # whatever else ends the body (KeyboardInterrupt, SystemExit, a user's own
+            # BaseException) ends the run Crashed, with its record written
             _close_task_runner(ctx, completed=False, message=f"Flow run crashed: "
                                                              f"{type(error).__name__}")
             set_flow_state(ctx, StateType.CRASHED, f"Crashed: {type(error).__name__}", error)
@@ -403,12 +405,14 @@ class _RootProcess:
 
     def cancel_requested(self) -> datetime | None:
         """When the run's record asked for cancellation (the heartbeat may not have seen it)."""
+        from redis import RedisError  # here: importing flows stays light
+
         runtime = self.ctx.runtime
         try:
             raw = runtime.client.hget(runtime.keys.flow_run(self.ctx.run.id), "cancel_requested")
             return parse_cancel_flag(raw)
-        except Exception:  # Redis unreachable: no request can be seen
-            return None
+        except (RedisError, ValueError):
+            return None  # Redis unreachable, or a flag that does not parse: none can be seen
 
     def stop(self) -> None:
         self.heartbeat.stop()

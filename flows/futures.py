@@ -97,7 +97,7 @@ class FutureList(list):
                 for future in self]
 
 
-class unmapped(Generic[R]):  # noqa: N801 - the name Prefect users know
+class unmapped(Generic[R]):  # the name Prefect users know
     """Marks an argument of `Task.map` as the same for every mapped call."""
 
     __slots__ = ("value",)

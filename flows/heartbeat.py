@@ -50,6 +50,12 @@ class Heartbeat:
             self._thread.join(STOP_JOIN_TIMEOUT_S)
 
     def _loop(self) -> None:
+        from redis import RedisError  # here: importing flows stays light
+
+        # A beat that fails is retried at the next one. A failure that lasts past
+        # heartbeat_timeout_s ends the run Crashed (the scheduler), so each distinct failure
+        # is logged once, with its reason, where the run's output shows it.
+        reported: str | None = None
         while not self._stop.wait(self.interval):
             if parent_gone():
                 # the worker that owns this run died, and its death signal did not come
@@ -58,8 +64,22 @@ class Heartbeat:
                 return
             try:
                 self.beat(datetime.now(UTC))
-            except Exception as error:  # a beat that fails is retried at the next one
-                log.debug("heartbeat of flow run %s failed: %s", self.root.run.id, error)
+            except RedisError as error:
+                if (failure := describe_failure(error)) != reported:
+                    reported = failure
+                    log.warning("heartbeat of flow run %s failed (retried every %.1f s): %s",
+                                self.root.run.id, self.interval, failure)
+            except Exception as error:
+                # a fault in this code, not an outage: the traceback says where, and the
+                # thread goes on beating rather than leave the run to be declared Crashed
+                if (failure := describe_failure(error)) != reported:
+                    reported = failure
+                    log.exception("heartbeat of flow run %s failed: %s", self.root.run.id,
+                                  failure)
+            else:
+                if reported is not None:
+                    log.warning("heartbeat of flow run %s renewed again", self.root.run.id)
+                    reported = None
 
     def beat(self, now: datetime) -> None:
         with self.root.lock:
@@ -89,6 +109,11 @@ class Heartbeat:
         for run_id in run_ids:
             pipe.hget(runtime.keys.flow_run(run_id), "cancel_requested")
         return [parse_cancel_flag(raw) for raw in pipe.execute()]
+
+
+def describe_failure(error: BaseException) -> str:
+    """A failure in words, the same for each repeat of it: its type and message."""
+    return f"{type(error).__name__}: {error}"
 
 
 def parse_cancel_flag(raw: str | bytes | None) -> datetime | None:

@@ -105,7 +105,7 @@ class ConsoleHandler(logging.Handler):
             stream = sys.stderr
             stream.write(self.format(record) + "\n")
             stream.flush()
-        except Exception:
+        except Exception:  # noqa: BLE001 - a handler reports its own failure (logging's contract)
             self.handleError(record)
 
 
@@ -118,7 +118,7 @@ class StoreHandler(logging.Handler):
             return
         try:
             flow_ctx.log_buffer.add(record, self.format_text(record))
-        except Exception:
+        except Exception:  # noqa: BLE001 - a handler reports its own failure (logging's contract)
             self.handleError(record)
 
     @staticmethod

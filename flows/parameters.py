@@ -99,13 +99,20 @@ class ParameterModel:
             return self._model
         import typing
 
-        from pydantic import ConfigDict, create_model
+        from pydantic import (
+            ConfigDict,
+            PydanticUndefinedAnnotation,
+            PydanticUserError,
+            create_model,
+        )
 
         signature = inspect.signature(self._fn)
         try:
             # with their extras, so `Annotated[int, Field(ge=1)]` keeps its limits
             hints = typing.get_type_hints(self._fn, include_extras=True)
-        except Exception:  # an annotation that does not resolve is left unchecked
+        # evaluating the annotations runs the flow module's own expressions, which may
+        # raise anything: an annotation that does not resolve is left unchecked
+        except Exception:  # noqa: BLE001 - user code
             hints = {}
         fields: dict[str, Any] = {}
         for name, parameter in signature.parameters.items():
@@ -118,7 +125,7 @@ class ParameterModel:
         try:
             self._model = create_model(f"{self._fn.__name__}_parameters", __config__=config,
                                        **_safe_field_names(fields))
-        except Exception:
+        except (PydanticUserError, PydanticUndefinedAnnotation, TypeError):
             # an annotation pydantic cannot check: validate names only, types as given
             self._model = create_model(f"{self._fn.__name__}_parameters", __config__=config,
                                        **_safe_field_names({n: (Any, d) for n, (_, d)
@@ -139,7 +146,9 @@ def parameter_schema(fn: Callable[..., Any]) -> dict[str, Any]:
     signature = inspect.signature(fn)
     try:
         hints = typing.get_type_hints(fn, include_extras=True)
-    except Exception:  # an annotation that does not resolve is left unchecked
+    # evaluating the annotations runs the flow module's own expressions, which may raise
+    # anything: an annotation that does not resolve is left unchecked
+    except Exception:  # noqa: BLE001 - user code
         hints = {}
     properties: dict[str, Any] = {}
     required: list[str] = []
@@ -182,12 +191,14 @@ def _json_default(value: Any) -> Any:
 
 
 def _annotation_schema(adapter: Any, annotation: Any, definitions: dict[str, Any]) -> dict[str, Any]:
+    from pydantic import PydanticUndefinedAnnotation, PydanticUserError
+
     if annotation is None or annotation is Any:
         return {}
     try:
         schema = adapter(annotation).json_schema(ref_template="#/$defs/{model}")
-    except Exception:  # no JSON schema for it (an arbitrary class): any value
-        return {}
+    except (PydanticUserError, PydanticUndefinedAnnotation, TypeError):
+        return {}  # no JSON schema for it (an arbitrary class): any value
     definitions.update(schema.pop("$defs", {}))
     return schema
 
@@ -221,7 +232,7 @@ def jsonable_parameters(parameters: dict[str, Any]) -> dict[str, Any]:
 def _short_repr(value: Any) -> str:
     try:
         text = repr(value)
-    except Exception:
+    except Exception:  # noqa: BLE001 - a value's own __repr__ may raise anything
         text = f"<{type(value).__name__}>"
     text = " ".join(text.split())
     return text if len(text) <= MAX_REPR_CHARS else text[: MAX_REPR_CHARS - 3] + "..."

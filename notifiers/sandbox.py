@@ -274,7 +274,7 @@ def _environment(html: bool, lenient: bool) -> Any:
                 _check_format(left, right)
             return _check_size(super().call_binop(context, operator, left, right))
 
-        def call(__self, __context: Any, __obj: Any, *args: Any, **kwargs: Any) -> Any:  # noqa: N805
+        def call(__self, __context: Any, __obj: Any, *args: Any, **kwargs: Any) -> Any:
             _budget().step()
             args = _checked_str_call(__obj, args, kwargs)
             return _check_size(super().call(__context, __obj, *args, **kwargs))

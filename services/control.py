@@ -7,9 +7,9 @@ Implementation notes:
   is enqueued right after. A run due later is created Scheduled; the scheduler
   calls `enqueue_flow_run` when it is due, and exactly one process enqueues it:
   the one that wins SET NX on the run's enqueue claim.
-- The job id is derived from the run id (`job_id_for`), so the job of a run is
-  found without a lookup, and it is stored on the run before the job exists, so
-  the worker never races a later write of it.
+- The job id is derived from the run id (`services.core.queues.job_id_for`), so the
+  job of a run is found without a lookup, and it is stored on the run before the job
+  exists, so the worker never races a later write of it.
 - Run control never imports user code (the API and the scheduler use it): a
   deployment is checked for form only, and a flow is known by the facts its
   deployment records (`flow_name`, `parameter_schema`), read from the flow's code
@@ -23,15 +23,15 @@ Implementation notes:
   function's name; none when nothing is recorded yet (the worker sets it).
 - Retries count per lineage (the first run of a chain of retries) in Redis, so the
   cap holds whichever process asks for the retry.
-- It sits beside the processes, not in services.core: it enqueues the worker's jobs
-  (by name), and the SDK imports services.core.
+- It is a layer of its own, between the processes that use it and services.core
+  (the contracts in pyproject): it carries out run control with RQ, which the SDK,
+  importing services.core, has no use for.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-import weakref
 from datetime import UTC, datetime
 from typing import Any
 
@@ -51,15 +51,19 @@ from services.core.models import (
     utcnow,
 )
 from services.core.parameter_schemas import check_parameters
+from services.core.queues import (
+    FLOW_RUN_FAILED_CALLBACK,
+    FLOW_RUN_JOB,
+    FLOW_RUN_STOPPED_CALLBACK,
+    FLOW_RUNS_QUEUE,
+    job_id_for,
+    rq_connection,
+)
 from services.core.run_events import task_run_event
 from services.core.store import Store, task_run_ops
 
 log = logging.getLogger("flowkeeper.control")
 
-# what the RQ job runs, named by reference: services.core imports no process
-JOB_FUNCTION = "services.worker.jobs.execute_flow_run"
-JOB_STOPPED_CALLBACK = "services.worker.jobs.on_job_stopped"
-JOB_FAILED_CALLBACK = "services.worker.jobs.on_job_failed"
 JOB_RESULT_TTL_S = 600
 JOB_FAILURE_TTL_S = 24 * 3600
 DEFAULT_MAX_RETRIES = 3
@@ -67,25 +71,6 @@ DEFAULT_MAX_RETRIES = 3
 AUTO_SCHEDULED_TAG = "auto-scheduled"
 CLAIM_TTL_S = 7 * 24 * 3600
 IDEMPOTENCY_WAIT_S = 2.0
-
-_rq_clients: weakref.WeakKeyDictionary[redis.Redis, redis.Redis] = weakref.WeakKeyDictionary()
-
-
-def job_id_for(run_id: str) -> str:
-    """The RQ job id of a flow run."""
-    return f"flow-run-{run_id}"
-
-
-def rq_connection(store: Store) -> redis.Redis:
-    """A client on the store's server without decoded responses, as RQ needs."""
-    client = _rq_clients.get(store.client)
-    if client is None:
-        pool = store.client.connection_pool
-        kwargs = {**pool.connection_kwargs, "decode_responses": False}
-        client = redis.Redis(connection_pool=redis.ConnectionPool(
-            connection_class=pool.connection_class, **kwargs))
-        _rq_clients[store.client] = client
-    return client
 
 
 # --- deployments ---------------------------------------------------------------------------
@@ -227,14 +212,15 @@ def enqueue_flow_run(store: Store, run_id: str) -> FlowRun | None:
 def _enqueue_job(store: Store, run: FlowRun, deployment: Deployment | None) -> None:
     from rq import Callback, Queue
 
-    queue = Queue(run.work_queue or "default", connection=rq_connection(store))
+    queue = Queue(run.work_queue or FLOW_RUNS_QUEUE, connection=rq_connection(store))
     timeout = deployment.job_timeout_s if deployment and deployment.job_timeout_s else -1
     try:
         queue.enqueue_call(
-            JOB_FUNCTION, args=(run.id,), job_id=job_id_for(run.id), timeout=timeout,
+            FLOW_RUN_JOB, args=(run.id,), job_id=job_id_for(run.id), timeout=timeout,
             result_ttl=JOB_RESULT_TTL_S, failure_ttl=JOB_FAILURE_TTL_S,
             description=f"flow run {run.name} ({run.id}) of deployment {run.deployment}",
-            on_stopped=Callback(JOB_STOPPED_CALLBACK), on_failure=Callback(JOB_FAILED_CALLBACK),
+            on_stopped=Callback(FLOW_RUN_STOPPED_CALLBACK),
+            on_failure=Callback(FLOW_RUN_FAILED_CALLBACK),
         )
     except redis.RedisError as error:
         end_flow_run(store, run.id, StateType.CRASHED, f"could not enqueue its job: {error}",

@@ -125,6 +125,7 @@ def story_stuck_run(session: DemoSession) -> None:
 
     from services import control
     from services.core.models import StateType
+    from services.core.queues import rq_connection
 
     store, automations = session.store, _automations(session)
     automation = automations.require(session.automation_ids[CANCEL_STUCK])
@@ -138,7 +139,7 @@ def story_stuck_run(session: DemoSession) -> None:
 
     def job_status() -> str | None:
         try:
-            job = Job.fetch(run.job_id, connection=control.rq_connection(store))
+            job = Job.fetch(run.job_id, connection=rq_connection(store))
         except NoSuchJobError:
             return None
         status = job.get_status()

@@ -178,13 +178,6 @@ class AutomationStore:
                 continue
         return sorted(found, key=lambda automation: automation.name)
 
-    def raw_all(self) -> dict[str, str]:
-        """id -> stored JSON of every automation (what engines load)."""
-        return self.client.hgetall(self.keys.automations)
-
-    def name_exists(self, name: str) -> bool:
-        return bool(self.client.hexists(self.keys.automation_names, name))
-
     # --- writing
     def create(self, spec: AutomationCreate, *, now: datetime | None = None) -> Automation:
         """Store a new automation; its name must be free."""

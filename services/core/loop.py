@@ -135,7 +135,7 @@ def run_loop(step: Step, stop: threading.Event, *, name: str,
             pause_s = step() or 0.0
         except REDIS_OUTAGE_ERRORS as error:  # (a)
             pause_s = outage.lost(error)
-        except Exception:  # (b)
+        except Exception:  # noqa: BLE001 - (b) a step's fault is logged and waited out, never fatal
             pause_s = failures.failed()
         else:
             outage.back()

@@ -133,7 +133,9 @@ def check_parameters(schema: dict[str, Any], parameters: dict[str, Any], flow_na
         # an empty registry: a reference outside the schema is never fetched (note 5)
         validator = validator_for(checked)(checked, registry=Registry())
         errors = list(validator.iter_errors(parameters))
-    except Exception as error:  # a reference that does not resolve inside the schema
+    # the schema is input that jsonschema walks: whatever that raises (a reference that does
+    # not resolve inside it, a keyword of the wrong type) is the schema's fault, said as such
+    except Exception as error:  # noqa: BLE001 - user input, reported as InvalidInput
         raise InvalidInput(f"the parameter schema of flow '{flow_name}' cannot be used: "
                            f"{type(error).__name__}: {_shorten(str(error))}") from None
     if errors:

@@ -4,13 +4,25 @@ pipelined batches by one thread, so that emitting events never slows a flow.
 Implementation notes:
 - Each submitted op is a function that adds commands to a pipeline. A batch
   runs in one MULTI/EXEC, so a connection lost mid-batch leaves either the
-  whole batch written or none of it, and the retry does not duplicate events.
+  whole batch written or none of it.
+- A batch whose EXEC ran but whose reply was lost (the connection dropped
+  after the server answered) looks like one never written, and its retry
+  writes it again: record writes (HSET, ZADD) are idempotent, but its events,
+  state history entries and log lines appear twice. Readers cope with events:
+  each carries its id, the engine counts an event once per window by id
+  (automations/windows.py, note 7; a repeat sent with its batch is among the
+  latest ids a bucket keeps), and a firing's key is a digest of its cause, so a
+  repeated firing is recorded once. A repeated history entry or log line is
+  shown twice.
 - While Redis is unreachable the batch is kept and retried with a capped
   backoff; one warning is logged when the outage starts and one when it ends
   (services.core.loop.OutageLog, as for every process).
   Ops keep arriving in the buffer meanwhile (bounded by `max_buffer`; past it
   new ones are refused with an error log, never silently).
 - `flush()` waits until every op submitted before the call has been written.
+  Threads submit at once (a flow's tasks, its heartbeat): the count of
+  submitted ops is kept under a lock with the queue, so none is lost and
+  `flush()` never returns while an op submitted before it is still queued.
 """
 
 from __future__ import annotations
@@ -44,6 +56,8 @@ class BackgroundWriter:
         self._max_batch = max_batch
         self._max_buffer = max_buffer
         self._queue: deque[Op] = deque()
+        # submit() from several threads: the append and its count happen together
+        self._submit_lock = threading.Lock()
         self._wakeup = threading.Event()
         self._done = threading.Condition()
         self._submitted = 0
@@ -66,15 +80,20 @@ class BackgroundWriter:
 
     def submit(self, op: Op) -> None:
         """Queue an op; it is written in the order submitted."""
-        if len(self._queue) >= self._max_buffer:
-            # only the writer thread pops, so refusing the newest keeps batches consistent
-            self._dropped += 1
-            if self._dropped == 1 or self._dropped % 10_000 == 0:
+        with self._submit_lock:
+            if len(self._queue) >= self._max_buffer:
+                # only the writer thread pops, so refusing the newest keeps batches consistent
+                self._dropped += 1
+                dropped = self._dropped
+            else:
+                self._queue.append(op)
+                self._submitted += 1
+                dropped = 0
+        if dropped:
+            if dropped == 1 or dropped % 10_000 == 0:
                 log.error("flowkeeper write buffer full (%d); %d writes dropped",
-                          self._max_buffer, self._dropped)
+                          self._max_buffer, dropped)
             return
-        self._queue.append(op)
-        self._submitted += 1
         if not self._wakeup.is_set():
             self._wakeup.set()
 

@@ -3,8 +3,9 @@ deadlines, records firings and enqueues their actions: run control on the RQ `co
 queue, notifications on `notify`.
 
 `run_engine(settings)` is the process (`python -m services.engine`, `flowkeeper
-engine`); `Engine(settings, client)` processes batches in-process (tests, benchmarks);
-`services.engine.actions.run_action` is the RQ job a worker runs for each action.
+engine`); `Engine(settings, client)` processes batches in-process (tests, benchmarks).
+It evaluates and records, nothing else: the workers carry out the actions
+(services.actions).
 """
 
 from services.engine.engine import ENGINE_GROUP, BatchReport, Engine

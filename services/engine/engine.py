@@ -51,9 +51,9 @@ import redis
 from automations.evaluation import evaluate, expire
 from automations.events import Event
 from automations.history import COMPLETED, completed_run, durations_for, subjects
-from services.control import rq_connection
 from services.core import stream
 from services.core.due import claim_due
+from services.core.queues import rq_connection
 from services.core.settings import Settings
 from services.core.store import Store
 from services.engine import buckets, recording
@@ -254,8 +254,9 @@ class Engine:
             for loaded in self.index.candidates(event):
                 try:
                     key = loaded.bucket_key(event)
-                except Exception as error:
-                    self.automations.bad(loaded.id, f"failed on event {event.id}: {error!r}")
+                except Exception as error:  # noqa: BLE001 - isolate one automation's fault
+                    self.automations.bad(loaded.id, f"failed on event {event.id}: {error!r}",
+                                         error)
                     continue
                 if key is None:
                     continue
@@ -318,8 +319,8 @@ class Engine:
             durations = (durations_for(event, loaded.scopes, lambda s: history.get(s, ()))
                          if loaded.scopes else None)
             evaluation = evaluate(loaded.trigger, slot.state, event, now, durations=durations)
-        except Exception as error:
-            self.automations.bad(loaded.id, f"failed on event {event.id}: {error!r}")
+        except Exception as error:  # noqa: BLE001 - isolate one automation's fault
+            self.automations.bad(loaded.id, f"failed on event {event.id}: {error!r}", error)
             return
         slot.apply(evaluation, event)
 
@@ -408,8 +409,8 @@ class Engine:
     def _expire(self, slot: Slot, clock: float) -> None:
         try:
             evaluation = expire(slot.loaded.trigger, slot.state, clock)
-        except Exception as error:
-            self.automations.bad(slot.loaded.id, f"failed at a deadline: {error!r}")
+        except Exception as error:  # noqa: BLE001 - isolate one automation's fault
+            self.automations.bad(slot.loaded.id, f"failed at a deadline: {error!r}", error)
             return
         slot.apply(evaluation, None)
 

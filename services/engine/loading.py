@@ -48,6 +48,7 @@ from collections.abc import Callable
 from typing import TypeVar
 
 import redis
+from pydantic import ValidationError
 
 from automations.evaluation import arm
 from automations.schema import Automation
@@ -184,9 +185,11 @@ class LoadedAutomations:
             return previous
         try:
             return Loaded.of(Automation.model_validate_json(text))
-        except Exception as error:
+        except ValidationError as error:  # stored by an older version, or by hand
             self.bad(automation_id, f"cannot be loaded: {error}")
-            return None
+        except Exception as error:  # noqa: BLE001 - isolate one automation's fault
+            self.bad(automation_id, f"cannot be loaded: {error}", error)
+        return None
 
     def _load_all(self, version: int, now: float) -> None:
         """Every automation as stored now (the hash is read after `version` [4])."""
@@ -239,10 +242,12 @@ class LoadedAutomations:
                 pipe.zadd(self.keys.bucket_deadlines, {slot.member: slot.deadline}, lt=True)
         pipe.execute()
 
-    def bad(self, automation_id: str, problem: str) -> None:
-        """Log a failing automation (at most once a minute each); the engine goes on."""
+    def bad(self, automation_id: str, problem: str, fault: BaseException | None = None) -> None:
+        """Log a failing automation (at most once a minute each); the engine goes on. A
+        `fault` (an unexpected exception, not a rejected document) is logged with its
+        traceback, so that a bug is found where it is."""
         now = time.monotonic()
         last = self._bad_logged.get(automation_id, -BAD_AUTOMATION_LOG_EVERY_S)
         if now - last >= BAD_AUTOMATION_LOG_EVERY_S:
             self._bad_logged[automation_id] = now
-            log.error("automation %s %s (skipped)", automation_id, problem)
+            log.error("automation %s %s (skipped)", automation_id, problem, exc_info=fault)

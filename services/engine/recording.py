@@ -5,7 +5,7 @@ on `notify` (services.core.queues), so a cancel never waits behind an email.
 Each step is idempotent, so draining an outbox again after a crash repeats no side
 effect: the record is keyed by the firing id, the event id is derived from it, and
 the job id from (firing id, action index); a job that is enqueued twice still acts
-once (services.engine.actions takes a lease and marks it done).
+once (services.actions takes a lease and marks it done).
 """
 
 from __future__ import annotations
@@ -23,10 +23,9 @@ from automations.state import TRIGGERED, EventRef, Firing
 from services.core import stream
 from services.core.automation_store import FiringRecord, firing_event_payload, firing_record_ops
 from services.core.keys import Keys
-from services.core.queues import queue_for_action
+from services.core.queues import ACTION_JOB, action_job_id, queue_for_action
 from services.engine.buckets import Slot, parse_outbox_item
 
-ACTION_JOB = "services.engine.actions.run_action"
 ACTION_JOB_TIMEOUT_S = 300
 ACTION_RESULT_TTL_S = 24 * 3600
 ACTION_FAILURE_TTL_S = 7 * 24 * 3600
@@ -109,10 +108,6 @@ def record_ops(pipe: redis.client.Pipeline, keys: Keys, pending: list[Pending],
         stream.append(pipe, keys, triggered_event(item.record), maxlen)
 
 
-def job_id(automation_id: str, firing_id: str, index: int) -> str:
-    return f"action-{automation_id}-{firing_id}-{index}"
-
-
 def enqueue_actions(rq_client: redis.Redis, pending: list[Pending]) -> int:
     """Enqueue one job per action of each firing on its action's queue, in one round trip."""
     from rq import Queue, Retry
@@ -124,7 +119,7 @@ def enqueue_actions(rq_client: redis.Redis, pending: list[Pending]) -> int:
             by_queue.setdefault(queue_for_action(str(action.get("type"))), []).append(
                 Queue.prepare_data(
                     ACTION_JOB, args=(record.automation_id, record.id, index),
-                    job_id=job_id(record.automation_id, record.id, index),
+                    job_id=action_job_id(record.automation_id, record.id, index),
                     timeout=ACTION_JOB_TIMEOUT_S, result_ttl=ACTION_RESULT_TTL_S,
                     failure_ttl=ACTION_FAILURE_TTL_S,
                     retry=Retry(max=len(ACTION_RETRY_INTERVALS_S),

@@ -1,6 +1,6 @@
-"""A notification action, as the engine's action runner carries it out: render and store
-the notification once per idempotency key, run the delivery pipeline for its first
-attempt, and answer with the outcome the engine records on the firing.
+"""A notification action, as the action executor (services.actions) carries it out:
+render and store the notification once per idempotency key, run the delivery pipeline
+for its first attempt, and answer with the outcome recorded on the firing.
 
 Outcomes: sent, retrying, deferred (rate limit) and grouped are "done" (the delivery is
 under way or finished); silenced is "skipped"; dead is "failed", with the command that

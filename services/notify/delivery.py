@@ -4,7 +4,7 @@
     or dead-letter -> record
 
 `services.notify.actions.deliver_action` runs it for a notification action's first
-attempt (in the action job); the dispatcher runs the same `Deliveries.process` for
+attempt (in the action job of services.actions); the dispatcher runs the same `Deliveries.process` for
 every notification that is due again (a retry, a rate-limited one, a group's message,
 one whose job died).
 

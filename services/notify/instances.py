@@ -96,12 +96,3 @@ def _close(notifier: Notifier) -> None:
             close()
         except Exception:  # noqa: BLE001 - releasing a connection must not fail a delivery
             pass
-
-
-def forget_all() -> None:
-    """Close and drop every kept instance (after a fork, or to release connections)."""
-    with _lock:
-        dropped = list(_instances.values())
-        _instances.clear()
-    for notifier in dropped:
-        _close(notifier)

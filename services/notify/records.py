@@ -206,9 +206,6 @@ class Notifications:
         return self._many(self.client.zrevrange(self.keys.notifications_dead, 0, limit - 1),
                           self.keys.notifications_dead)
 
-    def is_done(self, notification_id: str) -> bool:
-        return bool(self.client.exists(self.keys.notification_done(notification_id)))
-
     # --- write ops (a pipeline in MULTI)
     def save_ops(self, pipe: Any, notification: Notification) -> None:
         pipe.set(self.keys.notification(notification.id), notification.model_dump_json(),

@@ -72,7 +72,9 @@ def _execute(store: Store, flow_run_id: str) -> str:
         flow = entrypoints.load_flow(entrypoint)
     except InvalidInput as error:  # its message names the entrypoint and the import error
         return _fail_before_start(store, run, f"cannot load the flow: {error}", error)
-    except Exception as error:
+    # importing the flow's module runs the user's code, which may raise anything: the run
+    # ends Failed with it, where people (and automations) see it
+    except Exception as error:  # noqa: BLE001 - user code
         return _fail_before_start(store, run, f"cannot load the flow: entrypoint '{entrypoint}': "
                                               f"{type(error).__name__}: {error}", error)
     run = entrypoints.confirm_flow(store, run, flow)

@@ -29,10 +29,15 @@ from typing import Any
 
 from rq.worker import SHUTDOWN_SIGNAL, SimpleWorker, Worker
 
-from services.control import JOB_FUNCTION
 from services.core.connection import connect
 from services.core.lifeline import die_with_parent
-from services.core.queues import ACTION_QUEUES, CONTROL_QUEUE, FLOW_RUNS_QUEUE, NOTIFY_QUEUE
+from services.core.queues import (
+    ACTION_QUEUES,
+    CONTROL_QUEUE,
+    FLOW_RUN_JOB,
+    FLOW_RUNS_QUEUE,
+    NOTIFY_QUEUE,
+)
 from services.core.settings import Settings
 from services.worker.jobs import end_killed_run
 from services.worker.outages import SurvivesRedisOutages, create_worker, work_until_stopped
@@ -84,7 +89,7 @@ class FlowWorker(SurvivesRedisOutages, Worker):
 
     def handle_work_horse_killed(self, job: Any, retpid: Any, ret_val: Any, rusage: Any) -> None:
         super().handle_work_horse_killed(job, retpid, ret_val, rusage)
-        if job.func_name != JOB_FUNCTION:
+        if job.func_name != FLOW_RUN_JOB:
             return  # an action job: it has no flow run to end
         if ret_val is not None and os.WIFSIGNALED(ret_val):
             how = f"killed by {signal.Signals(os.WTERMSIG(ret_val)).name}"
@@ -129,7 +134,7 @@ def _preload_job_code() -> None:
     latency) on imports."""
     import importlib
 
-    for module in ("flows.runtime", "services.worker.jobs", "services.engine.actions",
+    for module in ("flows.runtime", "services.worker.jobs", "services.actions.executor",
                    "services.notify.actions", "jinja2.sandbox", "httpx", "sendgrid",
                    "slack_sdk", "slack_sdk.webhook"):
         importlib.import_module(module)

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import redis
 from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
@@ -80,7 +81,7 @@ def engine_started(store) -> bool:
     try:
         return any(group["name"] == "engine"
                    for group in store.client.xinfo_groups(store.keys.events))
-    except Exception:
+    except redis.ResponseError:  # no stream yet
         return False
 
 

@@ -49,7 +49,7 @@ def workers(settings, tmp_path):
     would otherwise outlive a killed worker and hold the queue's scheduler lock."""
     started = []
     for number, queue in enumerate([CONTROL_QUEUE, NOTIFY_QUEUE, NOTIFY_QUEUE]):
-        log = open(tmp_path / f"worker-{number}-{queue}.log", "wb")  # noqa: SIM115
+        log = open(tmp_path / f"worker-{number}-{queue}.log", "wb")
         started.append((subprocess.Popen(
             [sys.executable, "-m", "services.worker", "--queue", queue], cwd=REPO,
             env=dict(os.environ), stdout=log, stderr=subprocess.STDOUT,

@@ -11,12 +11,13 @@ from typing import Any
 import pytest
 
 from automations.schema import DoNothing
+from services.actions import executor
+from services.actions.executor import ActionBusy, Result, carry_out
 from services.core import leases
 from services.core.automation_store import AutomationStore
 from services.core.models import StateType
 from services.core.store import Store
-from services.engine import Engine, actions
-from services.engine.actions import ActionBusy, Result, carry_out
+from services.engine import Engine
 from services.notify.configs import parse_document
 from services.notify.delivery import Deliveries
 from services.notify.rendering import build_notification
@@ -77,7 +78,7 @@ def side_effects(monkeypatch):
             done.append(context.record.id)
         return Result("done", "counted")
 
-    monkeypatch.setitem(actions._HANDLERS, DoNothing, count)
+    monkeypatch.setitem(executor._HANDLERS, DoNothing, count)
     return done
 
 

@@ -7,11 +7,11 @@ from __future__ import annotations
 import pytest
 
 from services import control
+from services.actions.executor import ActionBusy, carry_out
 from services.core import stream
 from services.core.automation_store import AutomationStore
 from services.core.models import StateType
 from services.engine import Engine
-from services.engine.actions import ActionBusy, carry_out
 from tests.integration.control_helpers import deploy_elsewhere
 from tests.integration.engine_helpers import (
     ON_FAILURE,
@@ -125,7 +125,7 @@ def test_run_control_and_notifications_go_to_queues_of_their_own(store, automati
     from rq import Queue
 
     from services.core.queues import CONTROL_QUEUE, NOTIFY_QUEUE
-    from services.engine.recording import job_id
+    from services.core.queues import action_job_id as job_id
 
     deploy_elsewhere(store)
     automation = create(automations, on_failure(

@@ -11,6 +11,7 @@ import pytest
 from services.core import stream
 from services.core.automation_store import AutomationStore
 from services.core.models import StateType
+from services.core.queues import action_job_id
 from services.engine import Engine, buckets, recording
 from services.engine.buckets import Slot, bucket_digest
 from services.engine.index import Loaded
@@ -59,7 +60,7 @@ def test_three_failures_fire_once_and_enqueue_one_action_job(store, automations,
     assert record.reason == "3 of 3 events"
     assert record.flow_run_ids() == [run.id for run in runs[:3]]
     assert [action["type"] for _, action in record.actions] == ["run-deployment"]
-    assert queued_actions(store) == [recording.job_id(automation.id, record.id, 0)]
+    assert queued_actions(store) == [action_job_id(automation.id, record.id, 0)]
     [event] = triggered_events(store, automation.id)
     assert event.payload["firing_id"] == record.id
     assert store.client.xpending(store.keys.events, engine.group)["pending"] == 0

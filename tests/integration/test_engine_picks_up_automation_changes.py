@@ -4,6 +4,7 @@ without a restart, and a SIGTERM lets it finish and exit."""
 from __future__ import annotations
 
 import pytest
+import redis
 
 from services.core.automation_store import AutomationStore
 from services.core.models import StateType
@@ -33,7 +34,7 @@ def engine_group_ready(store) -> bool:
     try:
         return any(group["name"] == "engine"
                    for group in store.client.xinfo_groups(store.keys.events))
-    except Exception:
+    except redis.ResponseError:  # no stream yet
         return False
 
 

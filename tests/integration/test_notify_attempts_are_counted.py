@@ -77,7 +77,7 @@ def hook_automation(store, settings):
 
 def start_worker(tmp_path, queue: str) -> tuple[subprocess.Popen, object]:
     """A worker in a process group of its own, with RQ's scheduler child in it."""
-    log = open(tmp_path / f"worker-{queue}-{time.monotonic_ns()}.log", "wb")  # noqa: SIM115
+    log = open(tmp_path / f"worker-{queue}-{time.monotonic_ns()}.log", "wb")
     process = subprocess.Popen([sys.executable, "-m", "services.worker", "--queue", queue],
                                cwd=REPO, env=dict(os.environ), stdout=log,
                                stderr=subprocess.STDOUT, start_new_session=True)

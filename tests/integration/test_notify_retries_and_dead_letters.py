@@ -228,8 +228,7 @@ def test_the_dispatcher_process_loop_hands_the_retries_to_the_notify_workers(
         store, settings, http_stub):
     from rq import SimpleWorker
 
-    from services.control import rq_connection
-    from services.core.queues import NOTIFY_QUEUE
+    from services.core.queues import NOTIFY_QUEUE, rq_connection
 
     quick = fast(settings, notify_poll_s=0.02)
     deliveries = with_sendgrid(deliveries_for(store, quick), http_stub.url)
@@ -259,8 +258,7 @@ def test_the_dispatcher_process_loop_hands_the_retries_to_the_notify_workers(
 def test_the_dispatcher_is_not_held_by_a_provider_that_hangs(store, settings, http_stub):
     from rq import Queue
 
-    from services.control import rq_connection
-    from services.core.queues import NOTIFY_QUEUE
+    from services.core.queues import NOTIFY_QUEUE, rq_connection
     from tests.integration.notify_helpers import HangingStub
 
     quick = fast(settings, notify_poll_s=0.02)

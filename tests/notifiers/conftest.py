@@ -138,7 +138,7 @@ class StubServer:
 
             do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = _any
 
-            def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+            def log_message(self, format: str, *args: Any) -> None:
                 pass
 
         self.server = ThreadingHTTPServer((self.host, 0), Handler)

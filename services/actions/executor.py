@@ -1,6 +1,7 @@
-"""Actions, carried out by the workers of the RQ `control` queue (run control) and the
-`notify` queue (notifications): one job per action of a firing, so that one failing
-action never blocks the others, and a cancel never waits behind a notification.
+"""The action executor: the actions of firings, carried out by the workers of the RQ
+`control` queue (run control) and the `notify` queue (notifications, through
+services.notify): one job per action of a firing, so that one failing action never
+blocks the others, and a cancel never waits behind a notification.
 
 Implementation notes:
 - [1] A `done` key per (firing, action index) makes a redelivered or re-enqueued job
@@ -59,6 +60,7 @@ from services.core.models import FINAL_STATES, StateType
 from services.core.queues import NOTIFICATION_ACTION_TYPES
 from services.core.settings import Settings
 from services.core.store import Store
+from services.notify.actions import deliver_action
 
 log = logging.getLogger("flowkeeper.actions")
 
@@ -216,8 +218,6 @@ def _handler(action: Any) -> Callable[[ActionContext], Result]:
 
 
 def _notify(context: ActionContext) -> Result:
-    from services.notify.actions import deliver_action
-
     delivery = deliver_action(context.store, context.record, context.index, context.action)
     return Result(delivery.outcome, delivery.detail, delivery.made)
 
