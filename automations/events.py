@@ -27,6 +27,11 @@ from pydantic import (
 # tighter where our own events need far less. The API's request body limit is larger
 # than an event can be, so an oversized part answers 422 naming the field, not 413.
 MAX_EVENT_NAME_LENGTH = 1024
+# Names flowkeeper emits itself (run states, firings, deliveries, schedules, workers): an
+# event posted from outside under one of these would look like the system's own word, fire
+# automations and skew run histories, so the API takes them from admin tokens only.
+SYSTEM_EVENT_PREFIXES = ("flow-run.", "task-run.", "deployment.", "automation.",
+                         "notification.", "work-queue.", "worker.")
 MAX_EVENT_PAYLOAD_BYTES = 256 * 1024  # the payload as stored (compact UTF-8 JSON)
 # nesting of the payload's objects and lists: the stream's JSON reader stops at 200 levels,
 # so a deeper payload would be stored but never read back by the engine
@@ -160,3 +165,8 @@ class Event(BaseModel):
     @property
     def resource_id(self) -> str:
         return self.resource["resource.id"]
+
+
+def is_system_event(name: str) -> bool:
+    """Whether `name` is in a namespace flowkeeper emits itself (SYSTEM_EVENT_PREFIXES)."""
+    return name.startswith(SYSTEM_EVENT_PREFIXES)

@@ -195,10 +195,16 @@ FILE_ENTRYPOINT = re.compile(r"^[\w./-]+\.py:[A-Za-z_]\w*$")
 MAX_ENTRYPOINT_CHARS = 500
 
 
+def is_file_entrypoint(entrypoint: str) -> bool:
+    """Whether `entrypoint` names a file (`tiny.py:flow`, `jobs/etl.py:flow`) rather than
+    a module (`jobs.etl:flow`): `tiny.py` would otherwise read as module `py` of `tiny`."""
+    return bool(FILE_ENTRYPOINT.match(entrypoint))
+
+
 def entrypoint_problem(entrypoint: str) -> str | None:
     """Why `entrypoint` is not a well-formed entrypoint, or None when it is one. Checks the
     form only: whether it names a flow is known where its code is (the CLI, the worker)."""
-    if MODULE_ENTRYPOINT.match(entrypoint):
+    if MODULE_ENTRYPOINT.match(entrypoint) and not is_file_entrypoint(entrypoint):
         return None
     if not FILE_ENTRYPOINT.match(entrypoint):
         return (f"'{entrypoint}' must look like 'package.module:function' or "

@@ -36,13 +36,13 @@ from typing import TYPE_CHECKING, Any
 
 from services.core.errors import InvalidInput
 from services.core.models import (
-    MODULE_ENTRYPOINT,
     WAITING_STATES,
     Deployment,
     DeploymentCreate,
     FlowRun,
     LogRecord,
     entrypoint_problem,
+    is_file_entrypoint,
     utcnow,
 )
 
@@ -78,7 +78,7 @@ def load_flow(entrypoint: str) -> Flow:
     if problem:
         raise InvalidInput(f"entrypoint {problem}")
     location, attribute = entrypoint.rsplit(":", 1)
-    if MODULE_ENTRYPOINT.match(entrypoint):
+    if not is_file_entrypoint(entrypoint):
         module = _import_module(entrypoint, location)
     else:
         module = _import_file(entrypoint, location)

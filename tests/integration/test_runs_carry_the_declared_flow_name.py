@@ -132,6 +132,22 @@ def test_a_file_entrypoint_is_loaded_from_the_folder_the_worker_runs_in(store, t
     assert done.flow_name == "tiny-training"
 
 
+def test_a_file_at_the_top_of_the_folder_loads_as_a_file(store, tmp_path, monkeypatch):
+    # `tiny_top_flow.py:tiny_training` also matches the module form, where it would read as
+    # module `py` of a package `tiny_top_flow`
+    (tmp_path / "tiny_top_flow.py").write_text(TINY)
+    monkeypatch.chdir(tmp_path)
+    control.register_deployment(store, DeploymentCreate(
+        name="tiny", entrypoint="tiny_top_flow.py:tiny_training"))
+    run = control.run_deployment(store, "tiny", {"rows": 5})
+
+    work(store)
+
+    done = store.require_flow_run(run.id)
+    assert done.state is StateType.COMPLETED, done.state_message
+    assert done.flow_name == "tiny-training"
+
+
 def test_the_worker_records_the_name_of_a_flow_registered_without_one(store, caplog):
     control.register_deployment(store, DeploymentCreate(name="adder", entrypoint=ADD))
     later = control.schedule_run(store, store.require_deployment("adder"),

@@ -6,11 +6,12 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, status
 
-from automations.events import Event
-from services.api.auth import AUTH_RESPONSES, ReadScope, RunScope
+from automations.events import SYSTEM_EVENT_PREFIXES, Event, is_system_event
+from services.api.auth import AUTH_RESPONSES, AccessDenied, ReadScope, RunScope
 from services.api.deps import SettingsDep, StoreDep
 from services.api.limits import MAX_LIST_LIMIT, MAX_LIST_RESPONSE_BYTES
 from services.core import stream
+from services.core.tokens import Scope
 
 router = APIRouter(prefix="/api/events", tags=["events"], responses=AUTH_RESPONSES)
 
@@ -33,6 +34,13 @@ def recent_events(
 
 @router.post("", response_model=Event, status_code=status.HTTP_201_CREATED)
 def post_event(caller: RunScope, event: Event, store: StoreDep, settings: SettingsDep) -> Event:
-    """Append a custom event to the stream; `id` and `occurred` are filled in when missing."""
+    """Append a custom event to the stream; `id` and `occurred` are filled in when missing.
+    Names in flowkeeper's own namespaces (flow-run.*, task-run.*, automation.*, ...) need
+    an admin token: from a run token they would forge the system's word."""
+    if is_system_event(event.event) and not caller.allows(Scope.ADMIN):
+        namespaces = ", ".join(f"{prefix}*" for prefix in SYSTEM_EVENT_PREFIXES)
+        raise AccessDenied(403, f"event '{event.event}' is in a namespace flowkeeper emits "
+                           f"itself ({namespaces}); posting one needs an admin token",
+                           Scope.ADMIN, f'Bearer error="insufficient_scope", scope="{Scope.ADMIN}"')
     stream.append(store.client, store.keys, event, settings.events_maxlen)
     return event
