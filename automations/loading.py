@@ -19,6 +19,7 @@ from automations.actions import ACTION_TYPES
 from automations.documents import parse_document
 from automations.errors import FieldError, InvalidAutomation, MalformedDocument, UnreadableFile
 from automations.schema import AutomationCreate
+from automations.templates import refusal_problems
 from automations.triggers import TRIGGER_TYPES
 
 _TAGS = frozenset(TRIGGER_TYPES) | frozenset(ACTION_TYPES)
@@ -113,6 +114,14 @@ def validate_document(document: Any, source_name: str) -> list[AutomationCreate]
     return [located.spec for located in locate_document(document, source_name)]
 
 
+def refused_templates(automation: AutomationCreate, prefix: str = "") -> list[FieldError]:
+    """A FieldError for each action template the sandbox refuses whatever it renders from."""
+    actions = [(f"{prefix}.{group}[{index}]".lstrip("."), action)
+               for group in ("actions", "actions_on_trigger", "actions_on_resolve")
+               for index, action in enumerate(getattr(automation, group))]
+    return [FieldError(path, why) for path, why in refusal_problems(actions)]
+
+
 def locate_document(document: Any, source_name: str) -> list[Located]:
     """Validate a parsed document, keeping where each automation is in it."""
     if isinstance(document, dict):
@@ -138,6 +147,7 @@ def locate_document(document: Any, source_name: str) -> list[Located]:
         except ValidationError as exc:
             errors.extend(field_errors(exc, prefix))
             continue
+        errors.extend(refused_templates(automation, prefix))
         if automation.name in names:
             errors.append(FieldError(f"{prefix}.name".lstrip("."),
                                      f"'{automation.name}' is already the name of "

@@ -15,7 +15,10 @@ from typing import Any
 
 from automations.errors import RenderError
 from notifiers import sandbox
-from notifiers.errors import TemplateProblem
+from notifiers.errors import TemplateProblem, TemplateRefused
+
+# the templated fields of actions, checked by a trial render when an automation is saved
+TEMPLATED_FIELDS = ("subject", "body", "text", "payload", "parameters")
 
 
 def render_template(text: str, context: Mapping[str, Any]) -> str:
@@ -42,3 +45,35 @@ def render_value(value: Any, context: Mapping[str, Any], path: str = "") -> Any:
         return [render_value(item, context, f"{path}[{index}]")
                 for index, item in enumerate(value)]
     return value
+
+
+
+def refusal_problems(actions: list[tuple[str, Any]]) -> list[tuple[str, str]]:
+    """(field path, why) for each templated field of these actions that the sandbox refuses
+    even with nothing to render from (`'a' * 10**8`, a loop over `range(10**6)`): such a
+    template can never render, so saving it is refused rather than each alert falling back
+    to the default text. `actions` pairs each action's path ("actions[0]") with it."""
+    problems: list[tuple[str, str]] = []
+
+    def walk(value: Any, path: str) -> None:
+        if isinstance(value, str):
+            if "{" in value:
+                try:
+                    sandbox.render(value, {}, lenient=True)
+                except TemplateRefused as error:
+                    problems.append((path, str(error)))
+                except TemplateProblem:
+                    pass  # fails without a context only: the real one may well fill it
+        elif isinstance(value, dict):
+            for key, item in value.items():
+                walk(item, f"{path}.{key}")
+        elif isinstance(value, list):
+            for index, item in enumerate(value):
+                walk(item, f"{path}[{index}]")
+
+    for prefix, action in actions:
+        for name in TEMPLATED_FIELDS:
+            value = getattr(action, name, None)
+            if value is not None:
+                walk(value, f"{prefix}.{name}")
+    return problems

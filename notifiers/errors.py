@@ -56,6 +56,10 @@ class TemplateProblem(NotifierError):
     """A template that does not parse or render, or that the sandbox refuses."""
 
 
+class TemplateRefused(TemplateProblem):
+    """A template that breaks one of the sandbox's limits (size, loops, time, attributes)."""
+
+
 class OutboundRefused(PermanentDelivery):
     """The outbound policy refuses where a request would go: the message says why."""
 

@@ -33,7 +33,7 @@ from contextvars import ContextVar
 from functools import lru_cache
 from typing import Any
 
-from notifiers.errors import TemplateProblem
+from notifiers.errors import TemplateProblem, TemplateRefused
 
 __all__ = ["MAX_LOOP_ITERATIONS", "MAX_OUTPUT_CHARS", "MAX_RANGE", "RENDER_CPU_S",
            "parse_problem", "render"]
@@ -100,8 +100,8 @@ def _budget() -> _Budget:
     return budget
 
 
-def _refuse(why: str) -> TemplateProblem:
-    return TemplateProblem(f"template refused by the sandbox: {why}")
+def _refuse(why: str) -> TemplateRefused:
+    return TemplateRefused(f"template refused by the sandbox: {why}")
 
 
 def _check_size(value: Any) -> Any:

@@ -26,7 +26,7 @@ import redis
 from pydantic import BaseModel, Field, ValidationError
 
 from automations.errors import FieldError, InvalidAutomation
-from automations.loading import field_errors
+from automations.loading import field_errors, refused_templates
 from automations.schema import (
     NOTIFICATION_ACTIONS,
     Automation,
@@ -132,9 +132,13 @@ def validate_spec(document: Any, source: str = "") -> AutomationCreate:
     if not isinstance(document, dict):
         raise InvalidAutomation(source, [FieldError("", "expected an automation (a JSON object)")])
     try:
-        return AutomationCreate.model_validate(document)
+        spec = AutomationCreate.model_validate(document)
     except ValidationError as error:
         raise InvalidAutomation(source, field_errors(error)) from None
+    refused = refused_templates(spec)
+    if refused:
+        raise InvalidAutomation(source, refused)
+    return spec
 
 
 def _core(automation: AutomationCore) -> dict[str, Any]:

@@ -71,6 +71,10 @@ def action_delivery(notification: Notification) -> ActionDelivery:
     via = notification.via or notification.notifier
     # why it went elsewhere than asked (an unconfigured notifier): worth saying
     note = f" ({step.detail})" if step.detail and step.outcome in ("sent", "dead") else ""
+    if notification.problems:
+        # the alert went out, but not as written: say so where the firing is read
+        note += ("; the default text replaced what could not render: "
+                 + "; ".join(notification.problems))
     if step.outcome == "sent":
         summary = step.answer.summary if step.answer else "sent"
         return ActionDelivery("done", "sent", f"sent through '{via}': {summary}{note}", made)
