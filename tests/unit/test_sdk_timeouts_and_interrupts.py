@@ -11,6 +11,7 @@ import pytest
 
 from flows.errors import RunTimeout
 from flows.interrupts import CancelInterrupt, ThreadGuard, TimeLimit, interrupt_class
+from tests.conftest import wait_until
 
 
 def _busy(seconds: float) -> None:
@@ -90,10 +91,35 @@ def test_a_time_limit_in_another_thread_interrupts_python_code():
     assert time.monotonic() - started < 2
 
 
-def test_code_that_finishes_in_time_is_not_interrupted_later():
+def test_code_that_finishes_in_time_leaves_no_timer_armed():
+    previous = signal.getsignal(signal.SIGALRM)
+    # the test runner's own timeout may hold the timer (pytest-timeout): it must get it back
+    before, _interval = signal.getitimer(signal.ITIMER_REAL)
     guard = ThreadGuard(threading.get_ident())
-    _run_limited(0.05, lambda: None, guard)
-    time.sleep(0.1)  # the timer would have fired here had it not been withdrawn
+
+    _run_limited(30, lambda: None, guard)
+
+    # our timer still armed would raise RunTimeout into whatever runs 30 s from now
+    after, _interval = signal.getitimer(signal.ITIMER_REAL)
+    assert before - 5 <= after <= before and not 0 < after <= 30
+    assert signal.getsignal(signal.SIGALRM) is previous
+
+
+def test_code_that_finishes_in_time_in_another_thread_leaves_no_timer_running():
+    def timers() -> list[threading.Thread]:
+        return [thread for thread in threading.enumerate()
+                if thread.name == "flowkeeper-timeout" and thread.is_alive()]
+
+    def worker():
+        _run_limited(30, lambda: None, ThreadGuard(threading.get_ident()))
+
+    thread = threading.Thread(target=worker)
+    thread.start()
+    thread.join(5)
+
+    assert not thread.is_alive()
+    # a timer left running would interrupt that thread 30 s from now, in whatever it runs
+    wait_until(lambda: not timers(), 5, message="the cancelled timer thread to end")
 
 
 def test_an_interrupt_for_a_thread_in_sdk_code_waits_until_it_enters_user_code():
