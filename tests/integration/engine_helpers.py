@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -102,6 +103,21 @@ def triggered_events(store: Store, automation_id: str | None = None) -> list[Eve
                           scan_limit=1_000_000)
     return [event for event in found if automation_id is None
             or event.resource_id == f"automation.{automation_id}"]
+
+
+class ManualClock:
+    """The engine's `clock=`, moved by the test instead of by waiting; starts at real time
+    (the stream's entry ids, which the timer's clock also reads, are Redis's real time)."""
+
+    def __init__(self) -> None:
+        self.now = time.time()
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance_to(self, when: float) -> None:
+        assert when >= self.now, "a clock that goes back"
+        self.now = when
 
 
 class EngineThread:

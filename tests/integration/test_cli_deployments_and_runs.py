@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import threading
-import time
 
 import pytest
 from typer.testing import CliRunner
@@ -169,22 +168,47 @@ def test_run_logs_prints_every_line(cli, store):
     assert cli("run", "logs", run.id, "-n", "2").stdout.count("line") == 2
 
 
-def test_run_logs_follow_prints_new_lines_until_the_run_ends(cli, store):
+def add_log_lines(store, run, messages: list[str]) -> None:
+    from services.core.models import LogRecord, utcnow
+    from services.core.store import log_ops
+
+    pipe = store.client.pipeline()
+    log_ops(pipe, store.keys, run.id, [LogRecord(time=utcnow(), level="INFO", message=message)
+                                       for message in messages], store.settings.max_logs_per_run)
+    pipe.execute()
+
+
+def test_run_logs_follow_prints_lines_written_after_it_started_until_the_run_ends(
+        cli, store, monkeypatch):
+    from services.cli import run_cmds
+
     run = make_run(store, states=(StateType.PENDING, StateType.RUNNING))
     add_logs(store, run, 2)
+    following = threading.Event()
+    read_window = run_cmds._window
 
-    def finish_later():
-        time.sleep(0.3)  # while the command follows
-        add_logs(store, run, 3)
-        store.transition(run.id, StateType.COMPLETED)
+    def window(*args, **kwargs):
+        following.set()  # the command has printed what there was and now polls for more
+        return read_window(*args, **kwargs)
 
-    writer = threading.Thread(target=finish_later)
+    monkeypatch.setattr(run_cmds, "_window", window)
+
+    def write_while_it_follows():
+        try:
+            following.wait(10)
+            add_log_lines(store, run, ["after 1", "after 2", "after 3"])
+        finally:  # ends the run whatever happened, so that a follower stops
+            store.transition(run.id, StateType.COMPLETED)
+
+    writer = threading.Thread(target=write_while_it_follows)
     writer.start()
     result = cli("run", "logs", run.id, "--follow")
-    writer.join()
+    writer.join(15)
 
     assert result.exit_code == 0, result.output
-    assert result.stdout.count("line 0") == 2 and result.stdout.count("line 2") == 1
+    assert following.is_set(), "the command returned without following"
+    assert [line.split()[-2:] for line in result.stdout.splitlines()] == [
+        ["line", "0"], ["line", "1"], ["after", "1"], ["after", "2"], ["after", "3"]]
 
 
 def test_run_cancel_cancels_and_a_second_cancel_is_refused(cli, store):

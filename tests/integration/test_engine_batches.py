@@ -15,7 +15,6 @@ from services.core.queues import action_job_id
 from services.engine import Engine, buckets, recording
 from services.engine.buckets import Slot, bucket_digest
 from services.engine.index import Loaded
-from tests.conftest import wait_until
 from tests.integration.engine_helpers import (
     ON_FAILURE,
     STUCK,
@@ -277,24 +276,6 @@ def test_a_deadline_of_a_trigger_changed_since_is_dropped(store, automations, en
     engine.run_until_idle()
     automations.patch(automation.id, {"trigger": {"within": 2}})
 
-    assert engine.run_timers().firings == 0
-    assert store.client.zcard(store.keys.bucket_deadlines) == 0
-
-
-def test_the_timer_waits_until_the_events_before_the_deadline_are_read(settings, store,
-                                                                       automations, engine):
-    create(automations, automation_doc(STUCK, trigger__within=1))
-    run = a_run()
-    emit(store, run_event(run, StateType.RUNNING))
-    engine.run_until_idle()
-    time.sleep(0.3)  # the run completes in time ...
-    emit(store, run_event(run, StateType.COMPLETED))
-    # ... but its event is still unread when the deadline passes
-    [(_, deadline)] = store.client.zrange(store.keys.bucket_deadlines, 0, -1, withscores=True)
-    wait_until(lambda: time.time() > deadline + 0.1, 3, message="the deadline to pass")
-
-    assert engine.run_timers().firings == 0
-    assert engine.run_until_idle().firings == 0
     assert engine.run_timers().firings == 0
     assert store.client.zcard(store.keys.bucket_deadlines) == 0
 

@@ -14,6 +14,7 @@ from services.engine import Engine
 from services.engine.insight import backtest_automation, explain_run
 from tests.integration.engine_helpers import (
     STUCK,
+    ManualClock,
     a_run,
     automation_doc,
     create,
@@ -60,15 +61,16 @@ def test_explain_names_match_related_on_resource_name_for_a_run_of_another_flow(
 
 
 def test_explain_shows_the_firing_and_the_action_outcomes_of_a_run_that_fired(
-        store, automations, engine):
+        settings, store, automations):
+    clock = ManualClock()
+    engine = Engine(settings, store.client, consumer="engine-a", clock=clock)
     automation = create(automations, automation_doc(STUCK, trigger__within=1))
     run = a_run()
     store_run(store, run, StateType.PENDING, StateType.RUNNING)
     engine.run_until_idle()
-    deadline = time.time() + 1
-    while not engine.run_timers().firings:
-        assert time.time() < deadline + 3, "the deadline did not fire"
-        time.sleep(0.05)
+    [(_, deadline)] = store.client.zrange(store.keys.bucket_deadlines, 0, -1, withscores=True)
+    clock.advance_to(max(clock.now, deadline + 0.1))
+    assert engine.run_timers().firings == 1
     drain_actions(store)
 
     explanation = explain_run(store, automations, automation.id, run.id[:8])

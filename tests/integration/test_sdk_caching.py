@@ -3,7 +3,6 @@ an expired one runs the task again."""
 
 from __future__ import annotations
 
-import time
 from datetime import timedelta
 
 from flows import flow, task, task_input_hash
@@ -12,7 +11,10 @@ from tests.integration.sdk_helpers import sdk_fixture, states  # noqa: F401
 CALLS: list[int] = []
 
 
-@task(cache_key_fn=task_input_hash, cache_expiration=timedelta(seconds=0.5))
+CACHE_EXPIRATION = timedelta(minutes=10)
+
+
+@task(cache_key_fn=task_input_hash, cache_expiration=CACHE_EXPIRATION)
 def expensive(x: int) -> dict:
     CALLS.append(x)
     return {"value": x * 10}
@@ -47,10 +49,28 @@ def test_different_inputs_miss_the_cache(sdk):
     assert CALLS == [1, 2]
 
 
-def test_an_expired_entry_runs_the_task_again(sdk):
+class _ReadLater:
+    """The runtime's cache, read as if `seconds` had passed (the cache takes `now`)."""
+
+    def __init__(self, cache, seconds: float) -> None:
+        self.cache, self.seconds = cache, seconds
+
+    def get(self, key: str, now: float):
+        return self.cache.get(key, now + self.seconds)
+
+    def put(self, *args, **kwargs):
+        return self.cache.put(*args, **kwargs)
+
+
+def test_an_entry_is_served_until_it_expires_then_the_task_runs_again(sdk, monkeypatch):
     CALLS.clear()
+    cache = sdk.runtime.cache
     cached(3)
-    time.sleep(0.6)
+
+    monkeypatch.setattr(sdk.runtime, "cache", _ReadLater(cache, 9 * 60))
+    cached(3)
+    assert CALLS == [3]
+    monkeypatch.setattr(sdk.runtime, "cache", _ReadLater(cache, 10 * 60 + 1))
     cached(3)
     assert CALLS == [3, 3]
 

@@ -70,11 +70,6 @@ def test_the_fields_that_default_the_message_are_optional_and_the_readme_says_so
                          '"actions": [{"type": "send-email"}, {"type": "send-slack"}]}', "x")
 
 
-def test_the_readme_opens_with_the_two_commands():
-    head = README.read_text()[:1200]
-    assert "make demo" in head and "make test" in head
-
-
 def test_the_readmes_threshold_claim_holds_six_failures_in_one_window_fire_once():
     from tests.unit.trigger_timeline import event, fired, replay
 

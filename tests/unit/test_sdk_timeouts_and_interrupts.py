@@ -4,6 +4,7 @@ async exceptions elsewhere, and the guard that keeps them out of SDK code."""
 from __future__ import annotations
 
 import signal
+import sys
 import threading
 import time
 
@@ -11,6 +12,7 @@ import pytest
 
 from flows.errors import RunTimeout
 from flows.interrupts import CancelInterrupt, ThreadGuard, TimeLimit, interrupt_class
+from tests.conftest import wait_until
 
 
 def _busy(seconds: float) -> None:
@@ -90,10 +92,35 @@ def test_a_time_limit_in_another_thread_interrupts_python_code():
     assert time.monotonic() - started < 2
 
 
-def test_code_that_finishes_in_time_is_not_interrupted_later():
-    guard = ThreadGuard(threading.get_ident())
-    _run_limited(0.05, lambda: None, guard)
-    time.sleep(0.1)  # the timer would have fired here had it not been withdrawn
+def test_code_that_finishes_in_time_leaves_no_timer_armed():
+    handler = signal.getsignal(signal.SIGALRM)
+    # the test runner's own timeout may hold the timer (pytest-timeout): set it aside
+    held = signal.setitimer(signal.ITIMER_REAL, 0)
+    try:
+        _run_limited(30, lambda: None, ThreadGuard(threading.get_ident()))
+
+        # a timer still armed would raise RunTimeout into whatever runs 30 s from now
+        assert signal.getitimer(signal.ITIMER_REAL) == (0.0, 0.0)
+        assert signal.getsignal(signal.SIGALRM) is handler
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, *held)
+
+
+def test_code_that_finishes_in_time_in_another_thread_leaves_no_timer_running():
+    def timers() -> list[threading.Thread]:
+        return [thread for thread in threading.enumerate()
+                if thread.name == "flowkeeper-timeout" and thread.is_alive()]
+
+    def worker():
+        _run_limited(30, lambda: None, ThreadGuard(threading.get_ident()))
+
+    thread = threading.Thread(target=worker)
+    thread.start()
+    thread.join(5)
+
+    assert not thread.is_alive()
+    # a timer left running would interrupt that thread 30 s from now, in whatever it runs
+    wait_until(lambda: not timers(), 5, message="the cancelled timer thread to end")
 
 
 def test_an_interrupt_for_a_thread_in_sdk_code_waits_until_it_enters_user_code():
@@ -127,6 +154,11 @@ def test_an_interrupt_sent_while_in_user_code_lands_there():
     assert outcome == {"message": "stop"}
 
 
+# CPython 3.11 leaves the interpreter's eval breaker set after PyThreadState_SetAsyncExc(id,
+# NULL) (the withdrawal in ThreadGuard.leave); under a tracer (coverage, a debugger) the
+# next traced call then loops for ever, so this test cannot run while coverage measures
+@pytest.mark.skipif(sys.version_info < (3, 12) and sys.gettrace() is not None,
+                    reason="withdrawing an async exception livelocks traced code on 3.11")
 def test_an_interrupt_that_has_not_landed_when_user_code_ends_is_kept_for_later():
     guard = ThreadGuard(threading.get_ident())
     cancel = interrupt_class(CancelInterrupt, "stop")
