@@ -25,12 +25,21 @@ Implementation notes:
   (f) RQ's scheduler process (due scheduled jobs, the retries of action jobs) dies on
       the first connection error, with a traceback, and is started again by the next
       maintenance pass; its loop here waits the outage out instead.
+  (g) RQ's handler raises StopRequested wherever the signal lands. Inside a logging
+      handler (an outage logs a line a second) the logging module swallows it, prints
+      "--- Logging error ---" with a traceback, and the stop is lost. An idle worker
+      whose stop lands there raises SystemExit instead, which logging lets through:
+      RQ's work loop re-raises it after its teardown (the death record), as for its own
+      cold shutdown, which for an idle worker is the same stop. Deferring the stop to a
+      later call instead could raise it between a dequeue and the job's start, and lose
+      the job.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import sys
 import time
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -38,11 +47,29 @@ from typing import Any, TypeVar
 from rq.defaults import DEFAULT_LOGGING_DATE_FORMAT, DEFAULT_LOGGING_FORMAT
 from rq.exceptions import StopRequested
 from rq.scheduler import RQScheduler
+from rq.worker import WorkerStatus
 
 from services.core.lifeline import die_with_parent
 from services.core.loop import REDIS_OUTAGE_ERRORS, OutageLog, wait_for_redis
 
 log = logging.getLogger("flowkeeper.worker")
+
+LOGGING_FOLDER = os.path.dirname(logging.__file__)
+# the logging calls that catch every exception of what they call (and so would swallow a
+# StopRequested raised by a signal landing inside them)
+SWALLOWING_LOGGING_CALLS = frozenset({"emit", "handle", "callHandlers", "flush", "format",
+                                      "handleError"})
+
+
+def inside_a_logging_handler(frame: Any) -> bool:
+    """Whether `frame` or a caller of it is one of logging's swallowing calls (g)."""
+    while frame is not None:
+        code = frame.f_code
+        if code.co_name in SWALLOWING_LOGGING_CALLS and \
+                os.path.dirname(code.co_filename) == LOGGING_FOLDER:
+            return True
+        frame = frame.f_back
+    return False
 
 T = TypeVar("T")
 
@@ -60,6 +87,11 @@ class SurvivesRedisOutages:
         if outage is None:
             outage = self._outage_log = OutageLog(f"worker {self.name}", log)
         return outage
+
+    def _shutdown(self) -> None:
+        if self.get_state() != WorkerStatus.BUSY and inside_a_logging_handler(sys._getframe(1)):
+            raise SystemExit(0)  # (g)
+        super()._shutdown()  # type: ignore[misc]
 
     def _through_outage(self, call: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         """Make `call`, waiting out any Redis outage and trying again (a)."""
