@@ -21,7 +21,7 @@ import socket
 import subprocess
 import sys
 import tempfile
-import time
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -133,6 +133,31 @@ def interrupt(process: subprocess.Popen, timeout_s: float = 60) -> str:
     return output
 
 
+def follow_until(process: subprocess.Popen, wanted: str, timeout_s: float = 30) -> str:
+    """What a following command printed once `wanted` appeared in it (or the deadline
+    passed), after Ctrl-C: read as it comes, so no fixed wait guesses how long it takes."""
+    lines: list[str] = []
+
+    def read() -> None:
+        for line in process.stdout:
+            lines.append(line)
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    try:
+        wait_until(lambda: any(wanted in line for line in list(lines)), timeout_s,
+                   interval=0.1, message=f"'{wanted}' from the following command")
+    finally:
+        process.send_signal(signal.SIGINT)
+        try:
+            process.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+        reader.join(timeout=10)
+    return "".join(lines)
+
+
 def api_answers(port: int) -> bool:
     try:
         return httpx.get(f"http://127.0.0.1:{port}/api/health", timeout=2).status_code == 200
@@ -167,8 +192,7 @@ def tour(redis_server) -> Iterator[Tour]:
                 assert tour.up.poll() is None, tour.up.stdout.read()
             elif line.startswith("flowkeeper events tail --follow"):
                 follower = tour.start(line)
-                time.sleep(3)
-                output = interrupt(follower)
+                output = follow_until(follower, "flow-run.Completed")
                 tour.outputs.append((line, subprocess.CompletedProcess(
                     line, follower.returncode, output, "")))
             else:
