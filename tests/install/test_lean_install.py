@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import threading
 from pathlib import Path
@@ -20,6 +19,7 @@ import pytest
 from bench.harness import copy_package_sources, fresh_venv, installed_size_kib
 from flows.taxi.extra import TAXI_MODULES
 from tests.conftest import wait_until
+from tests.integration.up_process import free_port
 
 pytestmark = [
     pytest.mark.slow,
@@ -28,10 +28,6 @@ pytestmark = [
 ]
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 @pytest.fixture(scope="module")

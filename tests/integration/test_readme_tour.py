@@ -17,7 +17,6 @@ import re
 import shlex
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -31,6 +30,7 @@ import pytest
 
 from tests.conftest import wait_until
 from tests.integration.notify_helpers import SENDGRID_KEY
+from tests.integration.up_process import free_port
 from tests.notifiers.conftest import StubServer
 
 pytestmark = pytest.mark.slow
@@ -77,10 +77,6 @@ def tour_blocks() -> tuple[str, list[str]]:
     return python, [line for line in lines if line]
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 @dataclass
