@@ -133,6 +133,13 @@ def store(settings, redis_client):
     return Store(redis_client, settings)
 
 
+@pytest.fixture()
+def automations(store):
+    from services.core.automation_store import AutomationStore
+
+    return AutomationStore(store.client, store.settings)
+
+
 @pytest.fixture(autouse=True)
 def _no_shared_redis(monkeypatch: pytest.MonkeyPatch) -> None:
     """No test may reach the machine's shared Redis or a developer's embedded one."""

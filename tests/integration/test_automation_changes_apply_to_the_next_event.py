@@ -52,10 +52,6 @@ def call(api: TestClient, method: str, path: str, expected: int, **kwargs: Any) 
     return response.json() if response.content else None
 
 
-@pytest.fixture()
-def automations(store):
-    return AutomationStore(store.client, store.settings)
-
 
 @pytest.fixture()
 def no_polling(monkeypatch):

@@ -11,7 +11,6 @@ import typer
 from typer.testing import CliRunner
 
 from services.cli.automation_cmds import apply_examples, automation_app, example_files
-from services.core.automation_store import AutomationStore
 from services.core.models import StateType
 from services.engine import Engine
 from tests.integration.engine_helpers import STUCK, a_run, automation_doc, emit, run_event
@@ -40,10 +39,6 @@ def cli(settings, redis_client, monkeypatch):
 
     return invoke
 
-
-@pytest.fixture()
-def automations(store):
-    return AutomationStore(store.client, store.settings)
 
 
 def write(path: Path, document) -> Path:

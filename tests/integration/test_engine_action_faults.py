@@ -14,16 +14,10 @@ import redis
 from services import control
 from services.actions import executor as engine_actions
 from services.actions.executor import carry_out
-from services.core.automation_store import AutomationStore
 from services.core.models import StateType
 from services.engine import Engine
 from tests.integration.control_helpers import deploy_elsewhere
 from tests.integration.engine_helpers import ON_FAILURE, automation_doc, create, drain_actions
-
-
-@pytest.fixture()
-def automations(store):
-    return AutomationStore(store.client, store.settings)
 
 
 @pytest.fixture()

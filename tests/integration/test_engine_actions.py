@@ -9,7 +9,6 @@ import pytest
 from services import control
 from services.actions.executor import ActionBusy, carry_out
 from services.core import stream
-from services.core.automation_store import AutomationStore
 from services.core.models import StateType
 from services.engine import Engine
 from tests.integration.control_helpers import deploy_elsewhere
@@ -20,11 +19,6 @@ from tests.integration.engine_helpers import (
     drain_actions,
     queued_actions,
 )
-
-
-@pytest.fixture()
-def automations(store):
-    return AutomationStore(store.client, store.settings)
 
 
 @pytest.fixture()

@@ -8,7 +8,6 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from services.core.automation_store import AutomationStore
 from services.core.models import StateType
 from services.engine import Engine, insight
 from services.engine.insight import backtest_automation, stored_events
@@ -17,10 +16,6 @@ from tests.integration.engine_helpers import STUCK, a_run, automation_doc, creat
 ADAPTIVE = {"expected_duration": {"quantile": 0.5, "factor": 2.0, "min_runs": 3,
                                   "default": 600}}
 
-
-@pytest.fixture()
-def automations(store):
-    return AutomationStore(store.client, store.settings)
 
 
 def test_stored_events_are_read_in_chunks_oldest_first_up_to_the_limit(store, monkeypatch):

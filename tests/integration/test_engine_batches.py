@@ -9,7 +9,6 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from services.core import stream
-from services.core.automation_store import AutomationStore
 from services.core.models import StateType
 from services.core.queues import action_job_id
 from services.engine import Engine, buckets, recording
@@ -35,10 +34,6 @@ THREE_FAILURES = {
     "actions": [{"type": "run-deployment", "deployment": "taxi-training"}],
 }
 
-
-@pytest.fixture()
-def automations(store):
-    return AutomationStore(store.client, store.settings)
 
 
 @pytest.fixture()

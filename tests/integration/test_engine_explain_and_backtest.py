@@ -8,7 +8,6 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from services.core.automation_store import AutomationStore
 from services.core.models import StateType
 from services.engine import Engine
 from services.engine.insight import backtest_automation, explain_run
@@ -23,11 +22,6 @@ from tests.integration.engine_helpers import (
     queued_actions,
     run_event,
 )
-
-
-@pytest.fixture()
-def automations(store):
-    return AutomationStore(store.client, store.settings)
 
 
 @pytest.fixture()

@@ -7,7 +7,6 @@ from __future__ import annotations
 import pytest
 
 from automations.state import BucketState
-from services.core.automation_store import AutomationStore
 from services.core.models import StateType
 from services.engine import Engine, buckets
 from services.engine.engine import MAX_CAS_ATTEMPTS, WriteConflict
@@ -39,10 +38,6 @@ class OtherReplica:
                 self.client.set(slot.state_key, BucketState(count=self.writes).to_json())
         return self.write(client, script, slots, now)
 
-
-@pytest.fixture()
-def automations(store):
-    return AutomationStore(store.client, store.settings)
 
 
 def test_a_batch_that_conflicts_on_every_attempt_is_left_whole_for_redelivery(

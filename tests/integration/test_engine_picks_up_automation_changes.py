@@ -3,10 +3,8 @@ without a restart, and a SIGTERM lets it finish and exit."""
 
 from __future__ import annotations
 
-import pytest
 import redis
 
-from services.core.automation_store import AutomationStore
 from services.core.models import StateType
 from tests.conftest import wait_until
 from tests.integration.engine_helpers import (
@@ -19,11 +17,6 @@ from tests.integration.engine_helpers import (
     emit,
     run_event,
 )
-
-
-@pytest.fixture()
-def automations(store):
-    return AutomationStore(store.client, store.settings)
 
 
 def fired(automations, automation) -> int:

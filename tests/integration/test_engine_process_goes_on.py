@@ -10,7 +10,6 @@ import threading
 import pytest
 import redis
 
-from services.core.automation_store import AutomationStore
 from services.core.models import StateType
 from services.engine import Engine, service
 from services.engine import engine as engine_module
@@ -23,11 +22,6 @@ from tests.integration.engine_helpers import (
     emit,
     run_event,
 )
-
-
-@pytest.fixture()
-def automations(store):
-    return AutomationStore(store.client, store.settings)
 
 
 def group_consumers(store) -> set[str]:

@@ -7,7 +7,6 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from services.core.automation_store import AutomationStore
 from services.core.models import StateType
 from services.engine import Engine
 from tests.integration.engine_helpers import (
@@ -19,11 +18,6 @@ from tests.integration.engine_helpers import (
     emit,
     run_event,
 )
-
-
-@pytest.fixture()
-def automations(store):
-    return AutomationStore(store.client, store.settings)
 
 
 def test_the_timer_waits_until_the_events_before_the_deadline_are_read(settings, store,

@@ -11,7 +11,6 @@ import time
 import pytest
 
 from services.core import stream
-from services.core.automation_store import AutomationStore
 from services.engine import Engine
 from services.notify.configs import parse_document
 from services.notify.delivery import Deliveries
@@ -39,10 +38,6 @@ EMAIL_ON_FAILURE = {
 def engine(settings, store):
     return Engine(settings, store.client, consumer="notify-engine")
 
-
-@pytest.fixture()
-def automations(store):
-    return AutomationStore(store.client, store.settings)
 
 
 def test_a_failed_training_run_puts_one_email_in_the_inbox(
