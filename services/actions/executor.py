@@ -48,14 +48,10 @@ from automations.state import EventRef
 from automations.templates import render_value
 from services import control
 from services.core import leases, stream
-from services.core.automation_store import (
-    FIRING_RETENTION_S,
-    ActionOutcome,
-    AutomationStore,
-    FiringRecord,
-)
+from services.core.automation_store import AutomationStore
 from services.core.connection import connect
 from services.core.errors import InvalidInput, InvalidTransition, NotFound
+from services.core.firings import FIRING_RETENTION_S, ActionOutcome, FiringRecord
 from services.core.models import FINAL_STATES, StateType
 from services.core.queues import NOTIFICATION_ACTION_TYPES
 from services.core.settings import Settings

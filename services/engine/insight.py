@@ -14,7 +14,8 @@ from automations.history import subjects
 from automations.schema import Automation, EventTrigger
 from automations.state import BucketState
 from services.core import stream
-from services.core.automation_store import MAX_FIRINGS_KEPT, AutomationStore
+from services.core.automation_store import AutomationStore
+from services.core.firings import MAX_FIRINGS_KEPT
 from services.core.store import Store
 from services.engine.buckets import bucket_digest, deadline_member, durations_of
 from services.engine.index import Loaded

@@ -21,7 +21,7 @@ from automations.events import AUTOMATION, Event, flow_run_resource_id, resource
 from automations.schema import Automation
 from automations.state import TRIGGERED, EventRef, Firing
 from services.core import stream
-from services.core.automation_store import FiringRecord, firing_event_payload, firing_record_ops
+from services.core.firings import FiringRecord, firing_event_payload, firing_record_ops
 from services.core.keys import Keys
 from services.core.queues import ACTION_JOB, action_job_id, queue_for_action
 from services.engine.buckets import Slot, parse_outbox_item
