@@ -26,7 +26,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from automations.events import Event
+from automations.events import Event, resource_ident
 from automations.state import (
     RESOLVED,
     TRIGGERED,
@@ -216,11 +216,12 @@ def _result(trigger: Trigger, old: BucketState | None, new: BucketState | None,
 
 
 def history_subject(event: Event, scope: str) -> str | None:
-    """The name of the deployment or flow (`scope`) whose runs an adaptive window reads."""
+    """The name of the deployment or flow (`scope`) whose runs an adaptive window reads;
+    the role names the resource's kind too (`deployment.<name>`, `flow.<name>`)."""
     for labels in event.related:
         if labels.get("resource.role") == scope:
-            name = labels.get("resource.name") or labels.get("resource.id", "").partition(".")[2]
-            return name or None
+            named = labels.get("resource.name")
+            return named or resource_ident(labels.get("resource.id", ""), scope)
     return None
 
 

@@ -167,6 +167,42 @@ class Event(BaseModel):
         return self.resource["resource.id"]
 
 
+# The kinds of resource flowkeeper names itself. A `resource.id` is `<kind>.<id>`, as in
+# Prefect: `flow-run.<uuid>`, `deployment.<name>`; the id may hold dots, the kind does not.
+FLOW_RUN = "flow-run"
+TASK_RUN = "task-run"
+FLOW = "flow"
+DEPLOYMENT = "deployment"
+WORK_QUEUE = "work-queue"
+TAG = "tag"
+AUTOMATION = "automation"
+NOTIFICATION = "notification"
+NOTIFIER = "notifier"
+
+
+def resource_id(kind: str, ident: str) -> str:
+    """The `resource.id` of the resource `ident` of `kind`: `flow-run.<uuid>`."""
+    return f"{kind}.{ident}"
+
+
+def resource_ident(value: str, kind: str) -> str | None:
+    """The id in `value` when it is a `resource.id` of `kind` (`<kind>.<id>`), else None."""
+    prefix = f"{kind}."
+    if not value.startswith(prefix) or len(value) == len(prefix):
+        return None
+    return value[len(prefix):]
+
+
+def flow_run_resource_id(run_id: str) -> str:
+    """`flow-run.<run_id>`, the `resource.id` of a flow run."""
+    return resource_id(FLOW_RUN, run_id)
+
+
+def flow_run_id_from_resource(value: str) -> str | None:
+    """The run id of a flow run's `resource.id`, None for any other resource."""
+    return resource_ident(value, FLOW_RUN)
+
+
 def is_system_event(name: str) -> bool:
     """Whether `name` is in a namespace flowkeeper emits itself (SYSTEM_EVENT_PREFIXES)."""
     return name.startswith(SYSTEM_EVENT_PREFIXES)

@@ -8,7 +8,7 @@ import math
 from collections.abc import Callable, Iterable, Sequence
 
 from automations.evaluation import history_subject
-from automations.events import Event
+from automations.events import Event, flow_run_id_from_resource
 
 # completed runs remembered per deployment and per flow (evaluation reads the latest 50)
 HISTORY_KEPT = 100
@@ -21,14 +21,15 @@ Subject = tuple[str, str]
 
 def completed_run(event: Event) -> tuple[str, float] | None:
     """(run id, duration in s) when the event is a flow run's completion with its duration."""
-    if event.event != COMPLETED or not event.resource_id.startswith("flow-run."):
+    run_id = flow_run_id_from_resource(event.resource_id)
+    if event.event != COMPLETED or run_id is None:
         return None
     duration = event.payload.get("duration_s")
     if isinstance(duration, bool) or not isinstance(duration, int | float):
         return None
     if not math.isfinite(duration) or duration < 0:
         return None
-    return event.resource_id[len("flow-run."):], float(duration)
+    return run_id, float(duration)
 
 
 def subjects(event: Event, scopes: Iterable[str] = HISTORY_SCOPES) -> list[Subject]:

@@ -213,16 +213,6 @@ class LabelSpec:
         return SpecReport(where, False, checks, index, reason)
 
 
-def matches(spec: SpecInput, labels: Mapping[str, str]) -> bool:
-    """Whether `labels` (one resource) satisfies every label of `spec`."""
-    return LabelSpec(spec).matches(labels)
-
-
-def match_reasons(spec: SpecInput, labels: Mapping[str, str]) -> list[str]:
-    """Why `labels` does not satisfy `spec`: one reason per failing label (empty when it does)."""
-    return [check.reason for check in LabelSpec(spec).check(labels) if not check.ok]
-
-
 class NamePatterns:
     """Compiled event-name patterns (exact names and `prefix*` wildcards)."""
 
@@ -237,11 +227,6 @@ class NamePatterns:
 
     def matches(self, name: str) -> bool:
         return name in self.exact or bool(self.prefixes and name.startswith(self.prefixes))
-
-
-def name_matches(pattern: str, name: str) -> bool:
-    """Whether an event name matches one pattern (`flow-run.*` or an exact name)."""
-    return value_matches(pattern, name)
 
 
 def parse_label_path(label: str) -> tuple[str | None, str]:
@@ -266,15 +251,3 @@ def find_label(resource: Mapping[str, str], related: Sequence[Mapping[str, str]]
 
 LabelKey = tuple[str, str, str]
 """An index key: ("resource" | "related", label, value)."""
-
-
-def event_label_keys(resource: Mapping[str, str], related: Iterable[Mapping[str, str]],
-                     labels: Iterable[str] | None = None) -> set[LabelKey]:
-    """The index keys an event carries (optionally only for `labels`), for the candidate index."""
-    wanted = None if labels is None else set(labels)
-    keys = {("resource", label, value) for label, value in resource.items()
-            if wanted is None or label in wanted}
-    for candidate in related:
-        keys.update(("related", label, value) for label, value in candidate.items()
-                    if wanted is None or label in wanted)
-    return keys

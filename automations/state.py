@@ -15,7 +15,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from automations.events import Event
+from automations.events import DEPLOYMENT, Event, flow_run_id_from_resource, resource_ident
 
 # events kept per bucket (the first and the latest): what a firing reports as
 # its causes, and what recognises a redelivered event
@@ -56,17 +56,13 @@ class EventRef:
 
     def flow_run_id(self) -> str | None:
         """The flow run this event is about (its resource, or a related flow run)."""
-        for resource_id in (self.resource_id, self.related.get("flow-run", "")):
-            if resource_id.startswith("flow-run."):
-                return resource_id[len("flow-run."):]
-        return None
+        return (flow_run_id_from_resource(self.resource_id)
+                or flow_run_id_from_resource(self.related.get("flow-run", "")))
 
     def deployment(self) -> str | None:
         """The name of the deployment this event is about, if any."""
-        resource_id = self.related.get("deployment", "")
-        if not resource_id and self.resource_id.startswith("deployment."):
-            resource_id = self.resource_id
-        return resource_id[len("deployment."):] if resource_id.startswith("deployment.") else None
+        related = self.related.get("deployment", "")
+        return resource_ident(related or self.resource_id, DEPLOYMENT)
 
 
 def keep_refs(refs: tuple[EventRef, ...], ref: EventRef) -> tuple[EventRef, ...]:

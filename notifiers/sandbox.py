@@ -11,10 +11,11 @@ Implementation notes (what a template may not do, and where each rule is enforce
     and stops at the cap with an error naming the limit.
  3. Build a huge value without printing it: every intercepted operator (`*`, `**`, `%`,
     `+`), every `~` concatenation (the code generator wraps it), every call and every
-    filter result is measured (`_check_size`). What would allocate the huge value before
+    filter result is measured (`check_size`). What would allocate the huge value before
     it could be measured is checked *before* it runs: `*` and `**`, format widths (`%`,
     `str.format`, the `format` filter), padding (`ljust`, `center`, ...), `replace` and
     `join` (method and filter), `indent`; `str.translate` and `expandtabs` are refused.
+    These checks are `notifiers.sandbox_sizes`; this module wires them into jinja.
  4. Loop for ever: the code generator wraps the iterable of every `{% for %}` so that each
     iteration ticks the render's budget, nested loops without output included; `range` is
     capped at MAX_RANGE items; calls (macros, `loop()` recursion) tick it too.
@@ -26,35 +27,35 @@ A breach raises TemplateProblem; it never stalls the caller beyond the deadline.
 
 from __future__ import annotations
 
-import re
 import time
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from contextvars import ContextVar
 from functools import lru_cache
 from typing import Any
 
-from notifiers.errors import TemplateProblem, TemplateRefused
+from notifiers.errors import TemplateProblem
+from notifiers.sandbox_sizes import (
+    MAX_OUTPUT_CHARS,
+    MAX_RANGE,
+    bounded_range,
+    check_arguments,
+    check_binop,
+    check_format,
+    check_indent,
+    check_replace,
+    check_size,
+    checked_join_items,
+    checked_str_call,
+    refuse,
+)
 
 __all__ = ["MAX_LOOP_ITERATIONS", "MAX_OUTPUT_CHARS", "MAX_RANGE", "RENDER_CPU_S",
            "parse_problem", "render"]
 
-MAX_OUTPUT_CHARS = 64 * 1024
 # one render's CPU time; a notification template needs well under a millisecond
 RENDER_CPU_S = 0.1
 MAX_LOOP_ITERATIONS = 100_000
-MAX_RANGE = 10_000
-MAX_EXPONENT = 100
-# the largest integer a template may compute (a 4096-bit number prints as 1,234 digits)
-MAX_INT_BITS = 4096
-# a width or count given to a filter or a format above this would build a huge string
-MAX_ARGUMENT = MAX_OUTPUT_CHARS
 _CHECK_CLOCK_EVERY = 64
-_DIGITS = re.compile(r"\d+")
-# a replacement field, with one level of nesting ('{0:>{1}}')
-_BRACE_FIELD = re.compile(r"\{[^{}]*(?:\{[^{}]*\}[^{}]*)*\}")
-_PERCENT_DIRECTIVE = re.compile(r"%(?:\([^)]*\))?[#0 +-]*(\d+|\*)?(?:\.(\d+|\*))?")
-_PADDING_STR_METHODS = frozenset({"ljust", "rjust", "center", "zfill"})
-_REFUSED_STR_METHODS = frozenset({"translate", "maketrans", "expandtabs"})
 
 
 class _Budget:
@@ -100,117 +101,6 @@ def _budget() -> _Budget:
     return budget
 
 
-def _refuse(why: str) -> TemplateRefused:
-    return TemplateRefused(f"template refused by the sandbox: {why}")
-
-
-def _check_size(value: Any) -> Any:
-    """`value`, unless it is a string, sequence or integer too large for a template."""
-    if isinstance(value, str | bytes | list | tuple | dict | set) and \
-            len(value) > MAX_OUTPUT_CHARS:
-        raise _refuse(f"a value of more than {MAX_OUTPUT_CHARS} items or characters")
-    if isinstance(value, int) and not isinstance(value, bool) and \
-            value.bit_length() > MAX_INT_BITS:
-        raise _refuse(f"an integer of more than {MAX_INT_BITS} bits")
-    return value
-
-
-def _check_arguments(args: Iterable[Any]) -> None:
-    for arg in args:
-        if isinstance(arg, int) and not isinstance(arg, bool) and abs(arg) > MAX_ARGUMENT:
-            raise _refuse(f"an argument larger than {MAX_ARGUMENT}")
-
-
-def _flat_ints(args: Any) -> list[int]:
-    values = args.values() if isinstance(args, dict) else \
-        args if isinstance(args, tuple | list) else (args,)
-    return [abs(value) for value in values if isinstance(value, int)
-            and not isinstance(value, bool)]
-
-
-def _check_format(text: Any, args: Any = ()) -> None:
-    """Refuse a format ('%10d' % x, '{:>10}'.format(x)) whose widths and precisions add up
-    to more than the cap: the result is allocated before any size check could run."""
-    if not isinstance(text, str):
-        return
-    numbers: list[int] = []
-    from_arguments = False
-    for field in _BRACE_FIELD.findall(text):
-        spec = field.partition(":")[2]
-        numbers += [int(number) for number in _DIGITS.findall(spec)]
-        from_arguments |= "{" in spec  # '{0:>{1}}': the width is an argument
-    for width, precision in _PERCENT_DIRECTIVE.findall(text):
-        for part in (width, precision):
-            if part == "*":
-                from_arguments = True
-            elif part:
-                numbers.append(int(part))
-    if from_arguments:
-        numbers += _flat_ints(args)
-    if sum(numbers) > MAX_OUTPUT_CHARS:
-        raise _refuse(f"format widths and precisions adding up to more than {MAX_OUTPUT_CHARS}")
-
-
-def _text_length(value: Any) -> int:
-    return len(value) if isinstance(value, str) else len(str(value))
-
-
-def _check_replace(text: Any, old: Any, new: Any, count: Any = -1) -> None:
-    """Refuse a replace whose result would pass the cap ('ab' * 30000, 'a' -> 60,000 x)."""
-    if not (isinstance(text, str) and isinstance(old, str) and isinstance(new, str)):
-        return
-    found = text.count(old) if old else len(text) + 1
-    if isinstance(count, int) and count >= 0:
-        found = min(found, count)
-    if len(text) + found * (len(new) - len(old)) > MAX_OUTPUT_CHARS:
-        raise _refuse(f"a replacement longer than {MAX_OUTPUT_CHARS} characters")
-
-
-def _checked_join_items(separator: Any, items: Any) -> list[Any]:
-    """`items` as a list, unless joining them with `separator` passes the cap."""
-    listed = list(items)
-    size = _text_length(separator) * max(len(listed) - 1, 0)
-    if size > MAX_OUTPUT_CHARS or size + sum(_text_length(item) for item in listed) > \
-            MAX_OUTPUT_CHARS:
-        raise _refuse(f"a join longer than {MAX_OUTPUT_CHARS} characters")
-    return listed
-
-
-def _check_indent(text: Any, width: Any) -> None:
-    if isinstance(text, str):
-        lines = text.count("\n") + 1
-        step = _text_length(width) if isinstance(width, str) else \
-            (width if isinstance(width, int) else 0)
-        if len(text) + step * lines > MAX_OUTPUT_CHARS:
-            raise _refuse(f"an indented text longer than {MAX_OUTPUT_CHARS} characters")
-
-
-def _checked_str_call(method: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) \
-        -> tuple[Any, ...]:
-    """The arguments of a call of a str method, refused when the result would pass the
-    cap before it could be measured (padding, replace, join) or the method could blow
-    a string up (translate, expandtabs)."""
-    text, name = getattr(method, "__self__", None), getattr(method, "__name__", "")
-    if not isinstance(text, str):
-        return args
-    if name in _REFUSED_STR_METHODS:
-        raise _refuse(f"str.{name} is not allowed in templates")
-    if name in _PADDING_STR_METHODS:
-        _check_arguments(list(args) + list(kwargs.values()))
-    elif name == "replace" and len(args) >= 2:
-        _check_replace(text, args[0], args[1], args[2] if len(args) > 2 else -1)
-    elif name == "join" and args:
-        return (_checked_join_items(text, args[0]), *args[1:])
-    return args
-
-
-def _bounded_range(*args: int) -> range:
-    numbers = range(*args)
-    if len(numbers) > MAX_RANGE:
-        raise _refuse(f"range of more than {MAX_RANGE} items")
-    return numbers
-
-
 @lru_cache(maxsize=4)
 def _environment(html: bool, lenient: bool) -> Any:
     # jinja2 is imported on first use: importing notifiers (and flows) stays light
@@ -254,7 +144,7 @@ def _environment(html: bool, lenient: bool) -> Any:
 
         @staticmethod
         def sized(value: Any) -> Any:
-            return _check_size(value)
+            return check_size(value)
 
         def unsafe_undefined(self, obj: Any, attribute: Any) -> Any:
             # the stock sandbox returns an Undefined that renders as "": refuse instead
@@ -263,21 +153,13 @@ def _environment(html: bool, lenient: bool) -> Any:
 
         def call_binop(self, context: Any, operator: str, left: Any, right: Any) -> Any:
             _budget().step()
-            if operator == "**" and isinstance(right, int | float) and abs(right) > MAX_EXPONENT:
-                raise _refuse("exponent too large")
-            if operator == "*":
-                for sequence, times in ((left, right), (right, left)):
-                    if (isinstance(sequence, str | list | tuple) and isinstance(times, int)
-                            and len(sequence) * times > MAX_OUTPUT_CHARS):
-                        raise _refuse("repetition too large")
-            if operator == "%":
-                _check_format(left, right)
-            return _check_size(super().call_binop(context, operator, left, right))
+            check_binop(operator, left, right)
+            return check_size(super().call_binop(context, operator, left, right))
 
         def call(__self, __context: Any, __obj: Any, *args: Any, **kwargs: Any) -> Any:
             _budget().step()
-            args = _checked_str_call(__obj, args, kwargs)
-            return _check_size(super().call(__context, __obj, *args, **kwargs))
+            args = checked_str_call(__obj, args, kwargs)
+            return check_size(super().call(__context, __obj, *args, **kwargs))
 
         def wrap_str_format(self, value: Any) -> Any:
             # jinja hands templates a sandboxed str.format / format_map: measured first
@@ -288,7 +170,7 @@ def _environment(html: bool, lenient: bool) -> Any:
 
             def checked(*args: Any, **kwargs: Any) -> str:
                 mapping = args[0].values() if args and isinstance(args[0], dict) else ()
-                _check_format(text, [*args, *kwargs.values(), *mapping])
+                check_format(text, [*args, *kwargs.values(), *mapping])
                 return wrapped(*args, **kwargs)
 
             return checked
@@ -305,7 +187,7 @@ def _environment(html: bool, lenient: bool) -> Any:
                           undefined=ChainableUndefined if lenient else Undefined)
     for name in ("lipsum", "cycler", "joiner"):
         environment.globals.pop(name, None)
-    environment.globals["range"] = _bounded_range
+    environment.globals["range"] = bounded_range
     environment.filters = {name: _guarded_filter(name, function)
                            for name, function in environment.filters.items()}
     return environment
@@ -321,23 +203,23 @@ def _guarded_filter(name: str, function: Any) -> Any:
     def guarded(*args: Any, **kwargs: Any) -> Any:
         _budget().step()
         # after the value come the arguments, where a huge width or count would be
-        _check_arguments(list(args[value_at + 1:]) + list(kwargs.values()))
+        check_arguments(list(args[value_at + 1:]) + list(kwargs.values()))
         value, rest = (args[value_at], args[value_at + 1:]) if len(args) > value_at \
             else (None, ())
         if name == "format":
-            _check_format(value, [*rest, *kwargs.values()])
+            check_format(value, [*rest, *kwargs.values()])
         elif name == "replace" and len(rest) >= 2:
-            _check_replace(str(value), str(rest[0]), str(rest[1]),
+            check_replace(str(value), str(rest[0]), str(rest[1]),
                            rest[2] if len(rest) > 2 else kwargs.get("count", -1))
         elif name == "indent":
-            _check_indent(str(value), rest[0] if rest else kwargs.get("width", 4))
+            check_indent(str(value), rest[0] if rest else kwargs.get("width", 4))
         elif name == "join" and len(args) > value_at:
             separator = rest[0] if rest else kwargs.get("d", "")
             items = list(args[value_at])
             if kwargs.get("attribute") is None and (len(rest) < 2 or rest[1] is None):
-                _checked_join_items(separator, items)
+                checked_join_items(separator, items)
             args = (*args[:value_at], items, *rest)
-        return _check_size(function(*args, **kwargs))
+        return check_size(function(*args, **kwargs))
 
     if passed:
         guarded.jinja_pass_arg = function.jinja_pass_arg  # type: ignore[attr-defined]
@@ -384,15 +266,15 @@ def render(template: str, context: Mapping[str, Any], *, html: bool = False,
             chunks.append(chunk)
             size += len(chunk)
             if size > MAX_OUTPUT_CHARS:
-                raise _refuse(f"output longer than {MAX_OUTPUT_CHARS} characters")
+                raise refuse(f"output longer than {MAX_OUTPUT_CHARS} characters")
     except TemplateProblem:
         raise
     except SecurityError as error:
-        raise _refuse(str(error)) from None
+        raise refuse(str(error)) from None
     except RecursionError:
-        raise _refuse("recursion too deep") from None
+        raise refuse("recursion too deep") from None
     except MemoryError:
-        raise _refuse("out of memory") from None
+        raise refuse("out of memory") from None
     except Exception as error:  # noqa: BLE001 - a template bug can raise anything
         raise TemplateProblem(f"template failed to render: {type(error).__name__}: {error}") \
             from None

@@ -135,11 +135,6 @@ def is_silenced(labels: Mapping[str, str], silences: Iterable[Silence],
     return max(found, key=lambda silence: silence.ends_at, default=None)
 
 
-def parse_matchers(texts: Iterable[str]) -> list[Matcher]:
-    """Matchers from `--match k=v` style strings; InvalidSilence naming the bad one."""
-    return [Matcher.parse(text) for text in texts]
-
-
 def parse_duration(text: str) -> float:
     """Seconds in a duration such as "90s", "15m", "2h", "1d" or "1h30m"; InvalidSilence
     when it does not parse or is not positive."""

@@ -32,7 +32,7 @@ import redis
 from pydantic import TypeAdapter, ValidationError
 
 from automations.errors import RenderError
-from automations.events import Event
+from automations.events import AUTOMATION, Event, flow_run_resource_id, resource_id
 from automations.schema import (
     NOTIFICATION_ACTIONS,
     Action,
@@ -48,14 +48,10 @@ from automations.state import EventRef
 from automations.templates import render_value
 from services import control
 from services.core import leases, stream
-from services.core.automation_store import (
-    FIRING_RETENTION_S,
-    ActionOutcome,
-    AutomationStore,
-    FiringRecord,
-)
+from services.core.automation_store import AutomationStore
 from services.core.connection import connect
 from services.core.errors import InvalidInput, InvalidTransition, NotFound
+from services.core.firings import FIRING_RETENTION_S, ActionOutcome, FiringRecord
 from services.core.models import FINAL_STATES, StateType
 from services.core.queues import NOTIFICATION_ACTION_TYPES
 from services.core.settings import Settings
@@ -198,9 +194,9 @@ def outcome_event(record: FiringRecord, outcome: ActionOutcome) -> Event:
     related = []
     run_id = outcome.result.get("flow_run_id") or outcome.result.get("target_flow_run_id")
     for target in dict.fromkeys(filter(None, [run_id, *record.flow_run_ids()])):
-        related.append({"resource.id": f"flow-run.{target}", "resource.role": "flow-run"})
+        related.append({"resource.id": flow_run_resource_id(target), "resource.role": "flow-run"})
     return Event(event=f"automation.action.{outcome.outcome}",
-                 resource={"resource.id": f"automation.{record.automation_id}",
+                 resource={"resource.id": resource_id(AUTOMATION, record.automation_id),
                            "resource.name": record.automation_name},
                  related=related,
                  payload={"firing_id": record.id, "action_index": outcome.index,

@@ -14,7 +14,7 @@ from automations.backtest import BacktestResult
 from automations.explain import Explanation
 from automations.schema import Automation, CompoundTrigger, EventTrigger, SequenceTrigger
 from services.cli.common import add_row
-from services.core.automation_store import FiringRecord
+from services.core.firings import FiringRecord
 
 OUTCOME_STYLES = {"done": "green", "skipped": "yellow", "failed": "red"}
 

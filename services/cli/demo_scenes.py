@@ -28,7 +28,8 @@ from services.cli.common import plain
 
 if TYPE_CHECKING:
     from services.cli.demo import DemoSession
-    from services.core.automation_store import AutomationStore, FiringRecord
+    from services.core.automation_store import AutomationStore
+    from services.core.firings import FiringRecord
     from services.core.models import FlowRun
 
 QUEUE = "default"

@@ -1,5 +1,5 @@
 """Automations in Redis: create, replace, patch, delete, pause, resume, list, get (by id
-or name; names are unique), and the record of their firings with each action's outcome.
+or name; names are unique), and reading their firings (services/core/firings.py).
 
 Implementation notes:
 - The automations hash, the names hash and the version counter share one hash tag, so
@@ -10,9 +10,6 @@ Implementation notes:
   with the change, by whichever engine replica reads it (services/engine/loading.py
   [1]-[5]). WATCH on the counter gives the entry its version and keeps the entries in
   the order of the versions.
-- A firing is a hash (its record, then one field per action outcome) kept
-  FIRING_RETENTION_S; each automation indexes its latest MAX_FIRINGS_KEPT firings in a
-  sorted set by firing time.
 """
 
 from __future__ import annotations
@@ -39,65 +36,15 @@ from automations.schema import (
 from services.core import stream
 from services.core.action_secrets import seal_actions
 from services.core.errors import NameTaken, NotFound
+from services.core.firings import ActionOutcome, FiringRecord, decode_firing
 from services.core.keys import Keys
-from services.core.models import utcnow
 from services.core.settings import Settings
 
-FIRING_RETENTION_S = 30 * 24 * 3600
-MAX_FIRINGS_KEPT = 1_000
 # the notifier that always exists: it keeps messages instead of sending them
 OUTBOX_NOTIFIER = "outbox"
 
-Outcome = Literal["done", "skipped", "failed"]
 # whether a notifier of that name exists (the notify service knows every source of them)
 NotifierCheck = Callable[[str], bool]
-
-
-class ActionOutcome(BaseModel):
-    """What became of one action of a firing."""
-
-    index: int
-    type: str
-    outcome: Outcome
-    detail: str = ""
-    # what the action made, e.g. {"flow_run_id": ...}
-    result: dict[str, Any] = Field(default_factory=dict)
-    at: datetime = Field(default_factory=utcnow)
-
-
-class FiringRecord(BaseModel):
-    """A recorded firing: why it fired, the events behind it, its actions and their outcomes."""
-
-    id: str
-    automation_id: str
-    automation_name: str
-    trigger: str = ""
-    states: list[str]
-    bucket: list[str] = Field(default_factory=list)
-    labels: dict[str, str] = Field(default_factory=dict)
-    occurred: datetime
-    fired_at: datetime
-    count: int
-    threshold: int
-    reason: str
-    # the firing's events, as EventRef JSON lists [id, event, occurred, resource id, related]
-    events: list[list[Any]] = Field(default_factory=list)
-    # the event templates see: the triggering event, or what is known of the first one
-    event: dict[str, Any] = Field(default_factory=dict)
-    # (index, action document) of each action this firing runs
-    actions: list[tuple[int, dict[str, Any]]] = Field(default_factory=list)
-    outcomes: list[ActionOutcome] = Field(default_factory=list)
-
-    def flow_run_ids(self) -> list[str]:
-        """The flow runs the firing's events are about, oldest first, without repeats."""
-        from automations.state import EventRef
-
-        found: list[str] = []
-        for ref in self.events:
-            run_id = EventRef.from_json(ref).flow_run_id()
-            if run_id and run_id not in found:
-                found.append(run_id)
-        return found
 
 
 class ApplyResult(BaseModel):
@@ -351,10 +298,10 @@ class AutomationStore:
         pipe = self.client.pipeline(transaction=False)
         for firing_id in ids:
             pipe.hgetall(self.keys.automation_firing(automation_id, firing_id))
-        return [record for raw in pipe.execute() if (record := _decode_firing(raw))]
+        return [record for raw in pipe.execute() if (record := decode_firing(raw))]
 
     def firing(self, automation_id: str, firing_id: str) -> FiringRecord | None:
-        return _decode_firing(self.client.hgetall(
+        return decode_firing(self.client.hgetall(
             self.keys.automation_firing(automation_id, firing_id)))
 
     def record_outcome(self, automation_id: str, firing_id: str, outcome: ActionOutcome,
@@ -364,38 +311,3 @@ class AutomationStore:
         target.hset(self.keys.automation_firing(automation_id, firing_id),
                     f"outcome:{outcome.index}", outcome.model_dump_json())
 
-
-def firing_record_ops(pipe: redis.client.Pipeline, keys: Keys,
-                      records: Iterable[FiringRecord]) -> None:
-    """Store firing records and index them under their automations (idempotent)."""
-    by_automation: dict[str, dict[str, float]] = {}
-    for record in records:
-        key = keys.automation_firing(record.automation_id, record.id)
-        pipe.hset(key, "record", record.model_dump_json(exclude={"outcomes"}))
-        pipe.expire(key, FIRING_RETENTION_S)
-        by_automation.setdefault(record.automation_id, {})[record.id] = \
-            record.fired_at.timestamp()
-    for automation_id, fired in by_automation.items():
-        index = keys.automation_firings(automation_id)
-        pipe.zadd(index, fired)
-        pipe.zremrangebyrank(index, 0, -MAX_FIRINGS_KEPT - 1)
-        pipe.expire(index, FIRING_RETENTION_S)
-
-
-def _decode_firing(raw: dict[str, str]) -> FiringRecord | None:
-    if not raw or "record" not in raw:
-        return None
-    record = FiringRecord.model_validate_json(raw["record"])
-    outcomes = [ActionOutcome.model_validate_json(value) for name, value in raw.items()
-                if name.startswith("outcome:")]
-    record.outcomes = sorted(outcomes, key=lambda outcome: outcome.index)
-    return record
-
-
-def firing_event_payload(record: FiringRecord) -> dict[str, Any]:
-    """The payload of an `automation.triggered` event."""
-    return {"firing_id": record.id, "automation": record.automation_name,
-            "trigger": record.trigger, "states": record.states, "reason": record.reason,
-            "labels": record.labels, "count": record.count, "threshold": record.threshold,
-            "event_ids": [ref[0] for ref in record.events],
-            "actions": [action.get("type") for _, action in record.actions]}

@@ -68,10 +68,6 @@ class OutageLog:
         self.since: float | None = None
         self.attempts = 0
 
-    @property
-    def ongoing(self) -> bool:
-        return self.since is not None
-
     def lost(self, error: BaseException, meanwhile: str = "waiting for it") -> float:
         """A try failed for want of Redis; the seconds to wait before the next one.
         `meanwhile` says what the process does until Redis is back."""

@@ -8,7 +8,16 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from automations.events import Event
+from automations.events import (
+    DEPLOYMENT,
+    FLOW,
+    TAG,
+    TASK_RUN,
+    WORK_QUEUE,
+    Event,
+    flow_run_resource_id,
+    resource_id,
+)
 from services.core.models import FlowRun, StateType, TaskRun, construct
 
 MAX_MESSAGE_CHARS = 2_000
@@ -19,18 +28,20 @@ _STATE_NAMES = {state: (state.value, state.value.upper()) for state in StateType
 def _related(flow_name: str | None, deployment: str | None, tags: list[str],
              work_queue: str | None, parent_run_id: str | None) -> list[dict[str, str]]:
     # no flow label rather than a guessed one: the worker records the name before Running
-    related = [] if flow_name is None else [
-        {"resource.id": f"flow.{flow_name}", "resource.role": "flow", "resource.name": flow_name}]
+    related = [] if flow_name is None else [{"resource.id": resource_id(FLOW, flow_name),
+                                              "resource.role": "flow", "resource.name": flow_name}]
     if deployment:
-        related.append({"resource.id": f"deployment.{deployment}", "resource.role": "deployment",
-                        "resource.name": deployment})
+        related.append({"resource.id": resource_id(DEPLOYMENT, deployment),
+                        "resource.role": "deployment", "resource.name": deployment})
     if work_queue:
-        related.append({"resource.id": f"work-queue.{work_queue}", "resource.role": "work-queue",
-                        "resource.name": work_queue})
+        related.append({"resource.id": resource_id(WORK_QUEUE, work_queue),
+                        "resource.role": "work-queue", "resource.name": work_queue})
     if parent_run_id:
-        related.append({"resource.id": f"flow-run.{parent_run_id}", "resource.role": "parent-run"})
+        related.append({"resource.id": flow_run_resource_id(parent_run_id),
+                        "resource.role": "parent-run"})
     for tag in tags:
-        related.append({"resource.id": f"tag.{tag}", "resource.role": "tag", "resource.name": tag})
+        related.append({"resource.id": resource_id(TAG, tag), "resource.role": "tag",
+                        "resource.name": tag})
     return related
 
 
@@ -65,7 +76,7 @@ def flow_run_event(run: FlowRun, state: StateType, occurred: datetime, *,
         payload["retry_of"] = run.retry_of
     if extra:
         payload.update(extra)
-    resource = {"resource.id": f"flow-run.{run.id}", "resource.name": run.name,
+    resource = {"resource.id": flow_run_resource_id(run.id), "resource.name": run.name,
                 **_state_labels(state, message, run.run_count)}
     return Event.model_construct(
         id=uuid.uuid4(), occurred=occurred, event=f"flow-run.{state.value}",
@@ -89,11 +100,11 @@ def task_run_event(task_run: TaskRun, flow_run: FlowRun, state: StateType, occur
         payload["duration_s"] = round((occurred - task_run.start_time).total_seconds(), 6)
     if task_run.cached:
         payload["cached"] = True
-    related = [{"resource.id": f"flow-run.{flow_run.id}", "resource.role": "flow-run",
+    related = [{"resource.id": flow_run_resource_id(flow_run.id), "resource.role": "flow-run",
                 "resource.name": flow_run.name}]
     tags = sorted(set(flow_run.tags).union(task_run.tags)) if flow_run.tags or task_run.tags else []
     related += _related(flow_run.flow_name, flow_run.deployment, tags, flow_run.work_queue, None)
-    resource = {"resource.id": f"task-run.{task_run.id}", "resource.name": task_run.name,
+    resource = {"resource.id": resource_id(TASK_RUN, task_run.id), "resource.name": task_run.name,
                 **_state_labels(state, message, task_run.run_count)}
     return construct(Event, {
         "id": uuid.uuid4(), "occurred": occurred, "event": f"task-run.{name}",

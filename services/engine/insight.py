@@ -8,13 +8,14 @@ import time
 from typing import Any
 
 from automations.backtest import BacktestResult, backtest
-from automations.events import Event
+from automations.events import Event, flow_run_resource_id
 from automations.explain import Explanation, explain
 from automations.history import subjects
 from automations.schema import Automation, EventTrigger
 from automations.state import BucketState
 from services.core import stream
-from services.core.automation_store import MAX_FIRINGS_KEPT, AutomationStore
+from services.core.automation_store import AutomationStore
+from services.core.firings import MAX_FIRINGS_KEPT
 from services.core.store import Store
 from services.engine.buckets import bucket_digest, deadline_member, durations_of
 from services.engine.index import Loaded
@@ -26,7 +27,7 @@ _XRANGE_CHUNK = 2_000
 
 def run_events(store: Store, automation: Automation, run_id: str) -> list[Event]:
     """The run's own events, and the related ones the automation listens to, oldest first."""
-    resource_id = f"flow-run.{run_id}"
+    resource_id = flow_run_resource_id(run_id)
     names = automation.required_event_names()
     found = stream.recent(store.client, store.keys, count=10_000, resource_id=resource_id,
                           scan_limit=max(store.settings.events_maxlen, 10_000))
@@ -69,7 +70,8 @@ def explain_run(store: Store, automations: AutomationStore, ref: str, run_ref: s
     run = store.find_flow_run(run_ref)
     loaded = Loaded.of(automation)
     events = run_events(store, automation, run.id)
-    raw_traces = store.client.lrange(store.keys.evaluation_trace(f"flow-run.{run.id}"), 0, -1)
+    trace_key = store.keys.evaluation_trace(flow_run_resource_id(run.id))
+    raw_traces = store.client.lrange(trace_key, 0, -1)
     traces = [entry for entry in map(json.loads, raw_traces)
               if entry.get("automation_id") == automation.id]
     firings = [{**record.model_dump(mode="json"), "fired_at": record.fired_at.timestamp()}

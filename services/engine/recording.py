@@ -17,11 +17,11 @@ from typing import Any
 
 import redis
 
-from automations.events import Event
+from automations.events import AUTOMATION, Event, flow_run_resource_id, resource_id
 from automations.schema import Automation
 from automations.state import TRIGGERED, EventRef, Firing
 from services.core import stream
-from services.core.automation_store import FiringRecord, firing_event_payload, firing_record_ops
+from services.core.firings import FiringRecord, firing_event_payload, firing_record_ops
 from services.core.keys import Keys
 from services.core.queues import ACTION_JOB, action_job_id, queue_for_action
 from services.engine.buckets import Slot, parse_outbox_item
@@ -87,14 +87,14 @@ def pending_firings(slot: Slot) -> list[Pending]:
 def triggered_event(record: FiringRecord) -> Event:
     """`automation.triggered` (or `automation.resolved` for a firing that only resolves, as
     Prefect), with an id derived from the firing, so that a repeat is recognisable."""
-    related = [{"resource.id": f"flow-run.{run_id}", "resource.role": "flow-run"}
+    related = [{"resource.id": flow_run_resource_id(run_id), "resource.role": "flow-run"}
                for run_id in record.flow_run_ids()]
     follows = record.events[-1][0] if record.events else None
     return Event(
         id=uuid.uuid5(_EVENT_NAMESPACE, f"{record.automation_id}:{record.id}"),
         occurred=record.fired_at,
         event="automation.triggered" if TRIGGERED in record.states else "automation.resolved",
-        resource={"resource.id": f"automation.{record.automation_id}",
+        resource={"resource.id": resource_id(AUTOMATION, record.automation_id),
                   "resource.name": record.automation_name},
         related=related, payload=firing_event_payload(record),
         follows=uuid.UUID(follows) if follows else None)

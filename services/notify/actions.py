@@ -14,7 +14,8 @@ from datetime import UTC, datetime
 from typing import Any, Literal
 
 from automations.schema import Automation
-from services.core.automation_store import AutomationStore, FiringRecord
+from services.core.automation_store import AutomationStore
+from services.core.firings import FiringRecord
 from services.core.store import Store
 from services.notify.delivery import Deliveries
 from services.notify.records import Notification

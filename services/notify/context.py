@@ -14,7 +14,7 @@ from typing import Any
 
 from automations.schema import Automation
 from services.core import crypto
-from services.core.automation_store import FiringRecord
+from services.core.firings import FiringRecord
 from services.core.models import FlowRun, StateType, TaskRun
 from services.core.run_links import signed_run_url
 from services.core.settings import Settings

@@ -14,7 +14,14 @@ from typing import Any, Literal
 import redis
 from pydantic import BaseModel, ConfigDict, Field
 
-from automations.events import Event
+from automations.events import (
+    AUTOMATION,
+    NOTIFICATION,
+    NOTIFIER,
+    Event,
+    flow_run_resource_id,
+    resource_id,
+)
 from notifiers import Message, ProviderAnswer
 from notifiers.grouping import GroupPolicy
 from services.core.errors import NotFound
@@ -120,18 +127,18 @@ def outcome_event(notification: Notification, step: Step) -> Event:
     """`notification.<outcome>` for one step."""
     related = []
     if notification.automation_id:
-        related.append({"resource.id": f"automation.{notification.automation_id}",
+        related.append({"resource.id": resource_id(AUTOMATION, notification.automation_id),
                         "resource.role": "automation",
                         "resource.name": notification.automation_name or ""})
     if notification.flow_run_id:
-        related.append({"resource.id": f"flow-run.{notification.flow_run_id}",
+        related.append({"resource.id": flow_run_resource_id(notification.flow_run_id),
                         "resource.role": "flow-run"})
     if step.via:
-        related.append({"resource.id": f"notifier.{step.via}", "resource.role": "notifier",
+        related.append({"resource.id": resource_id(NOTIFIER, step.via), "resource.role": "notifier",
                         "resource.name": step.via})
     return Event(
         event=f"notification.{step.outcome}",
-        resource={"resource.id": f"notification.{notification.id}",
+        resource={"resource.id": resource_id(NOTIFICATION, notification.id),
                   "resource.name": notification.message.subject[:200]},
         related=related,
         payload={"notification_id": notification.id, "message_id": notification.message.id,

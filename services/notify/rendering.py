@@ -37,8 +37,8 @@ from notifiers.grouping import (
 from notifiers.templates import render_message, render_payload
 from services.core import crypto
 from services.core.action_secrets import reveal_webhook
-from services.core.automation_store import FiringRecord
 from services.core.errors import NotFound
+from services.core.firings import FiringRecord
 from services.core.settings import Settings
 from services.core.store import Store
 from services.notify.configs import CHANNEL_DEFAULTS, NotifierStore, reveal

@@ -14,7 +14,7 @@ Implementation notes:
 from __future__ import annotations
 
 import math
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from services.core.errors import InvalidInput
@@ -68,9 +68,3 @@ def _cron_times(schedule: Schedule, after: datetime, until: datetime,
             break
         times.append(due)
     return times
-
-
-def next_due(schedule: Schedule, after: datetime) -> datetime | None:
-    """The first due time after `after` (within a year), for display."""
-    found = due_times(schedule, after, after + timedelta(days=366), limit=1)
-    return found[0] if found else None

@@ -17,7 +17,7 @@ from automations.events import Event
 from automations.schema import Action
 from automations.state import EventRef
 from services.core import stream
-from services.core.automation_store import FiringRecord
+from services.core.firings import FiringRecord
 from services.core.models import ErrorInfo, FlowRun, LogRecord, StateRecord, StateType, TaskRun
 from services.core.settings import Settings
 from services.core.store import Store, log_ops, task_run_ops

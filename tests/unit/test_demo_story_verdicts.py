@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 from services.cli.demo import DemoSession, failures
 from services.cli.demo_scenes import StoryResult, judge_retrain, judge_retry, judge_stuck
-from services.core.automation_store import ActionOutcome, FiringRecord
+from services.core.firings import ActionOutcome, FiringRecord
 from services.core.models import FlowRun, StateType
 
 T0 = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)

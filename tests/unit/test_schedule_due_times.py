@@ -8,7 +8,7 @@ import pytest
 
 from services.core.errors import InvalidInput
 from services.core.models import Schedule
-from services.scheduler.schedules import due_times, next_due
+from services.scheduler.schedules import due_times
 
 
 def at(hour: int, minute: int = 0, second: int = 0, day: int = 1) -> datetime:
@@ -60,8 +60,9 @@ def test_an_empty_or_reversed_window_has_no_times():
     assert due_times(schedule, at(11), at(10)) == []
 
 
-def test_next_due_is_the_first_time_after_an_instant():
-    assert next_due(Schedule(cron="30 4 * * *"), at(5)) == at(4, 30, day=2)
+def test_the_first_due_time_is_the_first_one_after_the_window_opens():
+    assert due_times(Schedule(cron="30 4 * * *"), at(5), at(5, day=3), limit=1) == [
+        at(4, 30, day=2)]
 
 
 def test_an_unknown_timezone_is_a_clear_error():

@@ -6,17 +6,18 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from automations.matching import (
-    LabelSpec,
-    NamePatterns,
-    event_label_keys,
-    match_reasons,
-    matches,
-    name_matches,
-    pattern_problem,
-)
+from automations.matching import LabelSpec, NamePatterns, pattern_problem
 from automations.schema import EventTrigger
 from tests.unit.trigger_timeline import event
+
+
+def matches(spec, labels) -> bool:
+    return LabelSpec(spec).matches(labels)
+
+
+def match_reasons(spec, labels) -> list[str]:
+    return [check.reason for check in LabelSpec(spec).check(labels) if not check.ok]
+
 
 # Prefect's own example for negative labels (PR 13192)
 MIXED = {"my-label": ["this*", "!this", "!this-either", "!this-never*"]}
@@ -77,7 +78,6 @@ def test_related_specs_need_one_related_resource_matching_all_labels():
     ("*", "data.arrived", True),
 ])
 def test_event_names_match_exactly_or_by_prefix(pattern, name, expected):
-    assert name_matches(pattern, name) is expected
     assert NamePatterns([pattern]).matches(name) is expected
 
 
@@ -130,14 +130,6 @@ def test_bucketing_key_reads_sorted_for_each_labels_and_related_ones():
     assert trigger.bucketing_key(item) == ("", "taxi-training", "run-7")
     assert trigger.triggering_labels(trigger.bucketing_key(item)) == {
         "missing": "", "related:flow:resource.name": "taxi-training", "resource.name": "run-7"}
-
-
-def test_event_label_keys_cover_resource_and_related_labels():
-    keys = event_label_keys({"resource.id": "flow-run.1"},
-                            [{"resource.role": "flow", "resource.name": "taxi"}],
-                            labels=["resource.name", "resource.id"])
-    assert keys == {("resource", "resource.id", "flow-run.1"),
-                    ("related", "resource.name", "taxi")}
 
 
 labels = st.dictionaries(st.sampled_from(["resource.name", "env", "resource.role"]),

@@ -25,7 +25,8 @@ from services.api.deps import StoreDep
 from services.api.errors import error_responses
 from services.api.limits import MAX_LIST_LIMIT, within_bytes
 from services.api.schemas import ID_PATTERN
-from services.core.automation_store import AutomationStore, FiringRecord, validate_spec
+from services.core.automation_store import AutomationStore, validate_spec
+from services.core.firings import FiringRecord
 from services.notify.configs import NotifierStore
 
 router = APIRouter(prefix="/api/automations", tags=["automations"], responses=AUTH_RESPONSES)
