@@ -30,7 +30,8 @@ def report_rows(results: Sequence[ImportResult]) -> list[ReportRow]:
         if result.status == "refused":
             reason = "; ".join(result.problems) or "it could not be converted"
         elif result.status == "placeholders":
-            reason = "unmapped: " + ", ".join(sorted({p.name for p in result.placeholders}))
+            kinds = sorted({placeholder.kind for placeholder in result.placeholders})
+            reason = f"Prefect ids to map: {', '.join(kinds)} (listed below)"
         else:
             reason = ""
         rows.append(ReportRow(result.source, name, result.status, reason))
@@ -38,13 +39,13 @@ def report_rows(results: Sequence[ImportResult]) -> list[ReportRow]:
 
 
 def placeholder_summary(results: Sequence[ImportResult]) -> list[str]:
-    """The ids left to map, once each: what the placeholder stands for and the map line."""
+    """The ids left to map, once each, as the lines of a map file (YAML) to fill in: the
+    map line, and in a comment the placeholder that stands for it now."""
     lines: dict[str, str] = {}
     for result in results:
         for placeholder in result.placeholders:
-            lines.setdefault(placeholder.name, f"{placeholder.name}: an unmapped Prefect "
-                                               f"{placeholder.kind} id; in a --map file write "
-                                               f"`{placeholder.map_line}`")
+            lines.setdefault(placeholder.name, f"{placeholder.map_line}  # now "
+                                               f"{placeholder.name}")
     return list(lines.values())
 
 

@@ -307,11 +307,11 @@ def import_prefect(
             console(stderr=True).print(_import_table(results, [None] * len(results)))
     summary = placeholder_summary(results)
     if summary:
-        typer.secho(f"{len(summary)} Prefect id(s) left as placeholders; `automation apply` "
-                    "refuses them until mapped. Write these lines into a map file and import "
-                    "again with --map FILE (or pass --map-from-prefect with what `prefect "
-                    "deployment|work-queue|block ls --output json` prints):", err=True,
-                    fg="yellow")
+        typer.secho(f"{len(summary)} Prefect id(s) left as placeholders: `automation apply` "
+                    "refuses them until mapped. Copy these lines into a map file (YAML), put "
+                    "each name in, and import again with --map FILE (or pass "
+                    "--map-from-prefect with what `prefect deployment|work-queue|block ls "
+                    "--output json` prints):", err=True, fg="yellow")
         for line in summary:
             typer.echo(f"  {line}", err=True)
     if any(result.status == "refused" for result in results):

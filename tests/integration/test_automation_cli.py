@@ -217,7 +217,8 @@ def test_import_prefect_prints_json_and_reports_problems(cli, tmp_path):
 
     assert converted.exit_code == 0, converted.output
     assert json.loads(converted.stdout)["trigger"]["expect"] == ["flow-run.Crashed"]
-    assert "`7f3e4c5d-0000-4000-8000-000000000000: <notifier name>`" in converted.stderr
+    assert "7f3e4c5d-0000-4000-8000-000000000000: <notifier name>  # now prefect-block-" \
+        in converted.stderr
     assert written.exit_code == 0
     assert json.loads((out / "On-crash.json").read_text())["name"] == "On-crash"
     assert refused.exit_code == 1

@@ -4,6 +4,7 @@ once, and the maps (ours, or Prefect's own listings) that resolve the ids."""
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -31,6 +32,7 @@ def test_a_workspace_export_converts_everything_but_cloud_only_triggers():
 
     assert [r.status for r in results] == ["placeholders", "placeholders", "placeholders",
                                            "converted", "converted", "refused"]
+    assert report_rows(results)[2].reason == "Prefect ids to map: block, work-queue (listed below)"
     assert report_rows(results)[5].reason == ("trigger: metric triggers are Prefect Cloud's; "
                                               "flowkeeper has none")
     retrain = results[1].automation
@@ -47,8 +49,8 @@ def test_the_summary_lists_each_id_once_with_the_map_line_to_write():
     summary = placeholder_summary(import_prefect_documents(exported()))
 
     assert len(summary) == 5  # the deployment is named by two automations, listed once
-    assert (f"prefect-deployment-{DEPLOYMENT_ID}: an unmapped Prefect deployment id; in a "
-            f"--map file write `{DEPLOYMENT_ID}: <deployment name>`") in summary
+    assert (f"{DEPLOYMENT_ID}: <deployment name>  # now prefect-deployment-{DEPLOYMENT_ID}"
+            in summary)
 
 
 def test_an_automation_of_the_batch_named_by_id_resolves_to_its_converted_name():
@@ -128,3 +130,15 @@ def test_placeholders_that_name_nothing_are_found_with_their_field_paths():
     problems = unmapped_placeholders(queue, lambda placeholder: placeholder.kind == "block")
     assert [problem.path for problem in problems] == ["trigger.match.resource.id"]
     assert "unmapped Prefect work-queue id" in problems[0].message
+
+
+def test_the_summary_filled_in_is_a_map_that_leaves_no_placeholder(tmp_path):
+    summary = placeholder_summary(import_prefect_documents(exported()))
+    filled = tmp_path / "ids.yaml"
+    filled.write_text("\n".join(re.sub(r"<([a-z ]+) name>", "some-name", line)
+                                for line in summary))
+
+    results = import_prefect_documents(exported(), names=read_id_map([filled]))
+
+    assert placeholder_summary(results) == []
+    assert results[1].automation.actions[0].deployment == "some-name"
