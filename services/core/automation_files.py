@@ -10,7 +10,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from automations.documents import parse_document
+from automations.documents import DOCUMENT_SUFFIXES, parse_document
 from automations.errors import FieldError, InvalidAutomation, UnreadableFile
 from automations.loading import duplicate_names, load_located_file
 from automations.prefect_batch import file_names
@@ -85,8 +85,11 @@ def write_imported(results: list[ImportResult], directory: Path, *,
     replace a file unless `force`."""
     names = file_names(results)
     targets = [directory / name if name else None for name in names]
-    if directory.exists() and not directory.is_dir():
-        raise InvalidInput(f"{directory}: not a directory (-o takes a directory)")
+    looks_like_a_file = directory.suffix.lower() in DOCUMENT_SUFFIXES
+    if (directory.exists() and not directory.is_dir()) or (
+            looks_like_a_file and not directory.is_dir()):
+        raise InvalidInput(f"{directory}: -o takes a directory (one file per automation); "
+                           "for one file, leave -o out and redirect stdout")
     existing = [str(target) for target in targets if target is not None and target.exists()]
     if existing and not force:
         raise InvalidInput(f"{', '.join(existing)}: already exists; pass --force to replace")

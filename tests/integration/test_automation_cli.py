@@ -248,6 +248,8 @@ def test_import_prefect_converts_a_workspace_into_a_directory(cli, tmp_path):
         "Pool-down-and-a-run-fails.json", "Retrain-when-new-data-lands.json",
         "Training-queue-not-ready.json"]
     assert again.exit_code == 2 and "already exists; pass --force" in again.stderr
+    as_file = cli("import-prefect", export, "-o", str(tmp_path / "ours.json"))
+    assert as_file.exit_code == 2 and "-o takes a directory" in as_file.stderr
     assert mapped.exit_code == 1, mapped.output
     assert "placeholders" not in mapped.stderr.replace("Prefect import", "")
     retrain = json.loads((out / "Retrain-when-new-data-lands.json").read_text())
