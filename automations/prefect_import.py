@@ -68,8 +68,6 @@ def _slug(name: str) -> str:
 class _Converter(TriggerConverter, ActionConverter):
     """A whole document: an automation, or a deployment trigger."""
 
-    # -- documents -----------------------------------------------------------
-
     def name(self, path: str, name: Any, default: str) -> str:
         if not isinstance(name, str) or not name.strip():
             return default
