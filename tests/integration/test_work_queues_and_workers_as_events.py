@@ -6,9 +6,11 @@ from __future__ import annotations
 
 import os
 import signal
+import time
 from datetime import timedelta
 
 import pytest
+from pydantic import SecretStr
 
 from automations.schema import AutomationCreate
 from services.core import leases, stream
@@ -16,6 +18,7 @@ from services.core.models import utcnow
 from services.core.store import Store
 from services.engine import Engine
 from services.scheduler.queue_readiness import check_queue_readiness
+from services.worker.presence import announce_worker
 from tests.conftest import wait_until
 from tests.integration.control_helpers import with_settings
 from tests.integration.worker_processes import WorkerProcess
@@ -116,3 +119,37 @@ def test_a_second_scheduler_skips_the_pass_another_one_holds(fast_presence):
     leases.release(store.client, lease)
     assert check_queue_readiness(store, utcnow()) == 1  # the ghost is announced lost
     assert check_queue_readiness(store, utcnow()) == 0
+
+
+class _RQWorker:
+    """What announce_worker reads of an RQ worker."""
+
+    name = "w-inline"
+
+    def queue_names(self) -> list[str]:
+        return ["training", "notify"]
+
+
+def test_a_live_worker_keeps_its_presence_past_its_ttl_and_clears_it_on_stop(store):
+    settings = store.settings.model_copy(update={"worker_presence_ttl_s": 0.3})
+    announce_stop = announce_worker(settings, _RQWorker())
+    presence = store.keys.worker_presence("w-inline")
+    started = time.monotonic()
+    wait_until(lambda: time.monotonic() - started > 1.0 and store.client.exists(presence), 5,
+               message="the presence to outlive three TTLs")
+
+    announce_stop()
+
+    assert not store.client.exists(presence)
+    assert not store.client.hexists(store.keys.workers, "w-inline")
+    (stopped,) = events(store, "worker.stopped")
+    assert stopped.payload["queues"] == ["training", "notify"]
+
+
+def test_a_worker_that_cannot_reach_redis_runs_unannounced(settings, caplog):
+    unreachable = settings.model_copy(update={"redis_url": SecretStr("redis://127.0.0.1:1/0")})
+
+    announce_stop = announce_worker(unreachable, _RQWorker())
+    announce_stop()  # nothing to announce, and no error either
+
+    assert "worker w-inline: could not announce itself" in caplog.text
