@@ -19,7 +19,10 @@ from services.cli.common import console, load_settings, plain
 from services.cli.errors import EXIT_BAD_INPUT, EXIT_FAILURE, fail
 
 if TYPE_CHECKING:
+    from rich.table import Table
+
     from automations.errors import AutomationError
+    from automations.prefect_import import ImportResult
     from services.core.automation_store import ApplyResult, AutomationStore
     from services.core.settings import Settings
 
@@ -244,44 +247,94 @@ def backtest(name: Name, hours: Annotated[float, typer.Option(
     console().print(backtest_view(result, name))
 
 
+MapFiles = Annotated[list[Path] | None, typer.Option(
+    "--map", metavar="FILE", help="Prefect ids to names, one `<uuid>: <name>` per line "
+    "(YAML) or a JSON object; repeatable")]
+PrefectListings = Annotated[list[Path] | None, typer.Option(
+    "--map-from-prefect", metavar="FILE", help="what `prefect deployment ls`, `prefect "
+    "work-queue ls`, `prefect block ls` or `prefect flow ls` printed with --output json; "
+    "repeatable")]
+
+
 @automation_app.command("import-prefect")
 def import_prefect(
-    file: Annotated[Path, typer.Argument(help="a Prefect automation (JSON) or a prefect.yaml")],
-    output: Annotated[Path | None, typer.Option("--output", "-o", help="write the JSON here")]
-    = None,
+    file: Annotated[Path, typer.Argument(help="a Prefect automation (JSON), a list of them "
+                                              "(`prefect automation ls --output json`), or "
+                                              "a prefect.yaml")],
+    map_files: MapFiles = None,
+    prefect_listings: PrefectListings = None,
+    output: Annotated[Path | None, typer.Option(
+        "--output", "-o", metavar="DIR", help="write one JSON file per automation here "
+        "(instead of printing them)")] = None,
+    force: Annotated[bool, typer.Option(help="with -o, replace files that exist")] = False,
 ) -> None:
-    """Convert Prefect automations to ours: JSON on stdout, what cannot be mapped on stderr."""
+    """Convert Prefect automations to ours: JSON on stdout (or one file each in -o DIR),
+    what was changed, refused or left to map on stderr.
+
+    An id that no map resolves becomes a placeholder (prefect-deployment-<uuid>, ...):
+    the automation is converted, and `automation apply` refuses it until mapped. Exit
+    code 0 when every automation was converted (placeholders included), 1 when some
+    were refused, 2 for an unreadable file or map.
+    """
     from automations.errors import AutomationError
+    from automations.prefect_batch import placeholder_summary
     from automations.prefect_import import import_prefect_documents
-    from services.core.automation_files import read_prefect_document
+    from services.core.automation_files import read_id_map, read_prefect_document, write_imported
 
     try:
+        names = read_id_map(map_files or [], prefect_listings or [])
         document = read_prefect_document(file.read_text(encoding="utf-8"), str(file))
     except AutomationError as error:
         raise _report_invalid(error, EXIT_BAD_INPUT) from None
     except (OSError, UnicodeDecodeError) as error:
         raise fail(f"{file}: cannot be read ({error})", EXIT_BAD_INPUT) from None
-    results = import_prefect_documents(document)
-    converted = []
-    problems = 0
+    results = import_prefect_documents(document, names=names)
     for result in results:
         where = f"{file}{': ' + result.source if result.source else ''}"
         for note in result.notes:
             typer.secho(f"note: {where}: {note}", err=True, fg="yellow")
         for problem in result.problems:
             typer.secho(f"error: {where}: {problem}", err=True, fg="red")
-        problems += len(result.problems) + (result.automation is None)
-        if result.automation is not None:
-            converted.append(result.automation.to_document())
-    if converted:
-        text = json.dumps(converted[0] if len(converted) == 1 else converted, indent=2) + "\n"
-        if output is not None:
-            output.write_text(text, encoding="utf-8")
-            typer.echo(f"wrote {len(converted)} automation(s) to {output}", err=True)
-        else:
-            sys.stdout.write(text)
-    if problems:
+    if output is not None:
+        targets = write_imported(results, output, force=force)
+        console(stderr=True).print(_import_table(results, targets))
+    else:
+        converted = [r.automation.to_document() for r in results if r.status != "refused"]
+        if converted:
+            sys.stdout.write(json.dumps(converted[0] if len(results) == 1 else converted,
+                                        indent=2) + "\n")
+        if len(results) > 1:
+            console(stderr=True).print(_import_table(results, [None] * len(results)))
+    summary = placeholder_summary(results)
+    if summary:
+        typer.secho(f"{len(summary)} Prefect id(s) left as placeholders: `automation apply` "
+                    "refuses them until mapped. Copy these lines into a map file (YAML), put "
+                    "each name in, and import again with --map FILE (or pass "
+                    "--map-from-prefect with what `prefect deployment|work-queue|block ls "
+                    "--output json` prints):", err=True, fg="yellow")
+        for line in summary:
+            typer.echo(f"  {line}", err=True)
+    if any(result.status == "refused" for result in results):
         raise typer.Exit(EXIT_FAILURE)
+
+
+def _import_table(results: list[ImportResult], targets: list[Path | None]) -> Table:
+    """The batch's table: each automation, its status, the reason, the file written."""
+    from rich.table import Table
+    from rich.text import Text
+
+    from automations.prefect_batch import report_rows
+    from services.cli.common import add_row
+
+    table = Table(title="Prefect import")
+    for column in ("source", "automation", "status", "reason", "file"):
+        table.add_column(column, overflow="fold")
+    styles = {"converted": "green", "placeholders": "yellow", "refused": "red"}
+    for row, target in zip(report_rows(results), targets, strict=True):
+        status = "converted, with placeholders" if row.status == "placeholders" else row.status
+        add_row(table, row.source or "-", row.name or "-",
+                Text(status, style=styles[row.status]), row.reason, str(target or "-"))
+    return table
 
 
 def engine(

@@ -1,17 +1,23 @@
 """Automation files: apply every automation of some JSON or YAML files (what `flowkeeper
-automation apply` and `flowkeeper up --load-examples` do), and read Prefect exports."""
+automation apply` and `flowkeeper up --load-examples` do), read Prefect exports and the
+maps of their ids, and write the automations an import converted."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from automations.documents import parse_document
-from automations.errors import FieldError, InvalidAutomation
+from automations.documents import DOCUMENT_SUFFIXES, parse_document
+from automations.errors import FieldError, InvalidAutomation, UnreadableFile
 from automations.loading import duplicate_names, load_located_file
+from automations.prefect_batch import file_names
+from automations.prefect_ids import names_from_map, names_from_prefect_listing
+from automations.prefect_import import ImportResult
 from services.core.automation_store import ApplyResult, AutomationStore, NotifierCheck
+from services.core.errors import InvalidInput
 
 
 def apply_files(store: AutomationStore, paths: Iterable[str | Path], *,
@@ -45,3 +51,51 @@ def apply_files(store: AutomationStore, paths: Iterable[str | Path], *,
 def read_prefect_document(text: str, name: str) -> Any:
     """A Prefect export (JSON) or a prefect.yaml (YAML) as parsed data; errors name the line."""
     return parse_document(text, name)
+
+
+def _read_document(path: Path) -> Any:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise UnreadableFile(f"{path}: no such file") from None
+    except UnicodeDecodeError as exc:
+        raise UnreadableFile(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") \
+            from None
+    except OSError as exc:
+        raise UnreadableFile(f"{path}: cannot be read ({exc.strerror})") from None
+    return parse_document(text, str(path))
+
+
+def read_id_map(maps: Iterable[Path] = (), prefect_listings: Iterable[Path] = ()) -> dict[str, str]:
+    """Prefect ids to names, from `--map` files (`uuid: name`, JSON or YAML) and from what
+    `prefect deployment|work-queue|block|flow ls --output json` printed; a later file
+    wins. Errors name the file and the entry (or the line of a syntax error)."""
+    names: dict[str, str] = {}
+    for path in prefect_listings:
+        names.update(names_from_prefect_listing(_read_document(path), str(path)))
+    for path in maps:
+        names.update(names_from_map(_read_document(path), str(path)))
+    return names
+
+
+def write_imported(results: list[ImportResult], directory: Path, *,
+                   force: bool = False) -> list[Path | None]:
+    """Write each converted automation to its own file in `directory` (created if need
+    be); refused ones are not written (None). Refuses, before writing anything, to
+    replace a file unless `force`."""
+    names = file_names(results)
+    targets = [directory / name if name else None for name in names]
+    looks_like_a_file = directory.suffix.lower() in DOCUMENT_SUFFIXES
+    if (directory.exists() and not directory.is_dir()) or (
+            looks_like_a_file and not directory.is_dir()):
+        raise InvalidInput(f"{directory}: -o takes a directory (one file per automation); "
+                           "for one file, leave -o out and redirect stdout")
+    existing = [str(target) for target in targets if target is not None and target.exists()]
+    if existing and not force:
+        raise InvalidInput(f"{', '.join(existing)}: already exists; pass --force to replace")
+    directory.mkdir(parents=True, exist_ok=True)
+    for result, target in zip(results, targets, strict=True):
+        if target is not None and result.automation is not None:
+            target.write_text(json.dumps(result.automation.to_document(), indent=2) + "\n",
+                              encoding="utf-8")
+    return targets

@@ -25,16 +25,15 @@ from pydantic import BaseModel, Field, ValidationError
 from automations.errors import FieldError, InvalidAutomation
 from automations.loading import field_errors, refused_templates
 from automations.schema import (
-    NOTIFICATION_ACTIONS,
     Automation,
     AutomationCore,
     AutomationCreate,
     PauseAutomation,
     ResumeAutomation,
-    RunDeployment,
 )
 from services.core import stream
 from services.core.action_secrets import seal_actions
+from services.core.automation_references import missing_references
 from services.core.errors import NameTaken, NotFound
 from services.core.firings import ActionOutcome, FiringRecord, decode_firing
 from services.core.keys import Keys
@@ -232,19 +231,8 @@ class AutomationStore:
         outbox); without it only the stored ones and the outbox count."""
         exists = notifier_exists or (lambda name: name == OUTBOX_NOTIFIER or bool(
             self.client.hexists(self.keys.notifiers, name)))
-        problems = []
-        for where, index, action in spec.all_actions():
-            path = f"{where}[{index}]"
-            if isinstance(action, RunDeployment) and action.deployment is not None:
-                if not self.client.hexists(self.keys.deployments, action.deployment):
-                    problems.append(FieldError(f"{path}.deployment",
-                                               f"no deployment named '{action.deployment}'"))
-            elif isinstance(action, NOTIFICATION_ACTIONS):
-                notifier = getattr(action, "notifier", None)
-                if notifier and not exists(notifier):
-                    problems.append(FieldError(f"{path}.notifier",
-                                               f"no notifier named '{notifier}'"))
-        return problems
+        return missing_references(spec, notifier_exists=exists, deployment_exists=lambda name:
+                                  bool(self.client.hexists(self.keys.deployments, name)))
 
     def reference_warnings(self, spec: AutomationCore, *,
                            known_names: Iterable[str] = ()) -> list[str]:

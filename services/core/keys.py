@@ -164,6 +164,21 @@ class Keys:
         """Hash of token name -> token hash (names are unique)."""
         return self._k("{tokens}", "names")
 
+    # --- workers and work queues (services.core.workers)
+    def worker_presence(self, name: str) -> str:
+        """A live worker's record (JSON), expiring unless the worker renews it."""
+        return self._k("worker", name, "presence")
+
+    @property
+    def workers(self) -> str:
+        """Hash of worker name -> record (JSON) of every worker announced and not stopped."""
+        return self._k("workers")
+
+    @property
+    def queue_readiness(self) -> str:
+        """Hash of work queue -> its last announced readiness (JSON)."""
+        return self._k("work-queues", "readiness")
+
     # --- caches and leases
     def lease(self, name: str) -> str:
         return self._k("lease", name)

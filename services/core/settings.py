@@ -37,6 +37,12 @@ class Settings(BaseSettings):
     # the scheduler creates runs this far ahead of their due time
     schedule_horizon_s: float = 3600.0
     scheduler_interval_s: float = 1.0
+    # a work queue that has had no live worker this long is announced not ready
+    # (work-queue.not-ready), and ready again when a worker serves it
+    queue_not_ready_after_s: float = Field(60.0, gt=0)
+    # a worker renews its presence a few times within this; a worker whose presence
+    # expired (killed, its machine gone) counts as stopped
+    worker_presence_ttl_s: float = Field(15.0, gt=0)
     # logs kept per flow run (oldest dropped)
     max_logs_per_run: int = 5_000
     # runs and their records expire this long after they end (0 keeps them)

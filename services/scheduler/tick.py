@@ -1,5 +1,6 @@
 """One pass of the scheduler: create runs from schedules, enqueue due runs, mark late
-runs, reap runs whose heartbeat expired, and force cancellations past their grace.
+runs, reap runs whose heartbeat expired, force cancellations past their grace, and
+announce lost workers and work queues ready or not (queue_readiness).
 
 Implementation notes:
 - Several schedulers may tick at once against one Redis; each step stays correct:
@@ -8,7 +9,8 @@ Implementation notes:
   (b) a due run is enqueued by the one process that wins its enqueue claim
       (control.enqueue_flow_run);
   (c, d, e) every state change goes through Store.transition (WATCH), so a run
-      moves once, and a run that finished meanwhile is left alone.
+      moves once, and a run that finished meanwhile is left alone;
+  (f) one scheduler at a time announces queue readiness, under a lease.
 - The schedule cursor (how far a schedule has been expanded) only saves work: a
   stale cursor recomputes slots that SET NX then refuses.
 - After a scheduler outage, slots more than `late_after_s` old are not created
@@ -30,6 +32,7 @@ from services import control
 from services.core.loop import REDIS_OUTAGE_ERRORS
 from services.core.models import ACTIVE_STATES, Deployment, StateType
 from services.core.store import Store
+from services.scheduler.queue_readiness import check_queue_readiness
 from services.scheduler.schedules import due_times
 
 log = logging.getLogger("flowkeeper.scheduler")
@@ -52,6 +55,7 @@ class TickReport:
     crashed: int = 0
     cancelled: int = 0
     stop_requests: int = 0
+    queue_events: int = 0  # worker.stopped (lost), work-queue.ready / not-ready
     errors: int = 0
 
     def summary(self) -> str:
@@ -64,7 +68,7 @@ def tick(store: Store, now: datetime, *, reap_heartbeats: bool = True) -> TickRe
     report = TickReport()
     steps: list[Callable[[Store, datetime, TickReport], None]] = [
         create_scheduled_runs, enqueue_due_runs, mark_late_runs, reap_expired_heartbeats,
-        force_cancellations,
+        force_cancellations, announce_queue_readiness,
     ]
     if not reap_heartbeats:
         steps.remove(reap_expired_heartbeats)
@@ -77,6 +81,11 @@ def tick(store: Store, now: datetime, *, reap_heartbeats: bool = True) -> TickRe
             report.errors += 1
             log.exception("scheduler step %s failed", step.__name__)
     return report
+
+
+def announce_queue_readiness(store: Store, now: datetime, report: TickReport) -> None:
+    """(f) Workers lost, and work queues that became ready or not ready."""
+    report.queue_events += check_queue_readiness(store, now)
 
 
 def create_scheduled_runs(store: Store, now: datetime, report: TickReport) -> None:

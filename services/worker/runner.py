@@ -41,6 +41,7 @@ from services.core.queues import (
 from services.core.settings import Settings
 from services.worker.jobs import end_killed_run
 from services.worker.outages import SurvivesRedisOutages, create_worker, work_until_stopped
+from services.worker.presence import announce_worker
 
 # flow runs, and the actions that automations enqueue (run control, notifications)
 DEFAULT_QUEUES = [FLOW_RUNS_QUEUE, CONTROL_QUEUE, NOTIFY_QUEUE]
@@ -115,9 +116,11 @@ def run_worker(settings: Settings, queues: list[str], *, burst: bool = False,
     connection = connect(settings, decode_responses=False)
     queues = queues or DEFAULT_QUEUES
     worker = create_worker(worker_class_for(queues), queues, connection, name)
+    announce_stop = announce_worker(settings, worker)  # worker.started / worker.stopped
     try:
         work_until_stopped(worker, burst=burst)
     finally:
+        announce_stop()
         connection.close()
 
 

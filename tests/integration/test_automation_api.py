@@ -179,6 +179,22 @@ def test_import_prefect_reports_what_cannot_be_converted(api):
     assert "names one Prefect run" in problem
 
 
+def test_import_prefect_answers_per_automation_of_a_list(api):
+    export = (Path(__file__).parent.parent / "fixtures" / "prefect" / "automations.json")
+
+    report = api.post("/api/automations/import-prefect", content=export.read_bytes(),
+                      headers={"content-type": "application/json"}).json()
+
+    assert report["ok"] is False  # the metric trigger
+    assert [item["status"] for item in report["results"]] == [
+        "placeholders", "placeholders", "placeholders", "converted", "converted", "refused"]
+    retrain = report["results"][1]
+    assert retrain["automation"]["actions"][0]["deployment"] == \
+        "prefect-deployment-d0e1f2a3-1111-4111-8111-abcdefabcdef"
+    assert "add `d0e1f2a3-1111-4111-8111-abcdefabcdef: <deployment name>`" in \
+        retrain["placeholders"][0]
+
+
 def test_firings_explain_and_backtest_of_an_automation(api, settings, store):
     api.post("/api/automations", json=automation_doc(STUCK, trigger__within=60))
     engine = Engine(settings, store.client, consumer="api-test")

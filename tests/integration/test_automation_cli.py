@@ -209,7 +209,7 @@ def test_import_prefect_prints_json_and_reports_problems(cli, tmp_path):
         "name": "x", "trigger": {"expect": ["prefect.flow-run.Failed"], "match": {
             "prefect.resource.id": "prefect.flow-run.1b3e4c5d-0000-4000-8000-000000000000"}},
         "actions": [{"type": "do-nothing"}]})
-    out = tmp_path / "converted.json"
+    out = tmp_path / "converted"
 
     converted = cli("import-prefect", str(exported))
     written = cli("import-prefect", str(exported), "-o", str(out))
@@ -217,10 +217,57 @@ def test_import_prefect_prints_json_and_reports_problems(cli, tmp_path):
 
     assert converted.exit_code == 0, converted.output
     assert json.loads(converted.stdout)["trigger"]["expect"] == ["flow-run.Crashed"]
-    assert "note:" in converted.stderr
-    assert written.exit_code == 0 and json.loads(out.read_text())["name"]
+    assert "7f3e4c5d-0000-4000-8000-000000000000: <notifier name>  # now prefect-block-" \
+        in converted.stderr
+    assert written.exit_code == 0
+    assert json.loads((out / "On-crash.json").read_text())["name"] == "On-crash"
     assert refused.exit_code == 1
     assert "names one Prefect run" in refused.stderr
+
+
+PREFECT_FIXTURES = Path(__file__).parent.parent / "fixtures" / "prefect"
+
+
+def test_import_prefect_converts_a_workspace_into_a_directory(cli, tmp_path):
+    export = str(PREFECT_FIXTURES / "automations.json")
+    out = tmp_path / "imported"
+    maps = ["--map", str(PREFECT_FIXTURES / "map.yaml")] + [
+        option for name in ("deployments", "work_queues", "blocks")
+        for option in ("--map-from-prefect", str(PREFECT_FIXTURES / f"{name}.json"))]
+
+    first = cli("import-prefect", export, "-o", str(out))
+    again = cli("import-prefect", export, "-o", str(out))
+    mapped = cli("import-prefect", export, "-o", str(out), "--force", *maps)
+
+    assert first.exit_code == 1, first.output  # the metric trigger is refused
+    assert "converted, with placeholders" in first.stderr
+    assert "metric triggers are Prefect Cloud's" in first.stderr
+    assert "d0e1f2a3-1111-4111-8111-abcdefabcdef: <deployment name>" in first.stderr
+    assert sorted(path.name for path in out.iterdir()) == [
+        "Notify-on-taxi-training-failure.json", "Pending-then-Running-in-order.json",
+        "Pool-down-and-a-run-fails.json", "Retrain-when-new-data-lands.json",
+        "Training-queue-not-ready.json"]
+    assert again.exit_code == 2 and "already exists; pass --force" in again.stderr
+    as_file = cli("import-prefect", export, "-o", str(tmp_path / "ours.json"))
+    assert as_file.exit_code == 2 and "-o takes a directory" in as_file.stderr
+    assert mapped.exit_code == 1, mapped.output
+    assert "placeholders" not in mapped.stderr.replace("Prefect import", "")
+    retrain = json.loads((out / "Retrain-when-new-data-lands.json").read_text())
+    assert retrain["actions"][0]["deployment"] == "taxi-training"
+
+
+def test_apply_refuses_an_unmapped_prefect_id_and_says_how_to_map_it(cli, tmp_path):
+    out = tmp_path / "imported"
+    cli("import-prefect", str(PREFECT_FIXTURES / "automations.json"), "-o", str(out))
+    queue = out / "Training-queue-not-ready.json"
+
+    refused = cli("apply", str(queue))
+
+    assert refused.exit_code == 2
+    assert ("trigger.match.resource.id: 'prefect-work-queue-4e5f6a7b-4444-4444-8444-0000000000aa'"
+            " is an unmapped Prefect work-queue id; map it (add `4e5f6a7b-4444-4444-8444-"
+            "0000000000aa: <work queue name>` to a --map file and import again)") \
+        in refused.output.replace("\n", " ")
 
 
 YAML_STUCK = """\

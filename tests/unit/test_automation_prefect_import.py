@@ -102,12 +102,15 @@ deployments:
 """
 
 
-def test_an_exported_notification_maps_names_and_flags_the_flow_uuid():
+def test_an_exported_notification_converts_with_placeholders_for_its_ids():
     result = import_prefect(NOTIFY_ON_FAILURE)
-    assert result.problems == [
-        f"trigger.match_related.prefect.resource.id: 'prefect.flow.{FLOW_ID}' holds a Prefect "
-        "UUID: replace it with flow.<name>"]
+    assert result.problems == []
+    assert result.status == "placeholders"
+    assert [(p.kind, p.prefect_id) for p in result.placeholders] == [
+        ("flow", FLOW_ID), ("block", BLOCK_ID)]
+    assert result.placeholders[0].map_line == f"{FLOW_ID}: <flow name>"
     automation = result.automation
+    assert automation.trigger.match_related["resource.id"] == [f"flow.prefect-flow-{FLOW_ID}"]
     assert automation is not None and automation.name == "Notify-on-taxi-training-failure"
     trigger = automation.trigger
     assert trigger.match == {"resource.id": "flow-run.*"}
@@ -116,7 +119,6 @@ def test_an_exported_notification_maps_names_and_flags_the_flow_uuid():
     (action,) = automation.actions
     assert isinstance(action, SendNotification)
     assert action.notifier == f"prefect-block-{BLOCK_ID}"
-    assert any("becomes notifier" in note for note in result.notes)
     assert any("renamed" in note for note in result.notes)
 
 
@@ -177,7 +179,7 @@ def test_actions_without_an_equivalent_are_left_out_with_a_problem():
     assert any("'Gave up' is dropped" in note for note in result.notes)
 
 
-def test_an_unknown_deployment_id_is_a_problem_with_a_placeholder_to_edit():
+def test_an_unknown_deployment_id_becomes_a_named_placeholder():
     document = copy.deepcopy(CANCEL_LONG_RUNS)
     document["trigger"]["posture"] = "Reactive"
     document["trigger"]["after"] = []
@@ -186,10 +188,14 @@ def test_an_unknown_deployment_id_is_a_problem_with_a_placeholder_to_edit():
     document["actions"] = [{"type": "run-deployment", "source": "selected",
                             "deployment_id": DEPLOYMENT_ID}]
     result = import_prefect(document)
-    assert result.problems == [
-        f"actions[0].deployment_id: deployment {DEPLOYMENT_ID} is a Prefect id: replace "
-        f"'prefect-{DEPLOYMENT_ID}' with the deployment's name"]
-    assert result.automation.actions[0].deployment == f"prefect-{DEPLOYMENT_ID}"
+    assert result.problems == []
+    (placeholder,) = result.placeholders
+    assert placeholder.path == "actions[0].deployment_id"
+    assert result.automation.actions[0].deployment == f"prefect-deployment-{DEPLOYMENT_ID}"
+    assert placeholder.explain() == (
+        f"actions[0].deployment_id: 'prefect-deployment-{DEPLOYMENT_ID}' is an unmapped "
+        f"Prefect deployment id; map it (add `{DEPLOYMENT_ID}: <deployment name>` to a --map "
+        "file and import again) or write the deployment's name here")
 
 
 def test_a_metric_trigger_cannot_be_imported():
@@ -209,19 +215,20 @@ def test_events_labels_and_resources_flowkeeper_lacks_are_problems():
     document["trigger"].update({
         "posture": "Reactive", "after": [], "within": "PT1H", "threshold": 2,
         "expect": ["prefect.flow-run.Paused", "prefect.flow-run.TimedOut",
-                   "prefect.work-pool.not-ready", "etl.table-missing"],
-        "match_related": [{"prefect.resource.role": "work-pool"},
+                   "prefect.work-pool.paused", "etl.table-missing"],
+        "match_related": [{"prefect.resource.role": "variable"},
                           {"prefect.work-pool.type": "kubernetes"}],
         "for_each": ["related:flow:prefect.resource.name"]})
     result = import_prefect(document)
     assert result.problems == [
-        "trigger.match_related[0].prefect.resource.role: flowkeeper events have no 'work-pool' "
+        "trigger.match_related[0].prefect.resource.role: flowkeeper events have no 'variable' "
         "related resources",
         "trigger.match_related[1].prefect.work-pool.type: label 'prefect.work-pool.type': "
         "flowkeeper events carry no such label",
         "trigger.expect: 'prefect.flow-run.Paused': flowkeeper runs never enter the Paused state",
-        "trigger.expect: 'prefect.work-pool.not-ready': flowkeeper emits no such event (it emits "
-        "flow-run.*, task-run.*, deployment.triggered, automation.* and your own events)",
+        "trigger.expect: 'prefect.work-pool.paused': flowkeeper emits no such event (it emits "
+        "flow-run.*, task-run.*, deployment.triggered, automation.*, work-queue.ready, "
+        "work-queue.not-ready, worker.started, worker.stopped and your own events)",
     ]
     trigger = result.automation.trigger
     assert trigger.expect == ["flow-run.Failed", "etl.table-missing"]
@@ -258,7 +265,7 @@ def test_a_deployment_trigger_needs_its_deployment():
 def test_a_list_of_exports_imports_each():
     results = import_prefect_documents([CANCEL_LONG_RUNS, NOTIFY_ON_FAILURE])
     assert [r.source for r in results] == ["[0]", "[1]"]
-    assert [bool(r.problems) for r in results] == [False, True]
+    assert [r.status for r in results] == ["converted", "placeholders"]
 
 
 def test_a_converted_automation_that_does_not_validate_reports_why():

@@ -11,7 +11,7 @@ already taken answers 409.
 from __future__ import annotations
 
 import re
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Body, Depends, Query, Request, Response, status
 from fastapi.exceptions import RequestValidationError
@@ -59,10 +59,15 @@ class ValidationReport(BaseModel):
 
 
 class ImportedAutomation(BaseModel):
+    """One automation of the document: converted, converted with placeholders (Prefect ids
+    to map before it can be applied), or refused (see its problems)."""
+
     source: str
+    status: Literal["converted", "placeholders", "refused"]
     automation: dict[str, Any] | None
     problems: list[str]
     notes: list[str]
+    placeholders: list[str] = Field(description="each unmapped Prefect id and how to map it")
 
 
 class ImportReport(BaseModel):
@@ -158,8 +163,9 @@ async def import_prefect(caller: ReadScope, request: Request) -> ImportReport:
     except AutomationError as error:
         raise _unprocessable(error) from None
     results = [ImportedAutomation(
-        source=result.source, automation=result.automation.to_document() if result.automation
-        else None, problems=result.problems, notes=result.notes)
+        source=result.source, status=result.status, automation=result.automation.to_document()
+        if result.automation else None, problems=result.problems, notes=result.notes,
+        placeholders=[placeholder.explain() for placeholder in result.placeholders])
         for result in import_prefect_documents(document)]
     ok = all(result.automation is not None and not result.problems for result in results)
     return ImportReport(ok=ok, results=results)
