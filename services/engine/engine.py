@@ -234,15 +234,15 @@ class Engine:
                 stream.ack(self.client, self.keys, self.group, acks)
             return report
         steps, now = self.steps, self.clock()
-        plan = steps.plan(entries, self.index)
-        history = steps.load(plan, with_outbox=redelivered)
-        report.evaluated = steps.evaluate(plan, history, now)
-        report.conflicts = steps.write(plan.slots, now, lambda slot: [
+        plan = steps.plan(entries, self.index)  # steps.py [1]
+        history = steps.load(plan, with_outbox=redelivered)  # [2]
+        report.evaluated = steps.evaluate(plan, history, now)  # [3]
+        report.conflicts = steps.write(plan.slots, now, lambda slot: [  # [4]
             steps.evaluate_slot(slot, event, now, history) for event in slot.items])
         pipe = self.client.pipeline(transaction=False)
-        recorded = steps.record(plan.slots, then=pipe)
+        recorded = steps.record(plan.slots, then=pipe)  # [5]
         report.firings, report.jobs = recorded.firings, recorded.jobs
-        report.deadlines = steps.acknowledge(
+        report.deadlines = steps.acknowledge(  # [6]: the XACK last
             pipe, plan, [entry.entry_id for entry in entries] + acks, now)
         report.dead_lettered = len(plan.unreadable)
         return report
