@@ -14,8 +14,8 @@ from typing import Any
 
 from automations.evaluation import arm, evaluate, expire, needs_arming
 from automations.events import Event
-from automations.history import HISTORY_KEPT, Subject, completed_run, durations_for, subjects
-from automations.schema import AutomationCore, EventTrigger
+from automations.history import RunHistory, Subject
+from automations.schema import AutomationCore
 from automations.state import BucketState, Evaluation, Firing
 
 
@@ -57,8 +57,7 @@ class _Replay:
         self.automation = automation
         self.trigger = automation.trigger
         self.scopes = automation.history_scopes()
-        self.history = {subject: list(values)[-HISTORY_KEPT:]
-                        for subject, values in history.items()}
+        self.history = RunHistory.of(history)
         self.states: dict[tuple[str, ...], BucketState] = {}
         self.deadlines: dict[tuple[str, ...], float] = {}
         self.result = result
@@ -86,24 +85,13 @@ class _Replay:
             deadline, key = min(due)
             self.store(key, expire(self.trigger, self.states.get(key), deadline))
 
-    def bucket(self, event: Event) -> tuple[str, ...] | None:
-        if not self.trigger.covers(event):
-            return None
-        return self.trigger.bucketing_key(event) if isinstance(self.trigger, EventTrigger) else ()
-
     def take(self, event: Event, clock: float) -> None:
-        key = self.bucket(event)
+        key = self.automation.bucket_key(event)
         if key is not None:
             self.result.covered += 1
-            durations = durations_for(event, self.scopes, lambda s: self.history.get(s, ()))
             self.store(key, evaluate(self.trigger, self.states.get(key), event, clock,
-                                     durations=durations or None))
-        completed = completed_run(event)
-        if completed is not None:
-            for subject in subjects(event):
-                kept = self.history.setdefault(subject, [])
-                kept.append(completed[1])
-                del kept[:-HISTORY_KEPT]
+                                     durations=self.history.durations_for(event, self.scopes)))
+        self.history.add(event)
 
 
 def backtest(automation: AutomationCore, events: Iterable[Event], now: float, *,

@@ -36,6 +36,7 @@ from automations.actions import (
     SendSlack,
     template_problem,
 )
+from automations.events import Event
 from automations.matching import LabelKey, NamePatterns
 from automations.state import Firing
 from automations.triggers import (
@@ -215,6 +216,13 @@ class AutomationCore(BaseModel):
                 return None
             keys |= found
         return frozenset(keys)
+
+    def bucket_key(self, event: Event) -> tuple[str, ...] | None:
+        """The bucket the event falls in (the `for_each` values; `()` for a composite
+        trigger, whose one state holds its children's buckets), or None when the trigger
+        does not cover the event."""
+        trigger = self.trigger
+        return trigger.bucketing_key(event) if trigger.covers(event) else None
 
     def history_scopes(self) -> frozenset[str]:
         """The run histories ("deployment", "flow") adaptive deadlines need."""

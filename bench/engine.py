@@ -112,6 +112,7 @@ def _engine_rate(url: str, automations: int, events: list) -> tuple[float, float
     from services.core.automation_store import AutomationStore
     from services.core.keys import Keys
     from services.core.settings import Settings
+    from services.engine.collector import keep_automations_out_of_the_collector
     from services.engine.engine import Engine
 
     prefix = f"bench{automations}"
@@ -123,6 +124,7 @@ def _engine_rate(url: str, automations: int, events: list) -> tuple[float, float
     for index in range(automations):
         store.create(AutomationCreate.model_validate(automation_spec(index, automations)))
     engine = Engine(settings, client, group_start="0")
+    keep_automations_out_of_the_collector(engine)  # as the engine process does
     engine.refresh_automations(force=True)
     _append_all(client, keys, events)
     raw = _raw_rate(client, keys, len(events))

@@ -5,37 +5,38 @@
 - from a proactive deadline to the cancel being requested, with the engine and a
   run-control worker (`python -m services.worker --queue control`) in their own processes;
 - the engine process's memory with 1,000 automations and 100,000 open proactive buckets,
-  and what those buckets take in Redis;
+  and what those buckets take in Redis (bench.engine_memory);
 - throughput when 9,000 more automations concern flows that have no runs: the index keeps
-  them out of the way, so the rate stays that of the 1,000 that can match.
+  them out of the way, so the rate stays that of the 1,000 that can match
+  (bench.engine_index).
 """
 
 from __future__ import annotations
 
-import copy
-import gc
-import math
 import os
 import random
-import subprocess
 import sys
 import tempfile
 import time
-import uuid
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime
-from pathlib import Path
 
 from bench.engine import FLOWS, automation_spec, make_events
+from bench.engine_index import index_throughput
+from bench.engine_memory import engine_memory
+from bench.engine_processes import (
+    STREAM_MAXLEN,
+    create_all,
+    engine_started,
+    installation,
+    percentile,
+    service,
+    wait_until,
+)
 from bench.harness import Row, private_redis
 
-ROOT = Path(__file__).resolve().parents[1]
 SECTION = "engine"
 # automations over the 100 flows of the mix (bench.engine), as in the throughput target
 AUTOMATIONS = 1_000
-# far above anything a measurement appends: no entry is trimmed before the engine reads it
-STREAM_MAXLEN = 10_000_000
 
 LATENCY_RATE = 1_000
 LATENCY_SECONDS = 15
@@ -67,83 +68,6 @@ STUCK_RUN = {
                 "for_each": ["resource.id"], "within": STUCK_WITHIN_S},
     "actions": [{"type": "cancel-flow-run"}],
 }
-
-MEMORY_BUCKETS = 100_000
-TARGET_RSS_MB = 200.0
-
-IDLE_AUTOMATIONS = 9_000
-INDEX_ROUNDS = 2
-
-
-# --- helpers ----------------------------------------------------------------------------
-
-
-def _percentile(values: list[float], share: float) -> float:
-    """Nearest-rank percentile."""
-    ordered = sorted(values)
-    return ordered[max(0, math.ceil(share * len(ordered)) - 1)]
-
-
-def _wait_until(predicate: Callable[[], object], timeout: float, what: str,
-                log: Path | None = None) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            tail = log.read_text(errors="replace")[-2_000:] if log else ""
-            raise RuntimeError(f"timed out after {timeout:g} s waiting for {what}\n{tail}")
-        time.sleep(0.01)
-
-
-@contextmanager
-def _installation(prefix: str) -> Iterator[tuple]:
-    """Settings, a client and the key names of a fresh installation under `prefix`."""
-    import redis
-
-    from services.core.keys import Keys
-    from services.core.settings import Settings
-
-    os.environ["FLOWKEEPER_KEY_PREFIX"] = prefix
-    settings = Settings()
-    client = redis.Redis.from_url(os.environ["REDIS_URL"], decode_responses=True)
-    client.flushdb()
-    try:
-        yield settings, client, Keys(prefix)
-    finally:
-        client.flushdb()
-        client.close()
-
-
-@contextmanager
-def _service(name: str, *args: str) -> Iterator[tuple[subprocess.Popen, Path]]:
-    """`python -m <name> <args>` with this environment; its log goes to a file."""
-    log = Path(os.environ["FLOWKEEPER_HOME"]) / f"{name}-{time.monotonic_ns()}.log"
-    with open(log, "wb") as handle:
-        process = subprocess.Popen([sys.executable, "-m", name, *args], cwd=ROOT,
-                                   stdout=handle, stderr=subprocess.STDOUT)
-    try:
-        yield process, log
-    finally:
-        process.terminate()
-        try:
-            process.wait(15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(5)
-
-
-def _create_all(settings, client, specs: list[dict]) -> list:
-    from automations.schema import AutomationCreate
-    from services.core.automation_store import AutomationStore
-
-    store = AutomationStore(client, settings)
-    return [store.create(AutomationCreate.model_validate(spec)) for spec in specs]
-
-
-def _engine_started(client, keys) -> Callable[[], bool]:
-    """True once an engine process has joined the group (its automations are loaded)."""
-    from services.engine.engine import ENGINE_GROUP
-
-    return lambda: bool(client.xinfo_consumers(keys.events, ENGINE_GROUP))
 
 
 # --- 1. XADD of flow-run.Failed -> action job enqueued -------------------------------------
@@ -200,19 +124,19 @@ def enqueue_latency() -> list[Row]:
     from services.engine.engine import ENGINE_GROUP
 
     events = _with_failures(make_events(), LATENCY_FAIL_SHARE)[:LATENCY_RATE * LATENCY_SECONDS]
-    with _installation("bench-latency") as (settings, client, keys):
-        _create_all(settings, client, [automation_spec(index, AUTOMATIONS)
+    with installation("bench-latency") as (settings, client, keys):
+        create_all(settings, client, [automation_spec(index, AUTOMATIONS)
                                        for index in range(AUTOMATIONS)])
-        [notice] = _create_all(settings, client, [FAILURE_NOTICE])
+        [notice] = create_all(settings, client, [FAILURE_NOTICE])
         stream.ensure_group(client, keys, ENGINE_GROUP, start_id="$")
-        with _service("services.engine", "--consumer", "bench-engine") as (_engine, log):
-            _wait_until(_engine_started(client, keys), 30, "the engine to start", log)
+        with service("services.engine", "--consumer", "bench-engine") as (_engine, log):
+            wait_until(engine_started(client, keys), 30, "the engine to start", log)
             sent, rate = _produce(client, keys, events, LATENCY_RATE)
-            _wait_until(lambda: client.zcard(keys.automation_firings(notice.id)) >= len(sent),
+            wait_until(lambda: client.zcard(keys.automation_firings(notice.id)) >= len(sent),
                         15, "the failure notices to fire", log)
         latencies = [seconds * 1000 for seconds in
                      _enqueue_latencies(client, settings, notice.id, sent)]
-    p50, p99 = _percentile(latencies, 0.5), _percentile(latencies, 0.99)
+    p50, p99 = percentile(latencies, 0.5), percentile(latencies, 0.99)
     measure = (f"XADD flow-run.Failed -> action job enqueued, {rate:,.0f} events/s for "
                f"{LATENCY_SECONDS} s, {AUTOMATIONS + 1:,} automations, engine process "
                f"(RQ enqueued_at; {len(latencies)} of {len(sent)} failures)")
@@ -257,21 +181,21 @@ def cancel_latency() -> list[Row]:
     from services.core.store import Store
     from services.engine.engine import ENGINE_GROUP
 
-    with _installation("bench-stuck") as (settings, client, keys):
+    with installation("bench-stuck") as (settings, client, keys):
         store = Store(client, settings)
         actions = Queue(CONTROL_QUEUE, connection=rq_connection(store))
-        [automation] = _create_all(settings, client, [STUCK_RUN])
+        [automation] = create_all(settings, client, [STUCK_RUN])
         stream.ensure_group(client, keys, ENGINE_GROUP, start_id="$")
-        with _service("services.engine", "--consumer", "bench-engine") as (_engine, engine_log), \
-                _service("services.worker", "--queue", CONTROL_QUEUE) as (_worker, worker_log):
-            _wait_until(_engine_started(client, keys), 30, "the engine to start", engine_log)
-            _wait_until(lambda: Worker.all(queue=actions), 30, "the worker to start", worker_log)
+        with service("services.engine", "--consumer", "bench-engine") as (_engine, engine_log), \
+                service("services.worker", "--queue", CONTROL_QUEUE) as (_worker, worker_log):
+            wait_until(engine_started(client, keys), 30, "the engine to start", engine_log)
+            wait_until(lambda: Worker.all(queue=actions), 30, "the worker to start", worker_log)
             runs = []
             for number in range(STUCK_RUNS):
                 run = FlowRun(name=f"stuck-{number}", flow_name=STUCK_FLOW)
                 runs.append(store.create_flow_run(run, [StateType.RUNNING]))
                 time.sleep(STUCK_SPACING_S)
-            _wait_until(lambda: all(store.require_flow_run(run.id).cancel_requested
+            wait_until(lambda: all(store.require_flow_run(run.id).cancel_requested
                                     for run in runs),
                         STUCK_WITHIN_S + 30, "the stuck runs to be cancelled", worker_log)
         enqueued, requested = _deadline_delays(client, settings, automation.id, runs)
@@ -279,162 +203,14 @@ def cancel_latency() -> list[Row]:
                f"{STUCK_WITHIN_S} s")
     return [
         Row(SECTION, f"proactive deadline -> cancel action job enqueued, {setting}, engine "
-            "process", f"p99 {_percentile(enqueued, 0.99):.2f} s",
-            f"p50 {_percentile(enqueued, 0.5):.2f} s", f"max {max(enqueued):.2f} s", ""),
+            "process", f"p99 {percentile(enqueued, 0.99):.2f} s",
+            f"p50 {percentile(enqueued, 0.5):.2f} s", f"max {max(enqueued):.2f} s", ""),
         Row(SECTION, f"proactive deadline -> cancel requested, {setting}, engine + control "
-            "worker processes", f"p99 {_percentile(requested, 0.99):.2f} s",
-            f"p50 {_percentile(requested, 0.5):.2f} s", f"max {max(requested):.2f} s",
+            "worker processes", f"p99 {percentile(requested, 0.99):.2f} s",
+            f"p50 {percentile(requested, 0.5):.2f} s", f"max {max(requested):.2f} s",
             f"<= {TARGET_CANCEL_S:g} s"),
     ]
 
-
-# --- 3. engine memory with 100,000 open buckets --------------------------------------------
-
-
-def _memory_automations() -> list[dict]:
-    """1,000 automations over the 100 flows: one stuck-run deadline per flow (so each Running
-    event opens one bucket) and 900 reactive ones (failure notices, thresholds, compound)."""
-    candidates = [automation_spec(index, AUTOMATIONS) for index in range(2 * AUTOMATIONS)]
-    proactive = [spec for spec in candidates if spec["trigger"].get("posture") == "Proactive"]
-    reactive = [spec for spec in candidates if spec["trigger"].get("posture") != "Proactive"]
-    return proactive[:FLOWS] + reactive[:AUTOMATIONS - FLOWS]
-
-
-def _running_events(count: int, chunk: int = 1_000) -> Iterator[list]:
-    """flow-run.Running of `count` distinct runs over the flows, `chunk` at a time."""
-    from automations.events import Event
-
-    now = datetime.now(UTC)
-    for start in range(0, count, chunk):
-        events = []
-        for number in range(start, min(count, start + chunk)):
-            flow = f"flow-{number % FLOWS}"
-            events.append(Event(
-                event="flow-run.Running", occurred=now,
-                resource={"resource.id": f"flow-run.{uuid.uuid4()}",
-                          "resource.name": f"run-{number}"},
-                related=[{"resource.id": f"flow.{flow}", "resource.role": "flow",
-                          "resource.name": flow}]))
-        yield events
-
-
-def _memory_mb(pid: int) -> tuple[float, float]:
-    """VmRSS and VmHWM (its peak) of a process, in MB."""
-    found = {}
-    with open(f"/proc/{pid}/status") as handle:
-        for line in handle:
-            name, _, value = line.partition(":")
-            if name in ("VmRSS", "VmHWM"):
-                found[name] = int(value.split()[0]) / 1024
-    return found["VmRSS"], found["VmHWM"]
-
-
-def _redis_mb(client) -> float:
-    return client.info("memory")["used_memory"] / 1024 / 1024
-
-
-def _delete_matching(client, pattern: str) -> None:
-    """UNLINK every key matching `pattern`, in batches."""
-    batch = []
-    for key in client.scan_iter(match=pattern, count=5_000):
-        batch.append(key)
-        if len(batch) >= 5_000:
-            client.unlink(*batch)
-            batch = []
-    if batch:
-        client.unlink(*batch)
-
-
-def engine_memory() -> list[Row]:
-    """RSS of the engine process with 1,000 automations and 100,000 open proactive buckets."""
-    from services.core import stream
-    from services.engine.engine import ENGINE_GROUP
-
-    with _installation("bench-memory") as (settings, client, keys):
-        _create_all(settings, client, _memory_automations())
-        stream.ensure_group(client, keys, ENGINE_GROUP, start_id="$")
-        for events in _running_events(MEMORY_BUCKETS):
-            stream.append_many(client, keys, events, STREAM_MAXLEN)
-        before = _redis_mb(client)
-
-        def caught_up() -> bool:
-            [group] = client.xinfo_groups(keys.events)
-            return group["lag"] == 0 and group["pending"] == 0
-
-        with _service("services.engine", "--consumer", "bench-engine") as (engine, log):
-            started = time.perf_counter()
-            _wait_until(caught_up, 120, "the engine to process the Running events", log)
-            elapsed = time.perf_counter() - started
-            rss, peak = _memory_mb(engine.pid)
-        buckets = client.zcard(keys.bucket_deadlines)
-        with_traces = _redis_mb(client) - before
-        _delete_matching(client, keys.evaluation_trace("*"))
-        without_traces = _redis_mb(client) - before
-    return [
-        Row(SECTION, f"engine process RSS, {AUTOMATIONS:,} automations, {buckets:,} open "
-            f"proactive buckets (their Running events processed in {elapsed:.1f} s)",
-            f"{rss:.0f} MB",
-            f"peak {peak:.0f} MB", "", f"<= {TARGET_RSS_MB:.0f} MB"),
-        Row(SECTION, f"Redis used_memory for those {buckets:,} buckets: states and deadlines "
-            "(value), with the explain traces of their events (baseline)",
-            f"{without_traces:.0f} MB",
-            f"with traces {with_traces:.0f} MB", f"{without_traces * 1024 * 1024 / buckets:.0f} "
-            "bytes/bucket", ""),
-    ]
-
-
-# --- 4. throughput with automations that cannot match ------------------------------------
-
-
-def _on_flows(spec: dict, flows: list[str], name: str) -> dict:
-    """`spec` renamed, watching `flows` instead (in every sub-trigger)."""
-    spec = copy.deepcopy(spec)
-    spec["name"] = name
-    for trigger in [spec["trigger"], *spec["trigger"].get("triggers", [])]:
-        if "match_related" in trigger:
-            trigger["match_related"]["resource.name"] = flows
-    return spec
-
-
-def _throughput(prefix: str, specs: list[dict], events: list) -> tuple[float, int]:
-    """Events per second from the stream through evaluation to XACK, in this process."""
-    from services.core import stream
-    from services.engine.engine import Engine
-
-    with _installation(prefix) as (settings, client, keys):
-        _create_all(settings, client, specs)
-        engine = Engine(settings, client, group_start="0")
-        engine.refresh_automations(force=True)
-        for start in range(0, len(events), 1_000):
-            stream.append_many(client, keys, events[start:start + 1_000], STREAM_MAXLEN)
-        # the steady state: loading 10,000 automations leaves a full collection due, which
-        # would otherwise fall in the timed part (about 0.5 s on 2 cores)
-        gc.collect()
-        started = time.perf_counter()
-        report = engine.run_until_idle()
-        elapsed = time.perf_counter() - started
-    return len(events) / elapsed, report.firings
-
-
-def index_throughput() -> list[Row]:
-    """1,000 automations over the 100 flows, alone and with 9,000 on flows without runs."""
-    events = make_events()
-    matching = [automation_spec(index, AUTOMATIONS) for index in range(AUTOMATIONS)]
-    idle = [_on_flows(automation_spec(index, AUTOMATIONS), [f"idle-flow-{index}"],
-                      f"idle-{index}") for index in range(IDLE_AUTOMATIONS)]
-    # alternated and the best of each kept: other processes on the machine add noise
-    alone_rates, crowded_rates = [], []
-    for _ in range(INDEX_ROUNDS):
-        alone_rates.append(_throughput("bench-index-alone", matching, events)[0])
-        rate, firings = _throughput("bench-index-crowded", matching + idle, events)
-        crowded_rates.append(rate)
-    alone, crowded = max(alone_rates), max(crowded_rates)
-    measure = (f"throughput, {len(matching) + len(idle):,} automations of which {len(idle):,} "
-               f"on flows without runs, {len(events):,} events ({firings:,} firings), "
-               f"best of {INDEX_ROUNDS}")
-    return [Row(SECTION, measure, f"{crowded:,.0f} events/s",
-                f"{len(matching):,} automations alone {alone:,.0f}/s",
-                f"{crowded / alone:.0%} of alone", "about the rate of the 1,000 alone")]
 
 def run() -> list[Row]:
     saved = {name: os.environ.get(name)

@@ -333,8 +333,8 @@ def delivery_rates(stub: Stub) -> tuple[float, float, int, int]:
     RATE_COUNT messages each, through a webhook notifier to the stub."""
     import redis
 
+    from bench.delivery_rate import measure_delivery_rate
     from services.core.settings import Settings
-    from services.notify.bench import measure_delivery_rate
     from services.notify.configs import parse_document
     from services.notify.delivery import Deliveries
 

@@ -29,10 +29,12 @@ from notifiers.message import Delivery, Link, Message, ProviderAnswer, sample_me
 from notifiers.notifier import Notifier
 from notifiers.policy import (
     DEFAULT_MAX_ATTEMPTS,
+    DEFAULT_RETRY_POLICY,
     BucketState,
     Outcome,
     RateDecision,
     RateLimit,
+    RetryPolicy,
     classify,
     next_delay,
     take_token,
@@ -40,11 +42,11 @@ from notifiers.policy import (
 from notifiers.registry import build_notifier, configs_from_env, mask, parse_config
 
 __all__ = [
-    "DEFAULT_MAX_ATTEMPTS", "NOTIFIER_TYPES", "BucketState", "Delivery", "DeliveryFailed",
-    "InvalidNotifierConfig", "InvalidSilence", "Link", "Message", "Notifier", "NotifierConfig",
-    "NotifierError", "Outcome", "OutboxConfig", "PermanentDelivery", "ProviderAnswer",
-    "RateDecision", "RateLimit", "RetryableDelivery", "SendGridConfig", "SlackConfig",
-    "SlackWebhookConfig", "SmtpConfig", "TemplateProblem", "WebhookConfig", "attempt_delivery",
-    "build_notifier", "classify", "configs_from_env", "mask", "next_delay", "parse_config",
-    "sample_message", "take_token",
+    "DEFAULT_MAX_ATTEMPTS", "DEFAULT_RETRY_POLICY", "NOTIFIER_TYPES", "BucketState", "Delivery",
+    "DeliveryFailed", "InvalidNotifierConfig", "InvalidSilence", "Link", "Message", "Notifier",
+    "NotifierConfig", "NotifierError", "Outcome", "OutboxConfig", "PermanentDelivery",
+    "ProviderAnswer", "RateDecision", "RateLimit", "RetryPolicy", "RetryableDelivery",
+    "SendGridConfig", "SlackConfig", "SlackWebhookConfig", "SmtpConfig", "TemplateProblem",
+    "WebhookConfig", "attempt_delivery", "build_notifier", "classify", "configs_from_env", "mask",
+    "next_delay", "parse_config", "sample_message", "take_token",
 ]

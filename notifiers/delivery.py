@@ -6,9 +6,9 @@ turns a send into a `Delivery` record, so every channel is retried the same way.
 
 Implementation notes:
   (a) sent -> status "sent" with the provider's answer.
-  (b) RetryableDelivery before the last attempt -> "retrying", `retry_at` from
-      `next_delay` (never sooner than the provider's Retry-After).
-  (c) RetryableDelivery at the last attempt -> "dead": nothing is lost, the
+  (b) RetryableDelivery before the policy's last attempt -> "retrying", `retry_at` from
+      the policy's delay (`next_delay`: never sooner than the provider's Retry-After).
+  (c) RetryableDelivery at the policy's last attempt -> "dead": nothing is lost, the
       services keep the message in the dead-letter list for a resend.
   (d) PermanentDelivery -> "dead" at once, `permanent` set.
   (e) any other exception is a bug in a notifier or its client: treated as (b)/(c),
@@ -33,30 +33,29 @@ from typing import Any
 from notifiers.errors import DeliveryFailed, PermanentDelivery, RetryableDelivery
 from notifiers.message import Delivery, Message
 from notifiers.notifier import Notifier
-from notifiers.policy import DEFAULT_MAX_ATTEMPTS, next_delay
+from notifiers.policy import DEFAULT_RETRY_POLICY, RetryPolicy
 from notifiers.redact import redact
 
 
 def attempt_delivery(notifier: Notifier, message: Message, *, attempt: int,
-                     max_attempts: int = DEFAULT_MAX_ATTEMPTS, secrets: Iterable[str] = (),
+                     policy: RetryPolicy = DEFAULT_RETRY_POLICY, secrets: Iterable[str] = (),
                      clock: Callable[[], float] = time.time,
                      rand: Callable[[], float] = random.random,
                      deadline_s: float | None = None) -> Delivery:
-    """Send `message` once (attempt number `attempt`, from 1) and return the record; with
-    `deadline_s`, a send still going after that many seconds failed (f)."""
+    """Send `message` once (attempt number `attempt`, from 1) and return the record, its
+    retry scheduled by `policy`; with `deadline_s`, a send still going after that many
+    seconds failed (f)."""
     try:
         answer = notifier.send(message) if deadline_s is None else \
             send_within(notifier, message, deadline_s)
     except PermanentDelivery as error:  # (d)
-        return _failed(message, attempt, clock(), error, None, permanent=True)
+        return _dead(message, attempt, clock(), error, permanent=True)
     except RetryableDelivery as error:  # (b), (c)
-        return _failed(message, attempt, clock(), error, error.retry_after,
-                       last=attempt >= max_attempts, rand=rand)
+        return _retry_or_dead(message, attempt, clock(), error, policy, rand)
     except Exception as error:  # (e)  # noqa: BLE001 - isolate a notifier's bug
         detail = redact(f"{type(error).__name__}: {error}", secrets)
-        unexpected = RetryableDelivery(None, None, detail)
-        return _failed(message, attempt, clock(), unexpected, None,
-                       last=attempt >= max_attempts, rand=rand)
+        return _retry_or_dead(message, attempt, clock(), RetryableDelivery(None, None, detail),
+                              policy, rand)
     return Delivery(message_id=message.id, status="sent", attempt=attempt, at=clock(),
                     answer=answer)  # (a)
 
@@ -84,12 +83,17 @@ def send_within(notifier: Notifier, message: Message, deadline_s: float) -> Any:
     return result["answer"]
 
 
-def _failed(message: Message, attempt: int, now: float, error: DeliveryFailed,
-            retry_after: float | None, *, permanent: bool = False, last: bool = False,
-            rand: Callable[[], float] = random.random) -> Delivery:
-    record = Delivery(message_id=message.id, status="dead", attempt=attempt, at=now,
-                      error=error.detail, error_status=error.status, permanent=permanent)
-    if permanent or last:
+def _dead(message: Message, attempt: int, now: float, error: DeliveryFailed, *,
+          permanent: bool) -> Delivery:
+    return Delivery(message_id=message.id, status="dead", attempt=attempt, at=now,
+                    error=error.detail, error_status=error.status, permanent=permanent)
+
+
+def _retry_or_dead(message: Message, attempt: int, now: float, error: RetryableDelivery,
+                   policy: RetryPolicy, rand: Callable[[], float]) -> Delivery:
+    """A retryable failure: retried after the policy's delay, or dead at its last attempt."""
+    record = _dead(message, attempt, now, error, permanent=False)
+    if policy.gives_up_after(attempt):  # (c)
         return record
-    delay = next_delay(attempt, retry_after, rand=rand)
+    delay = policy.delay(attempt, error.retry_after, rand)  # (b)
     return record.model_copy(update={"status": "retrying", "retry_at": now + delay})

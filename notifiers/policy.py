@@ -1,4 +1,5 @@
-"""Delivery policy, pure: classify an answer, compute the next delay, rate-limit.
+"""Delivery policy, pure: classify an answer, compute the next delay (a `RetryPolicy`),
+rate-limit.
 
 Time is passed in (`now`, seconds since the epoch) and randomness too (`rand`), so
 tests replay a timeline without sleeping. Nothing here sleeps: a Retry-After is
@@ -126,6 +127,31 @@ def next_delay(attempt: int, retry_after: float | None = None, *,
     if retry_after is not None:
         delay = max(delay, min(retry_after, MAX_RETRY_AFTER_S))
     return delay
+
+
+@dataclass(frozen=True, slots=True)
+class RetryPolicy:
+    """How a failed delivery is retried: at most `max_attempts` attempts in all, waiting
+    `next_delay` between them (from `base_s`, doubling, capped at `cap_s`, spread by
+    +-`jitter`)."""
+
+    max_attempts: int = DEFAULT_MAX_ATTEMPTS
+    base_s: float = DEFAULT_BASE_DELAY_S
+    cap_s: float = DEFAULT_MAX_DELAY_S
+    jitter: float = DEFAULT_JITTER
+
+    def gives_up_after(self, attempt: int) -> bool:
+        """Whether `attempt` (from 1) was the last one allowed."""
+        return attempt >= self.max_attempts
+
+    def delay(self, attempt: int, retry_after: float | None,
+              rand: Callable[[], float] = random.random) -> float:
+        """Seconds before the attempt after `attempt`: `next_delay` with this policy."""
+        return next_delay(attempt, retry_after, base=self.base_s, cap=self.cap_s,
+                          jitter=self.jitter, rand=rand)
+
+
+DEFAULT_RETRY_POLICY = RetryPolicy()
 
 
 class RateLimit(BaseModel):

@@ -4,14 +4,11 @@ their actions; a timer fires the proactive deadlines.
 
 Implementation notes:
 - [1] A batch: parse the entries whose name some automation listens to (the others
-  are only acknowledged, run completions aside: the run history needs them); find
-  each event's candidates through the index; load every bucket they touch in one
-  round trip; evaluate in stream order; write the buckets by compare-and-set in one
-  round trip (a conflicted bucket is reloaded and its events evaluated again); record
-  the firings and emit `automation.triggered`; enqueue the actions; then deadlines,
-  traces (traces.py), run durations, dead letters and the XACK in one pipeline whose
-  last command is the XACK. An entry is acknowledged only once everything it caused is
-  written (at-least-once; buckets.py [3] makes the firings effectively-once).
+  are only acknowledged, run completions aside: the run history needs them), then take
+  it through the steps of steps.py in order: plan, load, evaluate, write, record,
+  acknowledge. The XACK is the last command of the last step: an entry is acknowledged
+  only once everything it caused is written (at least once; steps.py [6] and buckets.py
+  [3] make the firings effectively once).
 - [2] The timer's clock is the events' clock: the time of the oldest entry the group
   has not finished (pending anywhere, or not yet delivered), else now. A deadline
   fires only once every event appended before it has been evaluated, so a backlog
@@ -48,18 +45,18 @@ from dataclasses import fields as dataclass_fields
 
 import redis
 
-from automations.evaluation import evaluate, expire
-from automations.events import Event
-from automations.history import COMPLETED, completed_run, durations_for, subjects
+from automations.evaluation import expire
+from automations.history import COMPLETED
 from services.core import stream
 from services.core.due import claim_due
 from services.core.queues import rq_connection
 from services.core.settings import Settings
 from services.core.store import Store
-from services.engine import buckets, recording
-from services.engine.buckets import Slot, bucket_digest, parse_member
+from services.engine import buckets
+from services.engine.buckets import Slot, parse_member
 from services.engine.index import CandidateIndex, Loaded
 from services.engine.loading import LoadedAutomations
+from services.engine.steps import BatchSteps
 from services.engine.traces import TraceKeeper
 
 log = logging.getLogger("flowkeeper.engine")
@@ -69,12 +66,7 @@ BATCH_SIZE = 500
 CLAIM_IDLE_MS = 10_000
 MAX_DELIVERIES = 5
 TIMER_BATCH = 1_000
-MAX_CAS_ATTEMPTS = 20
 CONSUMER_IDLE_FORGET_MS = 24 * 3600 * 1000
-
-
-class WriteConflict(RuntimeError):
-    """Buckets kept changing under this engine: the batch is left for redelivery."""
 
 
 @dataclass
@@ -120,10 +112,11 @@ class Engine:
         self.consumer = consumer or default_consumer()
         self.rq_client = rq_client or rq_connection(self.store)
         self.clock = clock
-        self._cas = client.register_script(buckets.CAS_SCRIPT)
         self._settle = client.register_script(buckets.SETTLE_DEADLINE_SCRIPT)
         self.automations = LoadedAutomations(client, self.keys)
         self.traces = TraceKeeper(self.keys, settings.automation_trace_retention_s)
+        self.steps = BatchSteps(client, self.rq_client, self.keys, self.group,
+                                settings.events_maxlen, self.traces, self.automations.bad)
         stream.ensure_group(client, self.keys, self.group, start_id=group_start)
 
     # --- automations [3][4]
@@ -228,7 +221,7 @@ class Engine:
     def _process_part(self, entries: list[stream.Entry], redelivered: bool,
                       ignored: Sequence[str], change_id: str | None) -> BatchReport:
         """Evaluate entries with the automations in force, and acknowledge them with the
-        `ignored` ones and the change entry after them [1][6]."""
+        `ignored` ones and the change entry after them [1][6]: the steps of steps.py."""
         loaded_changes = [entry.entry_id for entry in entries if entry.change is not None]
         if loaded_changes:  # changes already loaded: nothing waits for them [6]
             stream.ack(self.client, self.keys, self.group, loaded_changes)
@@ -240,119 +233,19 @@ class Engine:
             if acks:
                 stream.ack(self.client, self.keys, self.group, acks)
             return report
-        now = self.clock()
-        slots: dict[tuple[str, str], Slot] = {}
-        plan: list[tuple[Event, list[Slot]]] = []
-        wanted: set[tuple[str, str]] = set()
-        bad = []
-        for entry in entries:
-            event = entry.event
-            if event is None:
-                bad.append(entry)
-                continue
-            touched = []
-            for loaded in self.index.candidates(event):
-                try:
-                    key = loaded.bucket_key(event)
-                except Exception as error:  # noqa: BLE001 - isolate one automation's fault
-                    self.automations.bad(loaded.id, f"failed on event {event.id}: {error!r}",
-                                         error)
-                    continue
-                if key is None:
-                    continue
-                bucket = bucket_digest(loaded.fingerprint, key)
-                slot = slots.get((loaded.id, bucket))
-                if slot is None:
-                    slot = slots[(loaded.id, bucket)] = Slot(loaded, bucket, self.keys)
-                slot.items.append(event)
-                touched.append(slot)
-                if loaded.scopes:
-                    wanted.update(subjects(event, loaded.scopes))
-            plan.append((event, touched))
-        all_slots = list(slots.values())
-        history = self._load(all_slots, wanted, redelivered)
-        for event, touched in plan:
-            for slot in touched:
-                self._evaluate(slot, event, now, history)
-                report.evaluated += 1
-            completed = completed_run(event)
-            if completed is not None:
-                for subject in subjects(event):
-                    if subject in history:
-                        history[subject].append(completed[1])
-        report.conflicts = self._write(
-            all_slots, now, lambda slot: [self._evaluate(slot, event, now, history)
-                                          for event in slot.items])
-        pending = [item for slot in all_slots for item in recording.pending_firings(slot)]
-        pipe = self._record(pending, report)
-        for slot in all_slots:
-            if slot.deadline is not None:
-                pipe.zadd(self.keys.bucket_deadlines, {slot.member: slot.deadline}, lt=True)
-                report.deadlines += 1
-        marks = self.traces.ops(pipe, all_slots, now)
-        buckets.history_ops(pipe, self.keys, [event for event, _ in plan])
-        for entry in bad:
-            stream.dead_letter(pipe, self.keys, entry, entry.error or "unreadable entry")
-            log.warning("dead-lettered stream entry %s: %s", entry.entry_id, entry.error)
-        report.dead_lettered += len(bad)
-        stream.ack(pipe, self.keys, self.group, [entry.entry_id for entry in entries] + acks)
-        self.traces.after(pipe.execute(), marks)
+        steps, now = self.steps, self.clock()
+        plan = steps.plan(entries, self.index)  # steps.py [1]
+        history = steps.load(plan, with_outbox=redelivered)  # [2]
+        report.evaluated = steps.evaluate(plan, history, now)  # [3]
+        report.conflicts = steps.write(plan.slots, now, lambda slot: [  # [4]
+            steps.evaluate_slot(slot, event, now, history) for event in slot.items])
+        pipe = self.client.pipeline(transaction=False)
+        recorded = steps.record(plan.slots, then=pipe)  # [5]
+        report.firings, report.jobs = recorded.firings, recorded.jobs
+        report.deadlines = steps.acknowledge(  # [6]: the XACK last
+            pipe, plan, [entry.entry_id for entry in entries] + acks, now)
+        report.dead_lettered = len(plan.unreadable)
         return report
-
-    def _load(self, slots: list[Slot], wanted: set[tuple[str, str]],
-              with_outbox: bool) -> dict[tuple[str, str], list[float]]:
-        if not slots and not wanted:
-            return {}
-        pipe = self.client.pipeline(transaction=False)
-        buckets.load(self.client, slots, with_outbox=with_outbox, pipe=pipe)
-        subject_list = list(wanted)
-        for scope, name in subject_list:
-            pipe.zrange(self.keys.run_durations(scope, name), 0, -1)
-        rest = buckets.take(slots, pipe.execute(), with_outbox=with_outbox)
-        return {subject: buckets.durations_of(members)
-                for subject, members in zip(subject_list, rest, strict=True)}
-
-    def _evaluate(self, slot: Slot, event: Event, now: float,
-                  history: dict[tuple[str, str], list[float]]) -> None:
-        loaded = slot.loaded
-        try:
-            durations = (durations_for(event, loaded.scopes, lambda s: history.get(s, ()))
-                         if loaded.scopes else None)
-            evaluation = evaluate(loaded.trigger, slot.state, event, now, durations=durations)
-        except Exception as error:  # noqa: BLE001 - isolate one automation's fault
-            self.automations.bad(loaded.id, f"failed on event {event.id}: {error!r}", error)
-            return
-        slot.apply(evaluation, event)
-
-    def _write(self, slots: list[Slot], now: float, redo: Callable[[Slot], object]) -> int:
-        conflicts = 0
-        todo = slots
-        for _ in range(MAX_CAS_ATTEMPTS):
-            todo = buckets.write(self.client, self._cas, todo, now)
-            if not todo:
-                return conflicts
-            conflicts += len(todo)
-            buckets.load(self.client, todo, with_outbox=False)
-            for slot in todo:
-                redo(slot)
-        raise WriteConflict(f"{len(todo)} buckets kept changing during {MAX_CAS_ATTEMPTS} "
-                            "attempts; the batch will be redelivered")
-
-    def _record(self, pending: list[recording.Pending],
-                report: BatchReport) -> redis.client.Pipeline:
-        """Record and enqueue the firings; a pipeline that drops them from their outboxes."""
-        if pending:
-            pipe = self.client.pipeline(transaction=False)
-            recording.record_ops(pipe, self.keys, pending, self.settings.events_maxlen)
-            pipe.execute()
-            report.jobs += recording.enqueue_actions(self.rq_client, pending)
-            report.firings += len(pending)
-            for item in pending:
-                log.info("automation %s fired (%s): %s", item.record.automation_name,
-                         "/".join(item.record.states), item.record.reason)
-        pipe = self.client.pipeline(transaction=False)
-        recording.outbox_ops(pipe, pending)
-        return pipe
 
     # --- proactive deadlines [2][4]
     def events_clock(self, now: float) -> float:
@@ -389,9 +282,10 @@ class Engine:
         for slot in slots:
             self._expire(slot, clock)
         report.evaluated = len(slots)
-        report.conflicts = self._write(slots, now, lambda slot: self._expire(slot, clock))
-        pending = [item for slot in slots for item in recording.pending_firings(slot)]
-        pipe = self._record(pending, report)
+        report.conflicts = self.steps.write(slots, now, lambda slot: self._expire(slot, clock))
+        pipe = self.client.pipeline(transaction=False)
+        recorded = self.steps.record(slots, then=pipe)
+        report.firings, report.jobs = recorded.firings, recorded.jobs
         for slot in slots:
             deadline = "" if slot.deadline is None else repr(slot.deadline)
             self._settle(keys=[self.keys.bucket_deadlines], args=[slot.member, repr(lease),

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 
 from automations.evaluation import needs_arming
 from automations.events import Event
-from automations.schema import Automation, EventTrigger, Trigger
+from automations.schema import Automation, Trigger
 
 MAX_CACHED_NAMES = 10_000
 _WARM_UP = Event(event="flowkeeper.warm-up", resource={"resource.id": "flowkeeper.engine"})
@@ -32,7 +32,6 @@ class Loaded:
     automation: Automation
     fingerprint: str
     scopes: frozenset[str]
-    event_trigger: bool
     arming: bool
 
     @classmethod
@@ -41,7 +40,7 @@ class Loaded:
         for _, trigger in automation.event_triggers():
             trigger.covers(_WARM_UP)
         return cls(automation, automation.trigger_fingerprint(), automation.history_scopes(),
-                   isinstance(automation.trigger, EventTrigger), needs_arming(automation.trigger))
+                   needs_arming(automation.trigger))
 
     @property
     def id(self) -> str:
@@ -50,13 +49,6 @@ class Loaded:
     @property
     def trigger(self) -> Trigger:
         return self.automation.trigger
-
-    def bucket_key(self, event: Event) -> tuple[str, ...] | None:
-        """The bucket the event falls in, or None when the trigger does not cover it."""
-        trigger = self.automation.trigger
-        if not trigger.covers(event):
-            return None
-        return trigger.bucketing_key(event) if self.event_trigger else ()
 
 
 @dataclass(slots=True)

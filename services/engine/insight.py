@@ -38,7 +38,7 @@ def run_events(store: Store, automation: Automation, run_id: str) -> list[Event]
 def _pending(store: Store, loaded: Loaded, events: list[Event]) -> list[dict[str, Any]]:
     keys: dict[tuple[str, ...], None] = {}
     for event in events:
-        key = loaded.bucket_key(event)
+        key = loaded.automation.bucket_key(event)
         if key is not None:
             keys[key] = None
     pipe = store.client.pipeline(transaction=False)

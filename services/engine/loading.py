@@ -41,7 +41,6 @@ Implementation notes (why an event accepted after a change meets the change):
 
 from __future__ import annotations
 
-import gc
 import logging
 import time
 from collections.abc import Callable
@@ -88,6 +87,10 @@ def split_at_changes(items: list[T], change_of: Callable[[T], AutomationChange |
     return parts
 
 
+def _nothing(whole: bool) -> None:
+    return None
+
+
 class LoadedAutomations:
     """The automations as this engine sees them, and their candidate index."""
 
@@ -102,6 +105,9 @@ class LoadedAutomations:
         self.version: int | None = None
         self._next_poll = 0.0
         self._bad_logged: dict[str, float] = {}
+        # called with True after a whole reload, False after one change applied in place:
+        # the engine process sets its collector policy here (collector.py)
+        self.after_install: Callable[[bool], None] = _nothing
 
     def refresh(self, now: float, *, force: bool = False, poll_now: bool = False) -> bool:
         """Reload if the automations changed (arming new watchers at `now`); True if so.
@@ -174,7 +180,7 @@ class LoadedAutomations:
             if item is not None:
                 loaded[change.automation_id] = item
                 raw[change.automation_id] = text
-        self._install(loaded, raw, change.version, now, collect=False)
+        self._install(loaded, raw, change.version, now, whole=False)
 
     def _read_version(self) -> int:
         return int(self.client.get(self.keys.automations_version) or 0)
@@ -199,23 +205,16 @@ class LoadedAutomations:
             item = self._parse(automation_id, text)
             if item is not None:
                 loaded[automation_id] = item
-        self._install(loaded, {aid: stored[aid] for aid in loaded}, version, now, collect=True)
+        self._install(loaded, {aid: stored[aid] for aid in loaded}, version, now, whole=True)
 
     def _install(self, loaded: dict[str, Loaded], raw: dict[str, str], version: int,
-                 now: float, *, collect: bool) -> None:
+                 now: float, *, whole: bool) -> None:
         armed_before = {(item.id, item.fingerprint) for item in self.enabled.values()}
         self._raw = raw
         self.loaded = loaded
         self.enabled = {aid: item for aid, item in loaded.items() if item.automation.enabled}
         self.index = CandidateIndex(self.enabled.values())
-        # the loaded automations live as long as this version: keep them out of the
-        # collector's sight, or every full collection walks them (~0.5 s at 10,000);
-        # unfreezing first lets the previous version's cycles be collected; one changed
-        # automation is not worth a full collection: its old objects wait for the next
-        if collect:
-            gc.unfreeze()
-            gc.collect()
-        gc.freeze()
+        self.after_install(whole)
         self.version = version
         self._arm([item for item in self.enabled.values()
                    if item.arming and (item.id, item.fingerprint) not in armed_before], now)

@@ -11,6 +11,7 @@ from services.core.connection import connect
 from services.core.loop import REDIS_OUTAGE_ERRORS, run_loop
 from services.core.settings import Settings
 from services.core.signals import stop_on_signals
+from services.engine.collector import keep_automations_out_of_the_collector
 from services.engine.engine import Engine
 
 log = logging.getLogger("flowkeeper.engine")
@@ -83,8 +84,10 @@ class _Replica:
         return 0.0
 
     def _start(self) -> Engine:
-        """The engine (its constructor needs Redis); its own unacknowledged entries first."""
+        """The engine (its constructor needs Redis), with this process's collector policy;
+        its own unacknowledged entries first."""
         engine = Engine(self.settings, self.client, consumer=self.consumer)
+        keep_automations_out_of_the_collector(engine)
         try:
             engine.recover_own()
         except REDIS_OUTAGE_ERRORS:

@@ -54,12 +54,10 @@ from pydantic import BaseModel
 
 from notifiers import (
     Delivery,
-    Message,
     NotifierError,
     ProviderAnswer,
-    RetryableDelivery,
+    RetryPolicy,
     attempt_delivery,
-    next_delay,
     parse_config,
     sample_message,
     take_token,
@@ -104,22 +102,6 @@ def _deadline_s(resolved: Resolved) -> float | None:
     return getattr(resolved.config, "timeout_s", None)
 
 
-class _KeepRetryAfter:
-    """Passes sends through and keeps the Retry-After of the last retryable failure, so
-    that the retry is scheduled with this installation's delays (not the library's)."""
-
-    def __init__(self, notifier: Any) -> None:
-        self.notifier = notifier
-        self.retry_after: float | None = None
-
-    def send(self, message: Message) -> ProviderAnswer:
-        try:
-            return self.notifier.send(message)
-        except RetryableDelivery as error:
-            self.retry_after = error.retry_after
-            raise
-
-
 class Deliveries:
     """The delivery pipeline over one installation's Redis."""
 
@@ -132,6 +114,9 @@ class Deliveries:
         self.keys = Keys(settings.key_prefix)
         self.clock = clock
         self.rand = rand
+        self.retry_policy = RetryPolicy(max_attempts=settings.notify_max_attempts,
+                                        base_s=settings.notify_retry_base_s,
+                                        cap_s=settings.notify_retry_max_s)
         self.notifications = Notifications(client, self.keys, settings.notify_retention_s)
         self.notifiers = NotifierStore(client, settings, environ)
         self.silences = SilenceStore(client, self.keys)
@@ -212,12 +197,13 @@ class Deliveries:
                 retry_at=now + wait_s,
                 detail=f"rate limit of notifier '{resolved.name}': sending in {wait_s:.2f} s"))
         notification = self._record_attempt(notification, resolved, now, lease)  # (h)
-        delivery, retry_at = self._send(notification, resolved, now)
+        delivery = self._send(notification, resolved, now)
         outcome = {"sent": "sent", "retrying": "retried", "dead": "dead"}[delivery.status]
         return self._record(notification, lease, Step(
             outcome=outcome, at=delivery.at, attempt=delivery.attempt, via=resolved.name,
             answer=delivery.answer, error=delivery.error, error_status=delivery.error_status,
-            retry_at=retry_at, permanent=delivery.permanent, detail=resolved.note or ""))
+            retry_at=delivery.retry_at, permanent=delivery.permanent,
+            detail=resolved.note or ""))
 
     def _resolve(self, notification: Notification) -> Resolved:
         if notification.inline is not None:
@@ -269,24 +255,18 @@ class Deliveries:
                 except redis.WatchError:
                     continue
 
-    def _send(self, notification: Notification, resolved: Resolved,
-              now: float) -> tuple[Delivery, float | None]:
-        """One attempt through the notifier; the retry time in this installation's delays."""
+    def _send(self, notification: Notification, resolved: Resolved, now: float) -> Delivery:
+        """One attempt through the notifier, its retry scheduled by this installation's
+        retry policy."""
         notifier = notifier_for(resolved.config, outbox_store=lambda message: self.outbox.store(
             message, notification.notifier), environ=self.notifiers.environ,
             settings=self.settings)
-        keep = _KeepRetryAfter(notifier)
-        attempt = notification.attempts  # counted by _record_attempt
-        delivery = attempt_delivery(keep, notification.message, attempt=attempt,
-                                    max_attempts=self.settings.notify_max_attempts,
-                                    secrets=resolved.config.secret_values(),
-                                    clock=lambda: now, rand=self.rand,
-                                    deadline_s=_deadline_s(resolved))  # (i)
-        if delivery.status != "retrying":
-            return delivery, None
-        delay = next_delay(attempt, keep.retry_after, base=self.settings.notify_retry_base_s,
-                           cap=self.settings.notify_retry_max_s, rand=self.rand)
-        return delivery, now + delay
+        return attempt_delivery(notifier, notification.message,
+                                attempt=notification.attempts,  # counted by _record_attempt
+                                policy=self.retry_policy,
+                                secrets=resolved.config.secret_values(),
+                                clock=lambda: now, rand=self.rand,
+                                deadline_s=_deadline_s(resolved))  # (i)
 
     def _record_attempt(self, notification: Notification, resolved: Resolved, now: float,
                         lease: leases.Lease) -> Notification:
@@ -359,7 +339,8 @@ class Deliveries:
         notifier = notifier_for(config, outbox_store=lambda message: self.outbox.store(
             message, name), environ=self.notifiers.environ,
             settings=self.settings)
-        delivery = attempt_delivery(notifier, sample_message(name), attempt=1, max_attempts=1,
+        delivery = attempt_delivery(notifier, sample_message(name), attempt=1,
+                                    policy=RetryPolicy(max_attempts=1),
                                     secrets=config.secret_values(),
                                     deadline_s=getattr(config, "timeout_s", None))
         log.info("test of notifier %s: %s", name,

@@ -8,12 +8,12 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from automations.schema import AutomationCore
 from services.core import stream
 from services.core.models import StateType
 from services.core.queues import action_job_id
 from services.engine import Engine, buckets, recording
 from services.engine.buckets import Slot, bucket_digest
-from services.engine.index import Loaded
 from tests.integration.engine_helpers import (
     ON_FAILURE,
     STUCK,
@@ -106,14 +106,14 @@ def test_an_automation_that_fails_to_evaluate_does_not_stop_the_others(store, au
                                                                        engine, monkeypatch):
     broken = create(automations, automation_doc(ON_FAILURE, name="broken"))
     working = create(automations, automation_doc(ON_FAILURE, name="working"))
-    original = Loaded.bucket_key
+    original = AutomationCore.bucket_key
 
     def explode_for_broken(self, event):
         if self.id == broken.id:
             raise RuntimeError("a bug in this automation")
         return original(self, event)
 
-    monkeypatch.setattr(Loaded, "bucket_key", explode_for_broken)
+    monkeypatch.setattr(AutomationCore, "bucket_key", explode_for_broken)
     emit(store, run_event(a_run(), StateType.FAILED))
 
     report = engine.run_until_idle()
@@ -138,8 +138,8 @@ def test_a_bucket_written_by_another_replica_meanwhile_is_a_conflict(store, auto
     slot.apply(evaluate(loaded.trigger, slot.state, event, time.time()), event)
     stale.apply(evaluate(loaded.trigger, stale.state, event, time.time()), event)
 
-    assert buckets.write(store.client, engine._cas, [slot], time.time()) == []
-    assert buckets.write(store.client, engine._cas, [stale], time.time()) == [stale]
+    assert buckets.write(store.client, engine.steps.cas, [slot], time.time()) == []
+    assert buckets.write(store.client, engine.steps.cas, [stale], time.time()) == [stale]
 
 
 def test_replicas_racing_on_one_bucket_reevaluate_and_fire_exactly_once(settings, store,

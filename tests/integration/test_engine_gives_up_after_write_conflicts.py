@@ -9,7 +9,7 @@ import pytest
 from automations.state import BucketState
 from services.core.models import StateType
 from services.engine import Engine, buckets
-from services.engine.engine import MAX_CAS_ATTEMPTS, WriteConflict
+from services.engine.steps import MAX_CAS_ATTEMPTS, WriteConflict
 from tests.integration.engine_helpers import (
     ON_FAILURE,
     a_run,

@@ -3,8 +3,8 @@ between messages), and the in-process throughput measure the benchmark uses."""
 
 from __future__ import annotations
 
+from bench.delivery_rate import measure_delivery_rate
 from services.notify.actions import deliver_action
-from services.notify.bench import measure_delivery_rate
 from services.notify.configs import parse_document
 from tests.integration.notify_helpers import (  # noqa: F401 - http_stub_fixture
     deliveries_for,

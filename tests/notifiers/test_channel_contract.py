@@ -8,6 +8,7 @@ from notifiers import (
     PermanentDelivery,
     ProviderAnswer,
     RetryableDelivery,
+    RetryPolicy,
     attempt_delivery,
 )
 from tests.notifiers.channel_cases import CHANNELS, ChannelCase, failure_message
@@ -89,7 +90,8 @@ def test_a_provider_that_stays_down_ends_dead_after_the_last_attempt(case: Chann
     stub.play(then=503)
     notifier, message = case.make(stub.url), failure_message()
 
-    records = [attempt_delivery(notifier, message, attempt=n, max_attempts=3)
+    records = [attempt_delivery(notifier, message, attempt=n,
+                                policy=RetryPolicy(max_attempts=3))
                for n in (1, 2, 3)]
 
     assert [record.status for record in records] == ["retrying", "retrying", "dead"]

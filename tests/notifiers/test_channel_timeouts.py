@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
-from notifiers import RetryableDelivery, attempt_delivery, build_notifier
+from notifiers import RetryableDelivery, RetryPolicy, attempt_delivery, build_notifier
 from notifiers.config import SmtpConfig
 from tests.notifiers.channel_cases import (
     failure_message,
@@ -123,8 +123,8 @@ def test_a_provider_that_trickles_its_answer_is_cut_off_by_the_deadline(channel)
         notifier = build_notifier(configs(server.url, server.port)[channel])
 
         started = time.monotonic()
-        delivery = attempt_delivery(notifier, failure_message(), attempt=1, max_attempts=3,
-                                    deadline_s=TIMEOUT_S)
+        delivery = attempt_delivery(notifier, failure_message(), attempt=1,
+                                    policy=RetryPolicy(max_attempts=3), deadline_s=TIMEOUT_S)
         took = time.monotonic() - started
     finally:
         server.close()

@@ -1,5 +1,6 @@
 """next_delay and attempt_delivery: exponential backoff with jitter and a cap, Retry-After
-as a floor, and one decision per attempt (sent, retrying, dead)."""
+as a floor, and one decision per attempt (sent, retrying, dead), scheduled by the retry
+policy given."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from notifiers import (
     PermanentDelivery,
     ProviderAnswer,
     RetryableDelivery,
+    RetryPolicy,
     attempt_delivery,
 )
 from notifiers.policy import MAX_RETRY_AFTER_S, next_delay
@@ -123,3 +125,57 @@ def test_a_notifier_bug_is_retried_and_recorded_without_its_secrets():
     assert record.status == "retrying"
     assert record.error is not None and record.error.startswith("KeyError")
     assert "xoxb-secret-value-123" not in record.error
+
+
+def test_the_policy_given_sets_the_delay_of_the_retry():
+    notifier = Scripted(RetryableDelivery(None, 503, "down"))
+    policy = RetryPolicy(base_s=10.0, cap_s=25.0, jitter=0.0)
+
+    record = attempt_delivery(notifier, MESSAGE, attempt=2, policy=policy, clock=lambda: 100.0)
+
+    assert record.status == "retrying"
+    assert record.retry_at == 120.0  # 10 s doubled once
+
+
+def test_the_policy_cap_holds_but_retry_after_still_floors_it():
+    capped = attempt_delivery(Scripted(RetryableDelivery(None, 503, "down")), MESSAGE,
+                              attempt=6, policy=RetryPolicy(cap_s=25.0, jitter=0.0),
+                              clock=lambda: 100.0)
+    asked = attempt_delivery(Scripted(RetryableDelivery(40.0, 429, "slow down")), MESSAGE,
+                             attempt=1, policy=RetryPolicy(cap_s=25.0, jitter=0.0),
+                             clock=lambda: 100.0)
+
+    assert capped.retry_at == 125.0  # 32 s capped
+    assert asked.retry_at == 140.0
+
+
+def test_the_policy_decides_which_attempt_is_the_last():
+    policy = RetryPolicy(max_attempts=2)
+
+    second = attempt_delivery(Scripted(RetryableDelivery(None, 503, "down")), MESSAGE,
+                              attempt=2, policy=policy)
+    first = attempt_delivery(Scripted(RetryableDelivery(None, 503, "down")), MESSAGE,
+                             attempt=1, policy=policy)
+
+    assert (first.status, second.status) == ("retrying", "dead")
+    assert second.retry_at is None
+
+
+@given(attempts, st.one_of(st.none(), st.floats(min_value=0.0, max_value=10_000.0)), unit,
+       st.floats(min_value=0.01, max_value=100.0), st.floats(min_value=0.01, max_value=1_000.0),
+       st.floats(min_value=0.0, max_value=0.9))
+def test_a_retry_is_scheduled_exactly_as_the_policy_computes_it(
+        attempt: int, retry_after: float | None, draw: float, base: float, cap: float,
+        jitter: float):
+    policy = RetryPolicy(max_attempts=attempt + 1, base_s=base, cap_s=cap, jitter=jitter)
+    notifier = Scripted(RetryableDelivery(retry_after, 429, "slow down"))
+
+    record = attempt_delivery(notifier, MESSAGE, attempt=attempt, policy=policy,
+                              clock=lambda: 1_000.0, rand=lambda: draw)
+
+    expected = next_delay(attempt, retry_after, base=base, cap=cap, jitter=jitter,
+                          rand=lambda: draw)
+    assert record.status == "retrying"
+    assert record.retry_at == pytest.approx(1_000.0 + expected)
+    assert record.retry_at - 1_000.0 == pytest.approx(
+        policy.delay(attempt, retry_after, lambda: draw))

@@ -1,5 +1,6 @@
-"""Delivery throughput, measured in process: what the benchmark calls to compare the whole
-pipeline against a raw HTTP client loop to the same endpoint."""
+"""Delivery throughput, measured in process: what bench.notify calls to compare the whole
+notification pipeline against a raw HTTP client loop to the same endpoint (and what a test
+calls to check that deliveries reuse their notifier's connection)."""
 
 from __future__ import annotations
 

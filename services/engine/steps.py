@@ -1,0 +1,208 @@
+"""One batch of stream entries, step by step: plan, load, evaluate, write, record,
+acknowledge. `Engine` calls them in this order for every part of a batch (engine.py [1]);
+its timer uses load, write, record and a pipeline of its own for deadlines (engine.py [2]).
+
+Implementation notes (at least once, effectively once):
+- [1] Plan (no Redis): for each readable event, the buckets (slots) of the automations
+  whose trigger covers it (`Automation.bucket_key`), each slot once per batch with its
+  events in stream order, and the run histories their adaptive windows read. An entry
+  that does not parse is set aside for the dead-letter stream; an automation that raises
+  is logged and skipped, the others go on.
+- [2] Load: every slot's stored state, and for a redelivered batch its outbox (firings a
+  replica that died had not recorded), with the run histories, in one round trip.
+- [3] Evaluate: the events in stream order, each against its slots; a completion then
+  updates the batch's run history (`RunHistory.add`, as backtest does), so that a later
+  event of the batch sees it.
+- [4] Write: compare-and-set of every slot that changed or fired, in one round trip; the
+  same script claims each firing's key and puts a new firing in the slot's outbox
+  (buckets.py [2][3]). A slot written meanwhile by another replica is reloaded and its
+  events are evaluated again; after MAX_CAS_ATTEMPTS the batch raises WriteConflict,
+  unacknowledged, and is redelivered.
+- [5] Record: the firings in the outboxes (this batch's, and those recovered at [2]) are
+  recorded, `automation.triggered` is emitted and their action jobs are enqueued, each
+  under an id derived from the firing (recording.py), before anything is acknowledged.
+- [6] Acknowledge: one pipeline drops the recorded firings from their outboxes, adds the
+  deadlines (ZADD LT, buckets.py [4]), writes the traces (traces.py), the run durations
+  and the dead letters, and ends with the XACK. An entry is acknowledged only once
+  everything it caused is written: an engine that dies before this pipeline leaves the
+  batch pending, its redelivery finds the firings claimed at [4] (none made twice) and
+  the outboxes still holding what [5] had not finished, and [5] repeats nothing it did
+  already (derived ids). At least once in reading, effectively once in firing.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import redis
+
+from automations.evaluation import evaluate
+from automations.events import Event
+from automations.history import RunHistory, Subject, subjects
+from services.core import stream
+from services.core.keys import Keys
+from services.engine import buckets, recording
+from services.engine.buckets import Slot, bucket_digest
+from services.engine.index import CandidateIndex
+from services.engine.traces import TraceKeeper
+
+log = logging.getLogger("flowkeeper.engine")
+
+MAX_CAS_ATTEMPTS = 20
+
+Fault = Callable[[str, str, BaseException], None]
+"""Logs an automation that raised (automation id, what failed, the error); see
+LoadedAutomations.bad."""
+
+
+class WriteConflict(RuntimeError):
+    """Buckets kept changing under this engine: the batch is left for redelivery [4]."""
+
+
+@dataclass(slots=True)
+class Plan:
+    """What a batch touches [1]: each readable event with its slots, in stream order."""
+
+    events: list[tuple[Event, list[Slot]]] = field(default_factory=list)
+    slots: list[Slot] = field(default_factory=list)
+    subjects: set[Subject] = field(default_factory=set)
+    unreadable: list[stream.Entry] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class Recorded:
+    """What recording did [5]."""
+
+    firings: int = 0
+    jobs: int = 0
+
+
+class BatchSteps:
+    """The steps of a batch over one installation's Redis, in the order they run."""
+
+    def __init__(self, client: redis.Redis, rq_client: redis.Redis, keys: Keys, group: str,
+                 events_maxlen: int, traces: TraceKeeper, fault: Fault) -> None:
+        self.client = client
+        self.rq_client = rq_client
+        self.keys = keys
+        self.group = group
+        self.events_maxlen = events_maxlen
+        self.traces = traces
+        self.fault = fault
+        self.cas = client.register_script(buckets.CAS_SCRIPT)
+
+    def plan(self, entries: Sequence[stream.Entry], index: CandidateIndex) -> Plan:
+        """[1] The slots each event falls in; no Redis."""
+        plan = Plan()
+        slots: dict[tuple[str, str], Slot] = {}
+        for entry in entries:
+            event = entry.event
+            if event is None:
+                plan.unreadable.append(entry)
+                continue
+            touched = []
+            for loaded in index.candidates(event):
+                try:
+                    key = loaded.automation.bucket_key(event)
+                except Exception as error:  # noqa: BLE001 - isolate one automation's fault
+                    self.fault(loaded.id, f"failed on event {event.id}: {error!r}", error)
+                    continue
+                if key is None:
+                    continue
+                bucket = bucket_digest(loaded.fingerprint, key)
+                slot = slots.get((loaded.id, bucket))
+                if slot is None:
+                    slot = slots[(loaded.id, bucket)] = Slot(loaded, bucket, self.keys)
+                slot.items.append(event)
+                touched.append(slot)
+                if loaded.scopes:
+                    plan.subjects.update(subjects(event, loaded.scopes))
+            plan.events.append((event, touched))
+        plan.slots = list(slots.values())
+        return plan
+
+    def load(self, plan: Plan, *, with_outbox: bool) -> RunHistory:
+        """[2] The slots' states (and outboxes), and the run histories, in one round trip."""
+        if not plan.slots and not plan.subjects:
+            return RunHistory()
+        pipe = self.client.pipeline(transaction=False)
+        buckets.load(self.client, plan.slots, with_outbox=with_outbox, pipe=pipe)
+        wanted = list(plan.subjects)
+        for scope, name in wanted:
+            pipe.zrange(self.keys.run_durations(scope, name), 0, -1)
+        rest = buckets.take(plan.slots, pipe.execute(), with_outbox=with_outbox)
+        return RunHistory({subject: buckets.durations_of(members)
+                           for subject, members in zip(wanted, rest, strict=True)})
+
+    def evaluate(self, plan: Plan, history: RunHistory, now: float) -> int:
+        """[3] Every event against its slots, in stream order; the evaluations made."""
+        evaluated = 0
+        for event, touched in plan.events:
+            for slot in touched:
+                self.evaluate_slot(slot, event, now, history)
+            evaluated += len(touched)
+            history.add(event)
+        return evaluated
+
+    def evaluate_slot(self, slot: Slot, event: Event, now: float, history: RunHistory) -> None:
+        """One event against one slot (again after a conflict [4])."""
+        loaded = slot.loaded
+        try:
+            evaluation = evaluate(loaded.trigger, slot.state, event, now,
+                                  durations=history.durations_for(event, loaded.scopes))
+        except Exception as error:  # noqa: BLE001 - isolate one automation's fault
+            self.fault(loaded.id, f"failed on event {event.id}: {error!r}", error)
+            return
+        slot.apply(evaluation, event)
+
+    def write(self, slots: list[Slot], now: float, redo: Callable[[Slot], object]) -> int:
+        """[4] Compare-and-set the slots, `redo`ing those in conflict; the conflicts met."""
+        conflicts = 0
+        todo = slots
+        for _ in range(MAX_CAS_ATTEMPTS):
+            todo = buckets.write(self.client, self.cas, todo, now)
+            if not todo:
+                return conflicts
+            conflicts += len(todo)
+            buckets.load(self.client, todo, with_outbox=False)
+            for slot in todo:
+                redo(slot)
+        raise WriteConflict(f"{len(todo)} buckets kept changing during {MAX_CAS_ATTEMPTS} "
+                            "attempts; the batch will be redelivered")
+
+    def record(self, slots: list[Slot], then: redis.client.Pipeline) -> Recorded:
+        """[5] Record and enqueue the slots' firings; `then` (the acknowledging pipeline)
+        drops them from their outboxes."""
+        pending = [item for slot in slots for item in recording.pending_firings(slot)]
+        recorded = Recorded()
+        if pending:
+            pipe = self.client.pipeline(transaction=False)
+            recording.record_ops(pipe, self.keys, pending, self.events_maxlen)
+            pipe.execute()
+            recorded.jobs = recording.enqueue_actions(self.rq_client, pending)
+            recorded.firings = len(pending)
+            for item in pending:
+                log.info("automation %s fired (%s): %s", item.record.automation_name,
+                         "/".join(item.record.states), item.record.reason)
+        recording.outbox_ops(then, pending)
+        return recorded
+
+    def acknowledge(self, pipe: redis.client.Pipeline, plan: Plan, entry_ids: list[str],
+                    now: float) -> int:
+        """[6] Deadlines, traces, run durations, dead letters, then the XACK of `entry_ids`,
+        in one pipeline after [5]'s outbox drops; the deadlines added."""
+        deadlines = 0
+        for slot in plan.slots:
+            if slot.deadline is not None:
+                pipe.zadd(self.keys.bucket_deadlines, {slot.member: slot.deadline}, lt=True)
+                deadlines += 1
+        marks = self.traces.ops(pipe, plan.slots, now)
+        buckets.history_ops(pipe, self.keys, [event for event, _ in plan.events])
+        for entry in plan.unreadable:
+            stream.dead_letter(pipe, self.keys, entry, entry.error or "unreadable entry")
+            log.warning("dead-lettered stream entry %s: %s", entry.entry_id, entry.error)
+        stream.ack(pipe, self.keys, self.group, entry_ids)
+        self.traces.after(pipe.execute(), marks)
+        return deadlines
