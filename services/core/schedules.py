@@ -74,3 +74,11 @@ def next_due(schedule: Schedule, after: datetime) -> datetime | None:
     """The first due time after `after` (within a year), for display."""
     found = due_times(schedule, after, after + timedelta(days=366), limit=1)
     return found[0] if found else None
+
+
+def next_run_times(schedule: Schedule, now: datetime, count: int) -> list[datetime]:
+    """The next `count` due times after `now` (within a year), for a deployment's page; none
+    while the schedule is paused."""
+    if not schedule.active:
+        return []
+    return due_times(schedule, now, now + timedelta(days=366), limit=count)
