@@ -29,8 +29,8 @@ from datetime import UTC, datetime, timedelta
 from services import control
 from services.core.loop import REDIS_OUTAGE_ERRORS
 from services.core.models import ACTIVE_STATES, Deployment, StateType
-from services.core.store import Store
 from services.core.schedules import due_times
+from services.core.store import Store
 
 log = logging.getLogger("flowkeeper.scheduler")
 
