@@ -121,14 +121,18 @@ def queue_statuses(store: Store, names: list[str]) -> list[QueueStatus]:
     from rq import Queue
 
     connection = rq_connection(store)
-    found = []
-    for name in names:
+    pipe = store.client.pipeline(transaction=False)
+    for name in names:  # RQ's own key names, read in one round trip
         queue = Queue(name, connection=connection)
-        found.append(QueueStatus(
-            name=name, queued=queue.count, started=queue.started_job_registry.count,
-            failed=queue.failed_job_registry.count, scheduled=queue.scheduled_job_registry.count,
-            deferred=queue.deferred_job_registry.count))
-    return found
+        pipe.llen(queue.key)
+        for registry in (queue.started_job_registry, queue.failed_job_registry,
+                         queue.scheduled_job_registry, queue.deferred_job_registry):
+            pipe.zcard(registry.key)
+    counts = pipe.execute()
+    return [QueueStatus(name=name, queued=queued, started=started, failed=failed,
+                        scheduled=scheduled, deferred=deferred)
+            for name, (queued, started, failed, scheduled, deferred)
+            in zip(names, zip(*[iter(counts)] * 5, strict=True), strict=True)]
 
 
 def engine_lag(store: Store, group: str, now: float) -> EngineLag:

@@ -8,6 +8,7 @@ automation's stats hash (services.core.firing_stats), never from its firings.
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 
 from pydantic import BaseModel, Field, ValidationError
@@ -53,15 +54,18 @@ def automation_page(automations: AutomationStore, *, offset: int = 0, limit: int
                     name_contains: str | None = None,
                     enabled: bool | None = None) -> AutomationPage:
     """Automations by name, from `offset`; `name_contains` filters by name (any case) and
-    `enabled` by state (that filter reads every record whose name passes)."""
+    `enabled` by state (that filter reads the JSON of every record whose name passes)."""
     keys = automations.keys
     names = automations.client.hgetall(keys.automation_names)
     wanted = sorted(name for name in names
                     if not name_contains or name_contains.lower() in name.lower())
     if enabled is not None:
-        records = _records(automations, [names[name] for name in wanted])
-        chosen = [record for record in records if record.enabled == enabled]
-        total, page = len(chosen), chosen[offset:offset + limit]
+        # the state is read from each record's JSON; only the page's records are validated
+        ids = [names[name] for name in wanted]
+        raws = automations.client.hmget(keys.automations, ids) if ids else []
+        chosen = [automation_id for automation_id, raw in zip(ids, raws, strict=True)
+                  if raw is not None and _enabled(raw) == enabled]
+        total, page = len(chosen), _records(automations, chosen[offset:offset + limit])
     else:
         total = len(wanted)
         page = _records(automations, [names[name] for name in wanted[offset:offset + limit]])
@@ -69,6 +73,13 @@ def automation_page(automations: AutomationStore, *, offset: int = 0, limit: int
     return AutomationPage(total=total, items=[
         _summary(record, stats[record.id].firing_count, stats[record.id].last_fired)
         for record in page])
+
+
+def _enabled(raw: str) -> bool | None:
+    try:
+        return json.loads(raw).get("enabled", True)
+    except (ValueError, AttributeError):
+        return None
 
 
 def _records(automations: AutomationStore, ids: list[str]) -> list[Automation]:

@@ -307,7 +307,9 @@ def feed(client: redis.Redis, keys: Keys, count: int, *, before: str | None = No
     found: list[tuple[str, Event]] = []
     last = before or "+"
     scanned = total_bytes = 0
-    batch = min(max(count, 200), 1000)
+    # without a filter, one more than asked (XREVRANGE's end repeats `before`) is enough
+    batch = min(count + 1 if name_filter is None and resource_id is None else max(count, 200),
+                1000)
     while True:
         raw = _revrange_bounded(client, keys, last, batch, MAX_EVENT_BYTES)
         for entry_id, fields in raw:
