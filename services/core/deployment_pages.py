@@ -29,6 +29,7 @@ from pydantic import BaseModel, Field
 from automations.events import UtcDatetime
 from automations.triggers import ExpectedDuration
 from automations.windows import EXPECTED_DURATION_HISTORY_RUNS, describe_within, resolve_within
+from services.core.errors import InvalidInput
 from services.core.models import Deployment, FlowRun
 from services.core.schedules import next_run_times
 from services.core.store import Store, decode_run
@@ -82,6 +83,8 @@ class DeploymentOverview(BaseModel):
 
     deployment: Deployment
     next_runs: list[UtcDatetime] = Field(description="the schedule's next due times (UTC)")
+    schedule_problem: str | None = Field(None, description="why the schedule yields no "
+                                                           "times (an unknown timezone)")
     recent_runs: list[FlowRun] = Field(description="the newest runs first")
     durations: list[DurationPoint] = Field(description="recent completed runs, oldest first")
     expected_deadline: ExpectedDeadline
@@ -181,10 +184,15 @@ def deployment_overview(store: Store, name: str, now: datetime, *, next_count: i
     members = store.client.zrange(store.keys.run_durations("deployment", name), 0, -1,
                                   withscores=True)
     points = duration_points(members)
+    next_runs: list[datetime] = []
+    problem = None
+    if deployment.schedule is not None:
+        try:
+            next_runs = next_run_times(deployment.schedule, now, next_count)
+        except InvalidInput as error:  # registered before timezones were checked, or edited
+            problem = str(error)
     return DeploymentOverview(
-        deployment=deployment,
-        next_runs=next_run_times(deployment.schedule, now, next_count)
-        if deployment.schedule else [],
+        deployment=deployment, next_runs=next_runs, schedule_problem=problem,
         recent_runs=recent_deployment_runs(store, name, runs),
         durations=points,
         expected_deadline=expected_deadline([point.duration_s for point in points]),

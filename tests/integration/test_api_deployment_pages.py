@@ -54,6 +54,20 @@ def test_a_paused_schedule_has_no_next_runs(api):
     assert api.get("/api/deployments/adder/overview").json()["next_runs"] == []
 
 
+def test_a_stored_schedule_in_an_unknown_timezone_says_so_instead_of_failing(api, store):
+    register(api, schedule={"cron": "0 3 * * *"})
+    # registration refuses it; a record written before that check was added holds one
+    stored = store.require_deployment("adder")
+    stored.schedule.timezone = "Mars/Olympus_Mons"
+    store.client.hset(store.keys.deployments, "adder", stored.model_dump_json())
+
+    response = api.get("/api/deployments/adder/overview")
+
+    assert response.status_code == 200
+    assert response.json()["next_runs"] == []
+    assert "unknown timezone 'Mars/Olympus_Mons'" in response.json()["schedule_problem"]
+
+
 def test_recent_runs_are_the_deployments_own_newest_first(api, store):
     register(api)
     first = make_run(store, name="adder-1", deployment="adder")
