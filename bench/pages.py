@@ -105,7 +105,7 @@ def run() -> list[Row]:
     from services.api import create_app
     from services.core.settings import Settings
     from services.core.store import Store
-    from tests.integration.api_helpers import issue_token
+    from services.core.tokens import Scope, TokenStore
 
     rows = []
     with private_redis() as url, tempfile.TemporaryDirectory(prefix="fk-bench-home-") as home:
@@ -117,7 +117,9 @@ def run() -> list[Row]:
         rare = _seed_runs(store)
         _seed_automations(client, settings)
         app = create_app(settings, client)
-        api = TestClient(app, headers={"Authorization": f"Bearer {issue_token(store, 'read')}"})
+        token, _ = TokenStore(client, store.keys).create("bench-pages", Scope.READ,
+                                                         datetime.now(UTC))
+        api = TestClient(app, headers={"Authorization": f"Bearer {token}"})
 
         def add(measure: str, value_ms: float, baseline: str = "", ratio: str = "",
                 target: str = "") -> None:
