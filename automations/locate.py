@@ -1,8 +1,9 @@
-"""Where a field is in a JSON or YAML text: the line of `trigger.threshold` in a file, so
-that an error can name it as a compiler would (`file.json:7: trigger.threshold: ...`).
+"""Where a field is in a JSON or YAML text: the line (and column) of `trigger.threshold`
+in a file, so that an error can name it as a compiler would (`file.json:7: trigger.threshold:
+...`) and an editor can mark it.
 
 A small scanner over the JSON text (the text already parsed, so it is valid JSON)
-records the line where each member's key, or each item, starts; a text that is not
+records the line and column where each member's key, or each item, starts; a text that is not
 JSON is composed as YAML and the same lines come from the nodes' marks. Paths are written
 as `automations.loading` writes them (`actions[0].type`, `[1].name`); a label name
 may hold dots (`match.resource.id`), so the longest known path that prefixes the
@@ -23,10 +24,13 @@ class _Scanner:
     def __init__(self, text: str) -> None:
         self.text = text
         self.newlines = [index for index, char in enumerate(text) if char == "\n"]
-        self.lines: dict[str, int] = {}
+        self.lines: dict[str, tuple[int, int]] = {}
 
-    def line(self, position: int) -> int:
-        return bisect.bisect_right(self.newlines, position - 1) + 1
+    def line(self, position: int) -> tuple[int, int]:
+        """(line, column) of a character offset, both 1-based."""
+        line = bisect.bisect_right(self.newlines, position - 1)
+        start = self.newlines[line - 1] + 1 if line else 0
+        return line + 1, position - start + 1
 
     def skip(self, position: int) -> int:
         return _WHITESPACE.match(self.text, position).end()
@@ -75,22 +79,23 @@ class _Scanner:
             index += 1
 
 
-def _yaml_lines(text: str) -> dict[str, int] | None:
-    """The line of every key and item of a YAML text, by path; None when it does not compose."""
+def _yaml_lines(text: str) -> dict[str, tuple[int, int]] | None:
+    """The (line, column) of every key and item of a YAML text, by path; None when it does
+    not compose."""
     import yaml
 
     try:
         root = yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.YAMLError:
         return None
-    lines: dict[str, int] = {}
+    lines: dict[str, tuple[int, int]] = {}
 
     def walk(node: yaml.Node, path: str) -> None:
-        lines.setdefault(path, node.start_mark.line + 1)
+        lines.setdefault(path, (node.start_mark.line + 1, node.start_mark.column + 1))
         if isinstance(node, yaml.MappingNode):
             for key, value in node.value:
                 member = f"{path}.{key.value}" if path else str(key.value)
-                lines[member] = key.start_mark.line + 1
+                lines[member] = (key.start_mark.line + 1, key.start_mark.column + 1)
                 walk(value, member)
         elif isinstance(node, yaml.SequenceNode):
             for index, item in enumerate(node.value):
@@ -101,7 +106,7 @@ def _yaml_lines(text: str) -> dict[str, int] | None:
     return lines
 
 
-def _lines(text: str) -> dict[str, int] | None:
+def _lines(text: str) -> dict[str, tuple[int, int]] | None:
     scanner = _Scanner(text)
     try:
         scanner.value(0, "")
@@ -113,6 +118,13 @@ def _lines(text: str) -> dict[str, int] | None:
 def line_of(text: str, path: str) -> int | None:
     """The line where the field at `path` starts in the JSON or YAML `text` (1-based), if
     found."""
+    place = position_of(text, path)
+    return place[0] if place else None
+
+
+def position_of(text: str, path: str) -> tuple[int, int] | None:
+    """(line, column), 1-based, where the field at `path` starts in the JSON or YAML `text`
+    (or the nearest enclosing field that is there), if found."""
     lines = _lines(text)
     if lines is None:
         return None
@@ -122,5 +134,5 @@ def line_of(text: str, path: str) -> int | None:
             if best is None or len(known) > len(best[0]):
                 best = (known, line)
     if best is None:
-        return 1 if path == "" else None
+        return (1, 1) if path == "" else None
     return best[1]

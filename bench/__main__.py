@@ -13,7 +13,7 @@ from bench.harness import machine_line, render
 RESULTS = Path(__file__).resolve().parent / "results"
 
 SECTIONS = ["bench.sdk", "bench.emitter", "bench.imports", "bench.engine", "bench.engine_latency",
-            "bench.notify", "bench.sandbox", "bench.control"]
+            "bench.notify", "bench.sandbox", "bench.control", "bench.pages"]
 # these install packages into temporary venvs (minutes, the network): run only when named,
 # `--only install_size redis_import` (`make bench-installs`)
 INSTALL_SECTIONS = ["bench.install_size", "bench.redis_import"]

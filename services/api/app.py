@@ -19,6 +19,7 @@ from services.api.routes import (
     notifiers,
     run_pages,
     silences,
+    system,
     tokens,
 )
 from services.core.settings import Settings
@@ -44,7 +45,7 @@ def create_app(settings: Settings, client: redis.Redis) -> FastAPI:
     # outermost, so that no other layer reads a body past the limit
     app.add_middleware(BodyLimit, max_body_bytes=settings.max_body_bytes)
     for module in (health, flow_runs, deployments, events, automations, notifiers, notifications,
-                   silences, tokens):
+                   silences, system, tokens):
         app.include_router(module.router, responses=error_responses(*COMMON_ERROR_STATUSES))
     app.include_router(run_pages.router)
 

@@ -85,6 +85,10 @@ class Keys:
         """Hash of deployment name -> deployment record (JSON)."""
         return self._k("deployments")
 
+    def deployment_runs(self, deployment: str) -> str:
+        """Sorted set of a deployment's newest flow run ids, scored by creation time."""
+        return self._k("deployment", deployment, "runs")
+
     def schedule_slot(self, deployment: str, due_epoch: int) -> str:
         """Claimed by the one scheduler that creates the run due at that time."""
         return self._k("schedule", deployment, str(due_epoch))
@@ -133,6 +137,10 @@ class Keys:
     def automation_firing(self, automation_id: str, firing_id: str) -> str:
         """Hash of one firing: its record and the outcome of each action."""
         return self._k("auto", "{" + automation_id + "}", "firing", firing_id)
+
+    def automation_stats(self, automation_id: str) -> str:
+        """Hash of an automation's firing count and last firing time (epoch s)."""
+        return self._k("auto", "{" + automation_id + "}", "stats")
 
     def action_lease(self, automation_id: str, firing_id: str, index: int) -> str:
         """Held (SET NX PX) while one action of a firing is carried out."""

@@ -35,6 +35,14 @@ _REGEX_KEYWORDS = ("pattern", "patternProperties")
 _REFERENCES = ("$ref", "$dynamicRef", "$recursiveRef")
 
 
+class InvalidParameter(InvalidInput):
+    """A parameter that does not fit a flow's schema; `name` is its path ('a.b' inside one)."""
+
+    def __init__(self, name: str, message: str) -> None:
+        super().__init__(message)
+        self.name = name
+
+
 def schema_problem(schema: dict[str, Any]) -> str | None:
     """Why `schema` is not a JSON schema of an object of parameters, or None."""
     import json
@@ -121,12 +129,13 @@ def check_parameters(schema: dict[str, Any], parameters: dict[str, Any], flow_na
     if not takes_any:  # note 1
         for name in parameters:
             if name not in properties:
-                raise InvalidInput(f"parameter '{name}': flow '{flow_name}' has no such "
+                raise InvalidParameter(name, f"parameter '{name}': flow '{flow_name}' has no such "
                                    f"parameter (it takes: {', '.join(properties) or 'none'})")
     if not partial:  # note 3
         for name in schema.get("required", []):
             if name not in parameters:
-                raise InvalidInput(f"parameter '{name}': missing; flow '{flow_name}' requires it")
+                raise InvalidParameter(name, f"parameter '{name}': missing; flow "
+                                       f"'{flow_name}' requires it")
     checked = _without_regexes({key: value for key, value in schema.items()
                                 if key != "required"})
     try:
@@ -148,8 +157,8 @@ def check_parameters(schema: dict[str, Any], parameters: dict[str, Any], flow_na
         # the most precise of that parameter's errors (inside an anyOf: the branch it meant)
         error = best_match(error for error in errors if position(error) == first)
         name = ".".join(str(part) for part in error.absolute_path) or "?"
-        raise InvalidInput(f"parameter '{name}' of flow '{flow_name}': "
-                           f"{_shorten(error.message)}")
+        raise InvalidParameter(name, f"parameter '{name}' of flow '{flow_name}': "
+                                     f"{_shorten(error.message)}")
 
 
 def _shorten(text: str) -> str:

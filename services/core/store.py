@@ -43,6 +43,8 @@ from services.core.run_events import flow_run_event
 from services.core.settings import Settings
 
 Pipe = redis.client.Pipeline
+# run ids a deployment's own index keeps (the newest): more than its page ever shows
+DEPLOYMENT_RUNS_KEPT = 1_000
 
 
 def _encode(model: BaseModel, fields: set[str] | None = None) -> dict[str, str]:
@@ -50,7 +52,8 @@ def _encode(model: BaseModel, fields: set[str] | None = None) -> dict[str, str]:
     return {name: json.dumps(value) for name, value in data.items()}
 
 
-def _decode_run(raw: dict[str, str]) -> FlowRun:
+def decode_run(raw: dict[str, str]) -> FlowRun:
+    """A flow run from its hash (HGETALL)."""
     return FlowRun.model_validate({name: json.loads(value) for name, value in raw.items()})
 
 
@@ -62,6 +65,9 @@ def flow_run_ops(pipe: Pipe, keys: Keys, run: FlowRun, fields: set[str] | None =
     pipe.hset(keys.flow_run(run.id), mapping=_encode(run, fields))
     if fields is None:
         pipe.zadd(keys.flow_runs, {run.id: run.created.timestamp()})
+        if run.deployment:  # a deployment's page reads its runs without a scan
+            pipe.zadd(keys.deployment_runs(run.deployment), {run.id: run.created.timestamp()})
+            pipe.zremrangebyrank(keys.deployment_runs(run.deployment), 0, -DEPLOYMENT_RUNS_KEPT - 1)
         if run.parent_run_id:
             pipe.sadd(keys.flow_run_subflows(run.parent_run_id), run.id)
 
@@ -159,7 +165,7 @@ class Store:
 
     def get_flow_run(self, run_id: str) -> FlowRun | None:
         raw = self.client.hgetall(self.keys.flow_run(run_id))
-        return _decode_run(raw) if raw else None
+        return decode_run(raw) if raw else None
 
     def require_flow_run(self, run_id: str) -> FlowRun:
         run = self.get_flow_run(run_id)
@@ -199,7 +205,7 @@ class Store:
                 if not raw:
                     self.client.zrem(self.keys.flow_runs, run_id)  # expired by retention
                     continue
-                run = _decode_run(raw)
+                run = decode_run(raw)
                 if state and run.state.value.lower() != state.lower():
                     continue
                 if flow and run.flow_name != flow:
@@ -283,7 +289,7 @@ class Store:
                     raw = pipe.hgetall(key)
                     if not raw:
                         raise NotFound(f"no flow run with id '{run_id}'")
-                    run = _decode_run(raw)
+                    run = decode_run(raw)
                     if run.state not in allowed:
                         pipe.unwatch()
                         return None

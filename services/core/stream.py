@@ -277,47 +277,75 @@ def recent(client: redis.Redis, keys: Keys, count: int = 100, *, names: set[str]
 
     With `max_bytes`, stops before the events found would exceed that many bytes of
     JSON. An entry larger than any event can be today (MAX_EVENT_BYTES) is left out."""
-    found: list[Event] = []
-    last = "+"
-    scanned = 0
-    total_bytes = 0
-    batch = min(max(count, 200), 1000)
-    while len(found) < count and scanned < scan_limit:
+
+    def wanted(name: str) -> bool:
+        return (not names or name in names) and (not prefix or name.startswith(prefix))
+
+    page = feed(client, keys, count, name_filter=wanted if names or prefix else None,
+                resource_id=resource_id, scan_limit=scan_limit, max_bytes=max_bytes)
+    return [event for _, event in page.entries]
+
+
+@dataclass
+class FeedPage:
+    """Events newest first with their entry ids, and the cursor to the older ones: the id
+    to give as `before` next (None once the start of the stream was reached)."""
+
+    entries: list[tuple[str, Event]]
+    next_before: str | None
+
+
+def feed(client: redis.Redis, keys: Keys, count: int, *, before: str | None = None,
+         name_filter: Callable[[str], bool] | None = None, resource_id: str | None = None,
+         scan_limit: int = 10_000, max_bytes: int | None = None) -> FeedPage:
+    """Up to `count` events older than entry `before` (the newest without it), newest first,
+    whose name passes `name_filter` and whose resource or a related one is `resource_id`.
+
+    At most `scan_limit` entries are read: a rare filter answers with fewer events and a
+    cursor to go on from. With `max_bytes`, stops before the events would exceed that many
+    bytes of JSON. An entry larger than any event can be today is left out."""
+    found: list[tuple[str, Event]] = []
+    last = before or "+"
+    scanned = total_bytes = 0
+    # without a filter, one more than asked (XREVRANGE's end repeats `before`) is enough
+    batch = min(count + 1 if name_filter is None and resource_id is None else max(count, 200),
+                1000)
+    while True:
         raw = _revrange_bounded(client, keys, last, batch, MAX_EVENT_BYTES)
-        if not raw:
-            break
         for entry_id, fields in raw:
-            if entry_id == last:
+            if entry_id == last:  # XREVRANGE's end is inclusive
                 continue
             scanned += 1
-            if change_of(fields) is not None:
-                continue
-            name = fields.get("event", "")
-            if "oversized" in fields:
-                continue
-            if names and name not in names:
-                continue
-            if prefix and not name.startswith(prefix):
-                continue
-            try:
-                event = from_fields(fields)
-            except ValueError:
-                continue
-            if resource_id and event.resource_id != resource_id and not any(
-                labels.get("resource.id") == resource_id for labels in event.related
-            ):
-                continue
-            if max_bytes is not None:
-                total_bytes += len(fields["data"].encode())
-                if total_bytes > max_bytes:
-                    return found
-            found.append(event)
-            if len(found) >= count:
-                break
-        last = raw[-1][0]
+            last = entry_id
+            event = _wanted_event(fields, name_filter, resource_id)
+            if event is not None:
+                if max_bytes is not None:
+                    total_bytes += len(fields["data"].encode())
+                    if total_bytes > max_bytes:
+                        return FeedPage(found, found[-1][0] if found else None)
+                found.append((entry_id, event))
+            if len(found) >= count or scanned >= scan_limit:
+                return FeedPage(found, entry_id)
         if len(raw) < batch:
-            break
-    return found
+            return FeedPage(found, None)
+
+
+def _wanted_event(fields: dict[str, str], name_filter: Callable[[str], bool] | None,
+                  resource_id: str | None) -> Event | None:
+    """The event of an entry when it passes the filters; None for a change entry, an
+    oversized or unreadable one, or one filtered out."""
+    if change_of(fields) is not None or "oversized" in fields:
+        return None
+    if name_filter is not None and not name_filter(fields.get("event", "")):
+        return None
+    try:
+        event = from_fields(fields)
+    except ValueError:
+        return None
+    if resource_id and event.resource_id != resource_id and not any(
+            labels.get("resource.id") == resource_id for labels in event.related):
+        return None
+    return event
 
 
 def count_by_name(client: redis.Redis, keys: Keys, min_id: str = "-") -> dict[str, int]:

@@ -21,6 +21,7 @@ from automations.events import AUTOMATION, Event, flow_run_resource_id, resource
 from automations.schema import Automation
 from automations.state import TRIGGERED, EventRef, Firing
 from services.core import stream
+from services.core.firing_stats import count_firing_ops
 from services.core.firings import FiringRecord, firing_event_payload, firing_record_ops
 from services.core.keys import Keys
 from services.core.queues import ACTION_JOB, action_job_id, queue_for_action
@@ -102,10 +103,14 @@ def triggered_event(record: FiringRecord) -> Event:
 
 def record_ops(pipe: redis.client.Pipeline, keys: Keys, pending: list[Pending],
                maxlen: int) -> None:
-    """Store the records and emit `automation.triggered` for each."""
+    """Store the records, count them in their automations' stats, and emit
+    `automation.triggered` for each."""
     firing_record_ops(pipe, keys, [item.record for item in pending])
     for item in pending:
-        stream.append(pipe, keys, triggered_event(item.record), maxlen)
+        record = item.record
+        count_firing_ops(pipe, keys, record.automation_id, record.id, record.fired_at,
+                         record.states)
+        stream.append(pipe, keys, triggered_event(record), maxlen)
 
 
 def enqueue_actions(rq_client: redis.Redis, pending: list[Pending]) -> int:

@@ -184,7 +184,7 @@ class Notifications:
         notification_id = self.client.get(self.keys.notification_key(idempotency_key))
         return self.get(notification_id) if notification_id else None
 
-    def _many(self, ids: list[str], index: str) -> list[Notification]:
+    def many(self, ids: list[str], index: str) -> list[Notification]:
         """The notifications of `ids`; those expired are dropped from `index` too."""
         if not ids:
             return []
@@ -197,12 +197,12 @@ class Notifications:
     def recent(self, limit: int = 50, status: str | None = None) -> list[Notification]:
         """The newest notifications first (filtered by status)."""
         if status is None:
-            return self._many(self.client.zrevrange(self.keys.notifications, 0, limit - 1),
+            return self.many(self.client.zrevrange(self.keys.notifications, 0, limit - 1),
                               self.keys.notifications)
         found: list[Notification] = []
         for start in range(0, RECENT_KEPT, 500):
             ids = self.client.zrevrange(self.keys.notifications, start, start + 499)
-            found += [item for item in self._many(ids, self.keys.notifications)
+            found += [item for item in self.many(ids, self.keys.notifications)
                       if item.status == status]
             if len(found) >= limit or len(ids) < 500:
                 break
@@ -210,7 +210,7 @@ class Notifications:
 
     def dead(self, limit: int = 100) -> list[Notification]:
         """The dead letters, the latest first."""
-        return self._many(self.client.zrevrange(self.keys.notifications_dead, 0, limit - 1),
+        return self.many(self.client.zrevrange(self.keys.notifications_dead, 0, limit - 1),
                           self.keys.notifications_dead)
 
     # --- write ops (a pipeline in MULTI)

@@ -31,9 +31,9 @@ from datetime import UTC, datetime, timedelta
 from services import control
 from services.core.loop import REDIS_OUTAGE_ERRORS
 from services.core.models import ACTIVE_STATES, Deployment, StateType
+from services.core.schedules import due_times
 from services.core.store import Store
 from services.scheduler.queue_readiness import check_queue_readiness
-from services.scheduler.schedules import due_times
 
 log = logging.getLogger("flowkeeper.scheduler")
 

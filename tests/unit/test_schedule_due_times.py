@@ -8,7 +8,7 @@ import pytest
 
 from services.core.errors import InvalidInput
 from services.core.models import Schedule
-from services.scheduler.schedules import due_times
+from services.core.schedules import due_times
 
 
 def at(hour: int, minute: int = 0, second: int = 0, day: int = 1) -> datetime:

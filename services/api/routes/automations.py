@@ -1,30 +1,36 @@
 """/api/automations: create, list, get, replace, patch, delete, pause, resume, validate,
-import-prefect, and per automation its firings, explain and backtest.
+import-prefect, and per automation its firings, explain and backtest; for the pages, a
+paged list with firing counts (`/summaries`), the check of an editor's JSON or YAML text
+with each error's line and column (`/check`), and the JSON schema of the format (`/schema`).
 
 An automation is addressed by its id or its name. A document that does not validate
 answers 422 with one error per field path (`loc` starts with "body"); so does one that
 names a notifier or deployment that does not exist (`actions[1].notifier: no notifier
 named 'ops-mail'`), unless `?force=true`, which stores it with `warnings`. A name
-already taken answers 409.
+already taken answers 409. `GET /summaries` and `GET /schema` come before `GET /{ref}`: an
+automation named "summaries" or "schema" is read by its id.
 """
 
 from __future__ import annotations
 
 import re
+from functools import cache
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Body, Depends, Query, Request, Response, status
 from fastapi.exceptions import RequestValidationError
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
+from automations.checking import TextFormat, check_text
 from automations.errors import AutomationError, FieldError, InvalidAutomation
 from automations.loading import validate_document
 from automations.schema import Automation, AutomationCreate, AutomationPublic
 from services.api.auth import AUTH_RESPONSES, AdminScope, ReadScope
 from services.api.deps import StoreDep
 from services.api.errors import error_responses
-from services.api.limits import MAX_LIST_LIMIT, within_bytes
+from services.api.limits import MAX_LIST_LIMIT, MAX_LIST_OFFSET, within_bytes
 from services.api.schemas import ID_PATTERN
+from services.core.automation_pages import AutomationPage, automation_page
 from services.core.automation_store import AutomationStore, validate_spec
 from services.core.firings import FiringRecord
 from services.notify.configs import NotifierStore
@@ -55,6 +61,35 @@ class AutomationApplied(AutomationPublic):
 class ValidationReport(BaseModel):
     valid: bool
     names: list[str]
+    warnings: list[str] = Field(default_factory=list)
+
+
+class CheckRequest(BaseModel):
+    """The text an editor holds, and whether it is JSON or YAML."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    text: str = Field(description="one automation, or a list of them")
+    format: TextFormat = "json"
+
+
+class TextProblem(BaseModel):
+    """One problem, at its field path (`trigger.threshold`, "" for the whole document) and
+    where that field is in the text (1-based; None when it is not in the text)."""
+
+    path: str
+    loc: list[str | int] = Field(description="the same path as a list, as in a 422's errors")
+    message: str
+    line: int | None
+    column: int | None
+
+
+class CheckReport(BaseModel):
+    """`valid` with the names and warnings, or every problem of the text."""
+
+    valid: bool
+    names: list[str] = Field(default_factory=list)
+    errors: list[TextProblem] = Field(default_factory=list)
     warnings: list[str] = Field(default_factory=list)
 
 
@@ -121,6 +156,51 @@ def _checked(automations: AutomationStore, spec: Any, force: bool) -> list[str]:
 def list_automations(caller: ReadScope, automations: AutomationsDep) -> list[AutomationPublic]:
     """Every automation, by name."""
     return within_bytes(AutomationPublic.of(automation) for automation in automations.list())
+
+
+@router.get("/summaries", response_model=AutomationPage)
+def summaries(caller: ReadScope, automations: AutomationsDep,
+              limit: Annotated[int, Query(ge=1, le=MAX_LIST_LIMIT)] = 50,
+              offset: Annotated[int, Query(ge=0, le=MAX_LIST_OFFSET)] = 0,
+              name: Annotated[str | None, Query(max_length=200,
+                                                description="part of the name, any case")]
+              = None,
+              enabled: Annotated[bool | None, Query(description="only enabled (true) or "
+                                                                "paused (false) ones")] = None,
+              ) -> AutomationPage:
+    """A page of automations by name, each with its state, trigger type, action types,
+    firing count and last firing, and how many match in all."""
+    return automation_page(automations, offset=offset, limit=limit, name_contains=name,
+                           enabled=enabled)
+
+
+@cache
+def _automation_schema() -> dict[str, Any]:
+    return AutomationCreate.model_json_schema()
+
+
+@router.get("/schema", response_model=dict[str, Any])
+def schema(caller: ReadScope) -> dict[str, Any]:
+    """The JSON schema of an automation document (generated from the model the API
+    validates with), for an editor's completion and linting."""
+    return _automation_schema()
+
+
+@router.post("/check", response_model=CheckReport)
+def check(caller: ReadScope, automations: AutomationsDep, request: CheckRequest) -> CheckReport:
+    """Check the JSON or YAML text of one automation (or a list) without storing it: every
+    problem with its field path, line and column (an invalid text still answers 200: the
+    problems are the answer), or the names and the warnings about what they refer to."""
+    result = check_text(request.text, request.format)
+    if result.problems:
+        return CheckReport(valid=False, errors=[
+            TextProblem(path=item.path, loc=list(_loc(item.path)), message=item.message,
+                        line=item.line, column=item.column) for item in result.problems])
+    names = [spec.name for spec in result.automations]
+    warnings = [warning for spec in result.automations
+                for warning in [*map(str, _reference_problems(automations, spec)),
+                                *automations.reference_warnings(spec, known_names=names)]]
+    return CheckReport(valid=True, names=names, warnings=warnings)
 
 
 @router.post("", response_model=AutomationApplied, status_code=status.HTTP_201_CREATED,

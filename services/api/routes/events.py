@@ -1,12 +1,16 @@
-"""/api/events: recent events with filters, and custom events posted by users (e.g. data.arrived)."""
+"""/api/events: recent events with filters, the events page's feed (paged backwards by
+stream id), and custom events posted by users (e.g. data.arrived)."""
 
 from __future__ import annotations
 
 from typing import Annotated
 
 from fastapi import APIRouter, Query, status
+from fastapi.exceptions import RequestValidationError
+from pydantic import BaseModel, Field
 
 from automations.events import SYSTEM_EVENT_PREFIXES, Event, is_system_event
+from automations.matching import NamePatterns, pattern_problem
 from services.api.auth import AUTH_RESPONSES, AccessDenied, ReadScope, RunScope
 from services.api.deps import SettingsDep, StoreDep
 from services.api.limits import MAX_LIST_LIMIT, MAX_LIST_RESPONSE_BYTES
@@ -14,6 +18,46 @@ from services.core import stream
 from services.core.tokens import Scope
 
 router = APIRouter(prefix="/api/events", tags=["events"], responses=AUTH_RESPONSES)
+
+STREAM_ID_PATTERN = r"^[0-9]{1,20}-[0-9]{1,20}$"
+# entries one feed request reads at most, whatever its filters keep
+FEED_SCAN_LIMIT = 10_000
+MAX_NAME_PATTERNS = 50
+
+
+class StreamEvent(BaseModel):
+    """An event with the id of its stream entry (the feed's cursor)."""
+
+    entry_id: str
+    event: Event
+
+
+class EventPage(BaseModel):
+    """Events newest first, and the `before` that gives the older ones."""
+
+    items: list[StreamEvent]
+    next_before: str | None = Field(description="pass as `before` for older events; null "
+                                                "once the start of the stream was reached")
+
+
+def _stream_id(value: str | None) -> str | None:
+    """`before` as Redis reads it: each part a 64-bit number (422 otherwise)."""
+    if value is not None and any(int(part) >= 2**64 for part in value.split("-")):
+        raise RequestValidationError([{"loc": ("query", "before"), "type": "value_error",
+                                       "msg": "not a stream entry id: each part must be "
+                                              "below 2^64"}])
+    return value
+
+
+def _name_patterns(names: list[str] | None) -> NamePatterns | None:
+    if not names:
+        return None
+    for index, name in enumerate(names):
+        problem = pattern_problem(name, negation_allowed=False)
+        if problem:
+            raise RequestValidationError([{"loc": ("query", "name", index), "msg": problem,
+                                           "type": "value_error"}])
+    return NamePatterns(names)
 
 
 @router.get("", response_model=list[Event])
@@ -30,6 +74,33 @@ def recent_events(
     return stream.recent(store.client, store.keys, limit, names=set(event) if event else None,
                          prefix=prefix, resource_id=resource_id,
                          max_bytes=MAX_LIST_RESPONSE_BYTES)
+
+
+@router.get("/feed", response_model=EventPage)
+def event_feed(
+    caller: ReadScope,
+    store: StoreDep,
+    name: Annotated[list[str] | None, Query(
+        max_length=MAX_NAME_PATTERNS,
+        description="event names, exact or ending in '*' ('flow-run.*'); repeatable")] = None,
+    resource_id: Annotated[str | None, Query(
+        max_length=500, description="the event's resource id, or a related resource's")] = None,
+    before: Annotated[str | None, Query(
+        pattern=STREAM_ID_PATTERN, description="only events older than this entry id "
+                                               "(`next_before` of the previous page)")] = None,
+    limit: Annotated[int, Query(ge=1, le=MAX_LIST_LIMIT)] = 100,
+) -> EventPage:
+    """The events page's feed, newest first, paged backwards by stream entry id. One
+    request reads at most 10,000 entries: a rare filter may answer with fewer events (or
+    none) and a `next_before` to go on from."""
+    patterns = _name_patterns(name)
+    page = stream.feed(store.client, store.keys, limit, before=_stream_id(before),
+                       name_filter=patterns.matches if patterns else None,
+                       resource_id=resource_id, scan_limit=FEED_SCAN_LIMIT,
+                       max_bytes=MAX_LIST_RESPONSE_BYTES)
+    return EventPage(items=[StreamEvent(entry_id=entry_id, event=event)
+                            for entry_id, event in page.entries],
+                     next_before=page.next_before)
 
 
 @router.post("", response_model=Event, status_code=status.HTTP_201_CREATED)

@@ -1,5 +1,6 @@
 """/api/notifications: recent deliveries with each step and the provider's answers, the
-outbox's messages, the dead letters, and resending one."""
+notifications page's rows (filtered by status, channel and failure, paged), the outbox's
+messages, the dead letters, and resending one."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from services.api.errors import error_responses
 from services.api.limits import MAX_LIST_LIMIT, within_bytes
 from services.api.routes.notifiers import DeliveriesDep
 from services.api.schemas import IdInPath
+from services.notify.listing import DeliveryPage, delivery_page
 from services.notify.outbox import OutboxEntry
 from services.notify.records import NotificationPublic, Status
 
@@ -37,6 +39,30 @@ def list_notifications(caller: ReadScope, deliveries: DeliveriesDep, limit: Limi
         notifications=within_bytes(
             item.public() for item in deliveries.notifications.recent(limit, status)),
         outbox=within_bytes(deliveries.outbox.entries(outbox_limit)))
+
+
+@router.get("/rows", response_model=DeliveryPage)
+def rows(caller: ReadScope, deliveries: DeliveriesDep, limit: Limit = 50,
+         status: Annotated[list[Status] | None, Query(
+             description="any of these statuses (repeatable)")] = None,
+         channel: Annotated[str | None, Query(
+             max_length=200, description="a notifier's name (named or gone through), or a "
+                                         "channel type: sendgrid, smtp, slack, webhook, "
+                                         "outbox")] = None,
+         failed: Annotated[bool | None, Query(
+             description="only those with (true) or without (false) a failed attempt")]
+         = None,
+         before: Annotated[float | None, Query(
+             ge=0, le=1e11, description="only those created before this time (epoch s; "
+                                        "`next_before` of the previous page)")] = None,
+         ) -> DeliveryPage:
+    """The notifications page: one row per notification, newest first, with the
+    provider's latest answer (status code and a bounded excerpt) and latest failure. One
+    request looks at 10,000 notifications at most: a rare filter may answer with fewer
+    rows and a `next_before` to go on from."""
+    return delivery_page(deliveries.notifications, limit=limit, before=before,
+                         statuses=list(status) if status else None, channel=channel,
+                         failed=failed)
 
 
 @router.get("/dead", response_model=list[NotificationPublic])

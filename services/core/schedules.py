@@ -14,7 +14,7 @@ Implementation notes:
 from __future__ import annotations
 
 import math
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from services.core.errors import InvalidInput
@@ -68,3 +68,11 @@ def _cron_times(schedule: Schedule, after: datetime, until: datetime,
             break
         times.append(due)
     return times
+
+
+def next_run_times(schedule: Schedule, now: datetime, count: int) -> list[datetime]:
+    """The next `count` due times after `now` (within a year), for a deployment's page; none
+    while the schedule is paused."""
+    if not schedule.active:
+        return []
+    return due_times(schedule, now, now + timedelta(days=366), limit=count)
