@@ -10,7 +10,7 @@ from typer.core import TyperGroup
 from services.cli import (
     automation_cmds,
     data_cmds,
-    demo,
+    demo_cmds,
     deployment_cmds,
     event_cmds,
     notify_cmds,
@@ -61,7 +61,7 @@ app.command("worker")(process_cmds.worker)
 app.command("scheduler")(process_cmds.scheduler)
 app.command("engine")(automation_cmds.engine)
 app.command("notify")(notify_cmds.notify)
-app.command("demo")(demo.demo)
+app.command("demo")(demo_cmds.demo)
 
 
 def _print_version(value: bool) -> None:
