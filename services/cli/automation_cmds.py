@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from services.cli.common import console, load_settings, plain
-from services.cli.errors import EXIT_BAD_INPUT, EXIT_FAILURE, fail
+from services.cli.errors import EXIT_BAD_INPUT, EXIT_FAILURE
 
 if TYPE_CHECKING:
     from automations.errors import AutomationError
@@ -251,16 +251,14 @@ def import_prefect(
     = None,
 ) -> None:
     """Convert Prefect automations to ours: JSON on stdout, what cannot be mapped on stderr."""
+    from automations.documents import load_document_file
     from automations.errors import AutomationError
     from automations.prefect_import import import_prefect_documents
-    from services.core.automation_files import read_prefect_document
 
     try:
-        document = read_prefect_document(file.read_text(encoding="utf-8"), str(file))
+        document = load_document_file(file).document
     except AutomationError as error:
         raise _report_invalid(error, EXIT_BAD_INPUT) from None
-    except (OSError, UnicodeDecodeError) as error:
-        raise fail(f"{file}: cannot be read ({error})", EXIT_BAD_INPUT) from None
     results = import_prefect_documents(document)
     converted = []
     problems = 0

@@ -46,18 +46,16 @@ def open_deliveries() -> Deliveries:
 
 def read_document(path: Path) -> dict[str, Any]:
     """A notifier configuration from a .json, .yaml or .yml file; exits naming the file."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as error:
-        raise fail(f"{path}: cannot be read ({error})", EXIT_BAD_INPUT) from None
-    from automations.documents import parse_document
-    from automations.errors import MalformedDocument
+    from automations.documents import load_document_file
+    from automations.errors import AutomationError, MalformedDocument
 
     try:
-        document = parse_document(text, str(path))
+        document = load_document_file(path).document
     except MalformedDocument as error:
         raise fail(f"{path}: does not parse: {error.errors[0].message}", EXIT_BAD_INPUT) \
             from None
+    except AutomationError as error:  # unreadable: the message names the file and why
+        raise fail(str(error), EXIT_BAD_INPUT) from None
     if not isinstance(document, dict):
         raise fail(f"{path}: expected a notifier configuration (a mapping)", EXIT_BAD_INPUT)
     return document
