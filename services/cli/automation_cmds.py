@@ -1,5 +1,5 @@
 """`flowkeeper automation ...` (apply, validate, ls, pause, resume, delete, firings, explain,
-backtest, import-prefect) and `flowkeeper engine`.
+backtest, import-prefect). The engine process is `flowkeeper engine` (process_cmds).
 
 Everything heavy (pydantic, redis, the automations package) is imported inside the
 commands, so that `flowkeeper --help` stays light.
@@ -280,17 +280,3 @@ def import_prefect(
             sys.stdout.write(text)
     if problems:
         raise typer.Exit(EXIT_FAILURE)
-
-
-def engine(
-    consumer: Annotated[str | None, typer.Option(
-        help="this replica's name in the consumer group [default: host and process id]")] = None,
-) -> None:
-    """Run the rules engine: evaluate automations on the event stream and fire their actions."""
-    import logging
-
-    from services.engine import run_engine
-
-    logging.basicConfig(level=logging.INFO,
-                        format="%(asctime)s %(name)s %(levelname)s %(message)s")
-    run_engine(load_settings(), consumer=consumer)

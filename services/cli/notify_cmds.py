@@ -1,6 +1,6 @@
 """`flowkeeper notifier ...` (add, ls, show, test, rm), `flowkeeper notifications ...` (ls,
-show, resend), `flowkeeper silence ...` (add, ls, rm), and `flowkeeper notify` (the
-dispatcher process).
+show, resend), `flowkeeper silence ...` (add, ls, rm). The dispatcher process is `flowkeeper notify`
+(process_cmds).
 
 Everything heavy (pydantic, redis, the notifiers) is imported inside the commands, so
 that `flowkeeper --help` stays light. Configurations are only ever shown masked.
@@ -297,24 +297,3 @@ def remove_silence(
     deliveries = open_deliveries()
     silence = SilenceStore(deliveries.client, deliveries.keys).expire(ref)
     console().print(f"silence {silence.id} expired")
-
-
-# --- the dispatcher ----------------------------------------------------------------------
-
-
-def notify(
-    once: Annotated[bool, typer.Option(
-        "--once", help="one pass, sending from this process, then exit")] = False,
-) -> None:
-    """Run the notification dispatcher: retries, rate-limited messages, grouped messages.
-
-    It hands each due delivery to the workers of the notify queue (`flowkeeper worker
-    --queue notify`), which send concurrently.
-    """
-    import logging
-
-    from services.notify.dispatcher import run_dispatcher
-
-    logging.basicConfig(level=logging.INFO,
-                        format="%(asctime)s %(name)s %(levelname)s %(message)s")
-    run_dispatcher(load_settings(), once=once)
