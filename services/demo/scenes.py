@@ -162,20 +162,16 @@ def wait_for_engine(session: DemoSession) -> None:
     """Wait until the demo's engine reads the stream (its consumer is in the group): a
     group the engine creates starts at the end of the stream, so the stories' runs must
     come after."""
-    import redis
-
+    from services.core import stream
     from services.core.errors import FlowkeeperError
-    from services.engine.engine import ENGINE_GROUP
+    from services.engine import ENGINE_GROUP
 
     store = session.store
 
     def poll() -> tuple[bool, str]:
-        try:
-            consumers = store.client.xinfo_consumers(store.keys.events, ENGINE_GROUP)
-        except redis.ResponseError:  # no group yet: the engine creates it when it starts
-            consumers = []
-        started = any(consumer["name"] == session.engine_consumer for consumer in consumers)
-        return started, "waiting for the rules engine to read the event stream"
+        consumers = stream.consumer_names(store.client, store.keys, ENGINE_GROUP)
+        return (session.engine_consumer in consumers,
+                "waiting for the rules engine to read the event stream")
 
     if not wait_live(session, poll, ENGINE_START_TIMEOUT_S):
         raise FlowkeeperError(f"the demo's engine did not read the event stream within "
