@@ -1,6 +1,8 @@
-"""Reading a JSON or YAML document: the one loader behind automation files, deployment
-files and Prefect exports, so that both formats give the same errors (file, line,
-column) everywhere.
+"""Reading a JSON or YAML document: the one loader behind automation files (the
+examples' and the demo's too), deployment files, notifier configurations and Prefect
+exports, so that every file gives the same errors (file, line, column) everywhere.
+`load_document_file` reads and parses a file; `parse_document` parses text that came
+another way (an HTTP body).
 
 The format comes from the name: `.yaml` and `.yml` are YAML, anything else is JSON.
 Both refuse a key given twice in one object (JSON's last-one-wins and YAML's silent
@@ -10,9 +12,10 @@ override hide typos). YAML is read with the safe loader only: no Python objects.
 from __future__ import annotations
 
 import json
-from typing import Any
+from pathlib import Path
+from typing import Any, NamedTuple
 
-from automations.errors import FieldError, MalformedDocument
+from automations.errors import FieldError, MalformedDocument, UnreadableFile
 
 YAML_SUFFIXES = (".yaml", ".yml")
 # A YAML alias repeats its anchor's node: nine aliases of nine aliases of ... turn a 1 KB
@@ -34,6 +37,40 @@ class DocumentSyntaxError(MalformedDocument):
         self.column = column
         where = f"line {line}, column {column}: " if line else ""
         super().__init__(source, [FieldError("", f"{where}{problem}")])
+
+
+class EmptyDocument(MalformedDocument):
+    """A document with nothing but white space in it."""
+
+    def __init__(self, source: str) -> None:
+        super().__init__(source, [FieldError("", "the document is empty")])
+
+
+class DocumentFile(NamedTuple):
+    """A JSON or YAML file as read: its name, its text (to find the line of a field in)
+    and the parsed document."""
+
+    path: str
+    text: str
+    document: Any
+
+
+def load_document_file(path: str | Path) -> DocumentFile:
+    """Read and parse a JSON or YAML file (format by its name). Errors name the file:
+    UnreadableFile (missing, unreadable, not UTF-8), DocumentSyntaxError (with the line
+    and column), EmptyDocument, MalformedDocument (nested too deeply, aliases that expand
+    too far)."""
+    name = str(path)
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise UnreadableFile(f"{name}: no such file") from None
+    except UnicodeDecodeError as error:
+        raise UnreadableFile(f"{name}: not UTF-8 text ({error.reason} at byte {error.start})") \
+            from None
+    except OSError as error:
+        raise UnreadableFile(f"{name}: cannot be read ({error.strerror})") from None
+    return DocumentFile(name, text, parse_document(text, name))
 
 
 def is_yaml(name: str) -> bool:
@@ -97,9 +134,9 @@ def _check_expansion(root: Any, name: str) -> None:
 
 def parse_document(text: str, name: str) -> Any:
     """The JSON or YAML document in `text` (format by `name`); DocumentSyntaxError naming
-    the line and column of a syntax error, MalformedDocument when the text is empty."""
+    the line and column of a syntax error, EmptyDocument when the text is empty."""
     if not text.strip():
-        raise MalformedDocument(name, [FieldError("", "the document is empty")])
+        raise EmptyDocument(name)
     if not is_yaml(name):
         try:
             return json.loads(text, object_pairs_hook=_reject_duplicate_keys)

@@ -16,12 +16,13 @@ from typing import Any, NamedTuple
 from pydantic import ValidationError
 
 from automations.actions import ACTION_TYPES
-from automations.documents import parse_document
-from automations.errors import FieldError, InvalidAutomation, MalformedDocument, UnreadableFile
+from automations.documents import EmptyDocument, load_document_file, parse_document
+from automations.errors import FieldError, InvalidAutomation, MalformedDocument
 from automations.schema import AutomationCreate
 from automations.templates import refusal_problems
 from automations.triggers import TRIGGER_TYPES
 
+EMPTY = "the document is empty; write one automation (an object) or a list of them"
 _TAGS = frozenset(TRIGGER_TYPES) | frozenset(ACTION_TYPES)
 _CONTAINERS = frozenset({"trigger", "triggers", "actions", "actions_on_trigger",
                          "actions_on_resolve"})
@@ -93,8 +94,7 @@ def parse_text(text: str, source_name: str) -> Any:
     """The JSON (or, for a .yaml/.yml name, YAML) document in `text`; MalformedDocument
     names the line and column of an error."""
     if not text.strip():
-        raise MalformedDocument(source_name, [FieldError(
-            "", "the document is empty; write one automation (an object) or a list of them")])
+        raise MalformedDocument(source_name, [FieldError("", EMPTY)])
     return parse_document(text, source_name)
 
 
@@ -171,17 +171,11 @@ def load_automation_file(path: str | Path) -> list[AutomationCreate]:
 
 def load_located_file(path: str | Path) -> list[Located]:
     """The automations of a file, each with where it is in the file."""
-    path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise UnreadableFile(f"{path}: no such file") from None
-    except UnicodeDecodeError as exc:
-        raise UnreadableFile(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") \
-            from None
-    except OSError as exc:
-        raise UnreadableFile(f"{path}: cannot be read ({exc.strerror})") from None
-    return locate_document(parse_text(text, str(path)), str(path))
+        loaded = load_document_file(path)
+    except EmptyDocument:
+        raise MalformedDocument(str(path), [FieldError("", EMPTY)]) from None
+    return locate_document(loaded.document, loaded.path)
 
 
 def duplicate_names(loaded: Iterable[tuple[str, list[Located]]]) -> list[InvalidAutomation]:

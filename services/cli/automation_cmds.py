@@ -1,5 +1,5 @@
 """`flowkeeper automation ...` (apply, validate, ls, pause, resume, delete, firings, explain,
-backtest, import-prefect) and `flowkeeper engine`.
+backtest, import-prefect). The engine process is `flowkeeper engine` (process_cmds).
 
 Everything heavy (pydantic, redis, the automations package) is imported inside the
 commands, so that `flowkeeper --help` stays light.
@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from services.cli.common import console, load_settings, plain
-from services.cli.errors import EXIT_BAD_INPUT, EXIT_FAILURE, fail
+from services.cli.errors import EXIT_BAD_INPUT, EXIT_FAILURE
 
 if TYPE_CHECKING:
     from rich.table import Table
@@ -276,18 +276,17 @@ def import_prefect(
     code 0 when every automation was converted (placeholders included), 1 when some
     were refused, 2 for an unreadable file or map.
     """
+    from automations.documents import load_document_file
     from automations.errors import AutomationError
     from automations.prefect_batch import placeholder_summary
     from automations.prefect_import import import_prefect_documents
-    from services.core.automation_files import read_id_map, read_prefect_document, write_imported
+    from services.core.automation_files import read_id_map, write_imported
 
     try:
         names = read_id_map(map_files or [], prefect_listings or [])
-        document = read_prefect_document(file.read_text(encoding="utf-8"), str(file))
+        document = load_document_file(file).document
     except AutomationError as error:
         raise _report_invalid(error, EXIT_BAD_INPUT) from None
-    except (OSError, UnicodeDecodeError) as error:
-        raise fail(f"{file}: cannot be read ({error})", EXIT_BAD_INPUT) from None
     results = import_prefect_documents(document, names=names)
     for result in results:
         where = f"{file}{': ' + result.source if result.source else ''}"
@@ -336,16 +335,3 @@ def _import_table(results: list[ImportResult], targets: list[Path | None]) -> Ta
                 Text(status, style=styles[row.status]), row.reason, str(target or "-"))
     return table
 
-
-def engine(
-    consumer: Annotated[str | None, typer.Option(
-        help="this replica's name in the consumer group [default: host and process id]")] = None,
-) -> None:
-    """Run the rules engine: evaluate automations on the event stream and fire their actions."""
-    import logging
-
-    from services.engine import run_engine
-
-    logging.basicConfig(level=logging.INFO,
-                        format="%(asctime)s %(name)s %(levelname)s %(message)s")
-    run_engine(load_settings(), consumer=consumer)

@@ -119,17 +119,10 @@ def run(
     entrypoints.add_start_folder_to_path()
     store = open_store()
     parameters = parse_parameters(param)
-    deployment = store.require_deployment(name)
-    flow = entrypoints.importable_flow(deployment.entrypoint)
-    if flow is not None:
-        if deployment.flow_name is None:
-            # registered through the API: fill in what it could not know (never overwrite
-            # what a registration recorded; the worker corrects that if the code changed)
-            store.record_deployment_flow(name, deployment.entrypoint,
-                                         **entrypoints.flow_facts(flow))
-            console().print(f"deployment {plain(name)}: recorded its flow's name, "
-                            f"'{plain(flow.name)}'")
-        flow.validate_parameters({**deployment.parameters, **parameters})
+    recorded = entrypoints.check_run_here(store, store.require_deployment(name), parameters)
+    if recorded is not None:
+        console().print(f"deployment {plain(name)}: recorded its flow's name, "
+                        f"'{plain(recorded)}'")
     run = control.run_deployment(store, name, parameters, tags=tag or None)
     console().print(f"created flow run [bold]{plain(run.name)}[/bold] ({run.id}), {run.state.value} "
                     f"on queue {run.work_queue}")

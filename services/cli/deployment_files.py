@@ -1,6 +1,6 @@
 """Deployments from a JSON or YAML file: one deployment, a list of them, or
-`{"deployments": [...]}`. Errors name the file and the line, and for
-validation errors the field path."""
+`{"deployments": [...]}`, read by the one document loader (automations.documents).
+Errors name the file and the line, and for validation errors the field path."""
 
 from __future__ import annotations
 
@@ -10,8 +10,6 @@ from typing import Any
 from services.core.errors import InvalidInput, field_path
 from services.core.models import DeploymentCreate
 
-SUFFIXES = (".json", ".yaml", ".yml")
-
 
 class DeploymentFileError(InvalidInput):
     """A deployment file that cannot be read, parsed or validated; the message says where."""
@@ -19,50 +17,44 @@ class DeploymentFileError(InvalidInput):
 
 def is_deployment_file(target: str) -> bool:
     """Whether a `deployment register` argument names a file rather than a deployment."""
-    return target.lower().endswith(SUFFIXES) or "/" in target
+    from automations.documents import DOCUMENT_SUFFIXES
+
+    return target.lower().endswith(DOCUMENT_SUFFIXES) or "/" in target
 
 
 def load_deployment_file(path: Path) -> list[DeploymentCreate]:
     """The deployments a file describes, validated."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as error:
-        raise DeploymentFileError(f"{path}: cannot read the file: {error.strerror}") from None
-    except UnicodeDecodeError:
-        raise DeploymentFileError(f"{path}: not a UTF-8 text file") from None
-    return parse_deployments(path, text)
-
-
-def parse_deployments(path: Path, text: str) -> list[DeploymentCreate]:
-    document = _parse(path, text)
-    items, prefix = _items(path, document)
-    if not items:
-        raise DeploymentFileError(f"{path}: the file describes no deployment")
-    return [_validate(path, text, (*prefix, index) if prefix is not None else (), item)
-            for index, item in enumerate(items)]
-
-
-def _parse(path: Path, text: str) -> Any:
-    from automations.documents import DOCUMENT_SUFFIXES, DocumentSyntaxError, parse_document
-    from automations.errors import MalformedDocument
+    from automations.documents import (
+        DOCUMENT_SUFFIXES,
+        DocumentSyntaxError,
+        EmptyDocument,
+        load_document_file,
+    )
+    from automations.errors import AutomationError
 
     if path.suffix.lower() not in DOCUMENT_SUFFIXES:
         raise DeploymentFileError(f"{path}: give a .json, .yaml or .yml file")
-    if not text.strip():
-        return None
     try:
-        return parse_document(text, str(path))
+        loaded = load_document_file(path)
+    except EmptyDocument:
+        raise DeploymentFileError(f"{path}: the file is empty: it describes no deployment") \
+            from None
     except DocumentSyntaxError as error:
         where = f"{path}:{error.line}:{error.column}" if error.line else str(path)
         raise DeploymentFileError(f"{where}: invalid {error.format_name}: {error.problem}") \
             from None
-    except MalformedDocument as error:
+    except AutomationError as error:  # unreadable, or a document too deep or too large
         raise DeploymentFileError(str(error)) from None
+    items, prefix = _items(path, loaded.document)
+    if not items:
+        raise DeploymentFileError(f"{path}: the file describes no deployment")
+    return [_validate(path, loaded.text, (*prefix, index) if prefix is not None else (), item)
+            for index, item in enumerate(items)]
 
 
 def _items(path: Path, document: Any) -> tuple[list[Any], tuple[str | int, ...] | None]:
     """The deployment objects, and the path of their list in the document (None: the root)."""
-    if document is None:
+    if document is None:  # a YAML file of comments only
         raise DeploymentFileError(f"{path}: the file is empty: it describes no deployment")
     if isinstance(document, dict) and "deployments" in document:
         if not isinstance(document["deployments"], list):

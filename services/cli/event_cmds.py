@@ -32,9 +32,8 @@ def tail(
     client = connect(settings)
     keys = Keys(settings.key_prefix)
     out = console()
-    # read the newest id first, so following starts exactly where the recent events end
-    newest = client.xrevrange(keys.events, count=1)
-    last_id = newest[0][0] if newest else "0-0"
+    # the newest id first, so following starts exactly where the recent events end
+    last_id = stream.last_entry_id(client, keys)
     shown = set()
     for event in reversed(stream.recent(client, keys, count, prefix=name) if count else []):
         shown.add(event.id)
@@ -42,17 +41,9 @@ def tail(
     if not follow:
         return
     while True:
-        response = client.xread({keys.events: last_id}, count=500, block=BLOCK_MS)
-        for _stream, entries in response or []:
-            for entry_id, fields in entries:
-                last_id = entry_id
-                if stream.change_of(fields) is not None:  # an automation changed: no event
-                    continue
-                try:
-                    event = stream.from_fields(fields)
-                except ValueError as error:
-                    out.print(f"[red]{entry_id}: {plain(error)}[/red]")
-                    continue
-                if event.id in shown or (name and not event.event.startswith(name)):
-                    continue
-                out.print(event_line(event))
+        last_id, read = stream.read_after(client, keys, last_id, block_ms=BLOCK_MS)
+        for item in read:
+            if isinstance(item, stream.UnreadableEntry):
+                out.print(f"[red]{item.entry_id}: {plain(item.error)}[/red]")
+            elif item.id not in shown and (not name or item.event.startswith(name)):
+                out.print(event_line(item))

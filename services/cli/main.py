@@ -10,7 +10,7 @@ from typer.core import TyperGroup
 from services.cli import (
     automation_cmds,
     data_cmds,
-    demo,
+    demo_cmds,
     deployment_cmds,
     event_cmds,
     notify_cmds,
@@ -59,9 +59,9 @@ app.command("up")(process_cmds.up)
 app.command("api")(process_cmds.api)
 app.command("worker")(process_cmds.worker)
 app.command("scheduler")(process_cmds.scheduler)
-app.command("engine")(automation_cmds.engine)
-app.command("notify")(notify_cmds.notify)
-app.command("demo")(demo.demo)
+app.command("engine")(process_cmds.engine)
+app.command("notify")(process_cmds.notify)
+app.command("demo")(demo_cmds.demo)
 
 
 def _print_version(value: bool) -> None:
@@ -80,9 +80,18 @@ def _root(
     """Observed, self-healing ML pipelines: flows, runs, events on Redis."""
 
 
-def main() -> None:
-    """Entry point of the `flowkeeper` console script."""
-    app(prog_name="flowkeeper")
+def main(args: list[str] | None = None) -> None:
+    """Entry point of the `flowkeeper` console script (`args`: the command line after the
+    program's name; default: sys.argv's)."""
+    app(args=args, prog_name="flowkeeper")
+
+
+def run_process(name: str, args: list[str] | None = None) -> None:
+    """`python -m services.<name> ARGS`: exactly `flowkeeper <name> ARGS`, so a process
+    started either way gets the same options, defaults, logging and error messages."""
+    import sys
+
+    main([name, *(sys.argv[1:] if args is None else args)])
 
 
 if __name__ == "__main__":

@@ -1,6 +1,6 @@
 """`flowkeeper notifier ...` (add, ls, show, test, rm), `flowkeeper notifications ...` (ls,
-show, resend), `flowkeeper silence ...` (add, ls, rm), and `flowkeeper notify` (the
-dispatcher process).
+show, resend), `flowkeeper silence ...` (add, ls, rm). The dispatcher process is `flowkeeper notify`
+(process_cmds).
 
 Everything heavy (pydantic, redis, the notifiers) is imported inside the commands, so
 that `flowkeeper --help` stays light. Configurations are only ever shown masked.
@@ -46,18 +46,16 @@ def open_deliveries() -> Deliveries:
 
 def read_document(path: Path) -> dict[str, Any]:
     """A notifier configuration from a .json, .yaml or .yml file; exits naming the file."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as error:
-        raise fail(f"{path}: cannot be read ({error})", EXIT_BAD_INPUT) from None
-    from automations.documents import parse_document
-    from automations.errors import MalformedDocument
+    from automations.documents import load_document_file
+    from automations.errors import AutomationError, MalformedDocument
 
     try:
-        document = parse_document(text, str(path))
+        document = load_document_file(path).document
     except MalformedDocument as error:
         raise fail(f"{path}: does not parse: {error.errors[0].message}", EXIT_BAD_INPUT) \
             from None
+    except AutomationError as error:  # unreadable: the message names the file and why
+        raise fail(str(error), EXIT_BAD_INPUT) from None
     if not isinstance(document, dict):
         raise fail(f"{path}: expected a notifier configuration (a mapping)", EXIT_BAD_INPUT)
     return document
@@ -299,24 +297,3 @@ def remove_silence(
     deliveries = open_deliveries()
     silence = SilenceStore(deliveries.client, deliveries.keys).expire(ref)
     console().print(f"silence {silence.id} expired")
-
-
-# --- the dispatcher ----------------------------------------------------------------------
-
-
-def notify(
-    once: Annotated[bool, typer.Option(
-        "--once", help="one pass, sending from this process, then exit")] = False,
-) -> None:
-    """Run the notification dispatcher: retries, rate-limited messages, grouped messages.
-
-    It hands each due delivery to the workers of the notify queue (`flowkeeper worker
-    --queue notify`), which send concurrently.
-    """
-    import logging
-
-    from services.notify.dispatcher import run_dispatcher
-
-    logging.basicConfig(level=logging.INFO,
-                        format="%(asctime)s %(name)s %(levelname)s %(message)s")
-    run_dispatcher(load_settings(), once=once)

@@ -1,4 +1,10 @@
-"""The processes: `flowkeeper api`, `worker`, `scheduler`, and `up` (all of them at once)."""
+"""The processes: `flowkeeper api`, `engine`, `notify`, `scheduler`, `worker`, and `up`
+(all of them at once).
+
+These commands are the one entry point of each process: `python -m services.engine`
+(and the others) runs the very same command, with the same options and defaults
+(services.cli.main.run_process), and each configures logging the one way
+(services.core.logs)."""
 
 from __future__ import annotations
 
@@ -9,6 +15,7 @@ from typing import Annotated
 import typer
 
 from services.cli.common import console, load_settings, plain
+from services.core.logs import configure_logging
 from services.core.queues import CONTROL_QUEUE, FLOW_RUNS_QUEUE, NOTIFY_QUEUE
 
 Host = Annotated[str | None, typer.Option(help="address to listen on [default: 127.0.0.1]")]
@@ -34,7 +41,7 @@ def api(host: Host = None, port: Port = None) -> None:
     from services.api.app import run_api
     from services.cli.token_cmds import access_lines
 
-    _log_to_stderr()
+    configure_logging()
     settings = load_settings()
     # what this process builds links with is where it listens
     settings = settings.model_copy(update={"api_host": host or settings.api_host,
@@ -62,7 +69,7 @@ def worker(
     from services.worker import run_worker
     from services.worker.entrypoints import add_start_folder_to_path
 
-    _log_to_stderr()
+    configure_logging()
     add_start_folder_to_path()
     run_worker(load_settings(), queue or list(DEFAULT_QUEUES), burst=burst, name=name)
 
@@ -77,8 +84,34 @@ def scheduler(
     """
     from services.scheduler import run_scheduler
 
-    _log_to_stderr()
+    configure_logging()
     run_scheduler(load_settings(), once=once)
+
+
+def engine(
+    consumer: Annotated[str | None, typer.Option(
+        help="this replica's name in the consumer group [default: host and process id]")] = None,
+) -> None:
+    """Run the rules engine: evaluate automations on the event stream and fire their actions."""
+    from services.engine import run_engine
+
+    configure_logging()
+    run_engine(load_settings(), consumer=consumer)
+
+
+def notify(
+    once: Annotated[bool, typer.Option(
+        "--once", help="one pass, sending from this process, then exit")] = False,
+) -> None:
+    """Run the notification dispatcher: retries, rate-limited messages, grouped messages.
+
+    It hands each due delivery to the workers of the notify queue (`flowkeeper worker
+    --queue notify`), which send concurrently.
+    """
+    from services.notify.dispatcher import run_dispatcher
+
+    configure_logging()
+    run_dispatcher(load_settings(), once=once)
 
 
 def up(
@@ -203,13 +236,6 @@ def _apply_examples(settings, out) -> None:
         out.print(f"{result.status} automation {plain(result.name)}")
         for warning in result.warnings:
             out.print(f"  [yellow]{plain(warning)}[/yellow]")
-
-
-def _log_to_stderr() -> None:
-    import logging
-
-    logging.basicConfig(level=logging.INFO,
-                        format="%(asctime)s %(name)s %(levelname)s %(message)s")
 
 
 def _reachable(host: str) -> str:

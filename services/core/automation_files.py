@@ -10,8 +10,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from automations.documents import DOCUMENT_SUFFIXES, parse_document
-from automations.errors import FieldError, InvalidAutomation, UnreadableFile
+from automations.documents import DOCUMENT_SUFFIXES, load_document_file, parse_document
+from automations.errors import FieldError, InvalidAutomation
 from automations.loading import duplicate_names, load_located_file
 from automations.prefect_batch import file_names
 from automations.prefect_ids import names_from_map, names_from_prefect_listing
@@ -53,28 +53,15 @@ def read_prefect_document(text: str, name: str) -> Any:
     return parse_document(text, name)
 
 
-def _read_document(path: Path) -> Any:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise UnreadableFile(f"{path}: no such file") from None
-    except UnicodeDecodeError as exc:
-        raise UnreadableFile(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") \
-            from None
-    except OSError as exc:
-        raise UnreadableFile(f"{path}: cannot be read ({exc.strerror})") from None
-    return parse_document(text, str(path))
-
-
 def read_id_map(maps: Iterable[Path] = (), prefect_listings: Iterable[Path] = ()) -> dict[str, str]:
     """Prefect ids to names, from `--map` files (`uuid: name`, JSON or YAML) and from what
     `prefect deployment|work-queue|block|flow ls --output json` printed; a later file
     wins. Errors name the file and the entry (or the line of a syntax error)."""
     names: dict[str, str] = {}
     for path in prefect_listings:
-        names.update(names_from_prefect_listing(_read_document(path), str(path)))
+        names.update(names_from_prefect_listing(load_document_file(path).document, str(path)))
     for path in maps:
-        names.update(names_from_map(_read_document(path), str(path)))
+        names.update(names_from_map(load_document_file(path).document, str(path)))
     return names
 
 

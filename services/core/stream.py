@@ -1,5 +1,6 @@
-"""The `events` stream: Event <-> stream fields, XADD, and the consumer-group
-helpers (XREADGROUP, XACK, XAUTOCLAIM) the rules engine reads with.
+"""The `events` stream: Event <-> stream fields, XADD, the consumer-group helpers
+(XREADGROUP, XACK, XAUTOCLAIM) the rules engine reads with, and the plain reads of the
+CLI and the demo (recent events, following new ones, a group's consumers).
 
 Each entry has two fields: `event` (the name, so readers can filter without
 parsing) and `data` (the event as JSON).
@@ -17,7 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import redis
 from pydantic import ValidationError
@@ -364,3 +365,44 @@ def count_by_name(client: redis.Redis, keys: Keys, min_id: str = "-") -> dict[st
             name = fields.get("event", "?")
             counts[name] = counts.get(name, 0) + 1
         cursor, exclusive = raw[-1][0], True
+
+
+class UnreadableEntry(NamedTuple):
+    """A stream entry that is not a valid event, and why."""
+
+    entry_id: str
+    error: str
+
+
+def last_entry_id(client: redis.Redis, keys: Keys) -> str:
+    """The id of the newest entry ("0-0" when there is none): reading after it gives
+    exactly what is appended from now on."""
+    newest = client.xrevrange(keys.events, count=1)
+    return newest[0][0] if newest else "0-0"
+
+
+def read_after(client: redis.Redis, keys: Keys, after_id: str, *, count: int = 500,
+               block_ms: int | None = None) -> tuple[str, list[Event | UnreadableEntry]]:
+    """Up to `count` entries after `after_id`, oldest first (waiting up to `block_ms`
+    for the first; None: not at all), as events, and the id to read after next.
+    Automation changes are skipped; an entry that is not an event is an UnreadableEntry."""
+    response = client.xread({keys.events: after_id}, count=count, block=block_ms)
+    found: list[Event | UnreadableEntry] = []
+    for _stream, entries in response or []:
+        for entry_id, fields in entries:
+            after_id = entry_id
+            if change_of(fields) is not None:
+                continue
+            try:
+                found.append(from_fields(fields))
+            except ValueError as error:
+                found.append(UnreadableEntry(entry_id, str(error)))
+    return after_id, found
+
+
+def consumer_names(client: redis.Redis, keys: Keys, group: str) -> list[str]:
+    """The names of the consumers of a group reading the stream ([]: no such group yet)."""
+    try:
+        return [consumer["name"] for consumer in client.xinfo_consumers(keys.events, group)]
+    except redis.ResponseError:  # no group yet: the engine creates it when it starts
+        return []

@@ -1,16 +1,13 @@
-"""`python -m services.notify`: the notification dispatcher on this installation's Redis."""
+"""`python -m services.notify [OPTIONS]`: the notification dispatcher, started by the very command
+`flowkeeper notify` is (services.cli.process_cmds): same options, same defaults."""
 
 from __future__ import annotations
 
-import logging
-
-from services.core.settings import Settings
-from services.notify.dispatcher import run_dispatcher
+from services.cli.main import run_process
 
 
-def main() -> None:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
-    run_dispatcher(Settings())
+def main(args: list[str] | None = None) -> None:
+    run_process("notify", args)
 
 
 if __name__ == "__main__":

@@ -1,20 +1,13 @@
-"""`python -m services.scheduler [--once]`: the scheduler on this installation's Redis."""
+"""`python -m services.scheduler [OPTIONS]`: the scheduler, started by the very command
+`flowkeeper scheduler` is (services.cli.process_cmds): same options, same defaults."""
 
 from __future__ import annotations
 
-import argparse
-import logging
-
-from services.core.settings import Settings
-from services.scheduler.service import run_scheduler
+from services.cli.main import run_process
 
 
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m services.scheduler")
-    parser.add_argument("--once", action="store_true", help="run one tick and exit")
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
-    run_scheduler(Settings(), once=args.once)
+def main(args: list[str] | None = None) -> None:
+    run_process("scheduler", args)
 
 
 if __name__ == "__main__":

@@ -188,6 +188,24 @@ def register_deployment(store: Store, spec: DeploymentCreate) -> Deployment:
     return control.register_deployment(store, with_flow_facts(spec))
 
 
+def check_run_here(store: Store, deployment: Deployment,
+                   parameters: dict[str, Any]) -> str | None:
+    """Before a run of `deployment` is created from here (the CLI): where its flow's code
+    is importable, check the run's parameters against it, and record the flow's facts if
+    the deployment has none (registered through the API, which cannot read the code;
+    what a registration recorded is never overwritten: the worker corrects that if the
+    code changed). The flow name newly recorded, or None."""
+    flow = importable_flow(deployment.entrypoint)
+    if flow is None:
+        return None
+    recorded = None
+    if deployment.flow_name is None:
+        store.record_deployment_flow(deployment.name, deployment.entrypoint, **flow_facts(flow))
+        recorded = flow.name
+    flow.validate_parameters({**deployment.parameters, **parameters})
+    return recorded
+
+
 def confirm_flow(store: Store, run: FlowRun, flow: Flow) -> FlowRun:
     """The run, after correcting it and its deployment where they recorded another flow
     name (or none) than the one `flow` declares, and the parameter schema (note 3)."""

@@ -31,20 +31,12 @@ from rq.worker import SHUTDOWN_SIGNAL, SimpleWorker, Worker
 
 from services.core.connection import connect
 from services.core.lifeline import die_with_parent
-from services.core.queues import (
-    ACTION_QUEUES,
-    CONTROL_QUEUE,
-    FLOW_RUN_JOB,
-    FLOW_RUNS_QUEUE,
-    NOTIFY_QUEUE,
-)
+from services.core.queues import ACTION_QUEUES, FLOW_RUN_JOB
 from services.core.settings import Settings
 from services.worker.jobs import end_killed_run
 from services.worker.outages import SurvivesRedisOutages, create_worker, work_until_stopped
 from services.worker.presence import announce_worker
 
-# flow runs, and the actions that automations enqueue (run control, notifications)
-DEFAULT_QUEUES = [FLOW_RUNS_QUEUE, CONTROL_QUEUE, NOTIFY_QUEUE]
 # a stopped flow gets this long to end itself after SIGTERM before it is killed
 HORSE_STOP_GRACE_S = 3.0
 
@@ -109,12 +101,14 @@ class ActionWorker(SurvivesRedisOutages, SimpleWorker):
 
 def run_worker(settings: Settings, queues: list[str], *, burst: bool = False,
                name: str | None = None) -> None:
-    """Work on `queues` (default: flow runs, run control, notifications) until stopped; with `burst`, until
-    they are empty. The worker also runs RQ's scheduler, which enqueues the retries of
-    action jobs (Retry with intervals) when they are due."""
+    """Work on `queues` until stopped; with `burst`, until they are empty. The worker
+    also runs RQ's scheduler, which enqueues the retries of action jobs (Retry with
+    intervals) when they are due. Which queues by default is the `worker` command's
+    choice (services.cli.process_cmds), the one entry point."""
+    if not queues:
+        raise ValueError("a worker needs at least one queue to take jobs from")
     _preload_job_code()
     connection = connect(settings, decode_responses=False)
-    queues = queues or DEFAULT_QUEUES
     worker = create_worker(worker_class_for(queues), queues, connection, name)
     announce_stop = announce_worker(settings, worker)  # worker.started / worker.stopped
     try:

@@ -133,7 +133,7 @@ def test_files_of_the_wrong_shape_say_what_is_wrong(tmp_path, name, text, messag
 
 
 def test_a_missing_file_is_named(tmp_path):
-    with pytest.raises(DeploymentFileError, match="cannot read the file"):
+    with pytest.raises(DeploymentFileError, match="nope.yaml: no such file"):
         load_deployment_file(tmp_path / "nope.yaml")
 
 

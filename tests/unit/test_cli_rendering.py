@@ -7,11 +7,11 @@ from datetime import UTC, datetime, timedelta
 
 from rich.console import Console
 
-from services.cli.demo import result_facts
 from services.cli.render import format_duration, table_artifact
 from services.cli.run_cmds import unseen
 from services.cli.watch import run_progress
 from services.core.models import FlowRun, LogRecord, StateType, TaskRun
+from services.demo.verdicts import result_facts
 
 
 def test_durations_read_naturally():

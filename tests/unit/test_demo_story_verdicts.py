@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from services.cli.demo import DemoSession, failures
-from services.cli.demo_scenes import StoryResult, judge_retrain, judge_retry, judge_stuck
 from services.core.firings import ActionOutcome, FiringRecord
 from services.core.models import FlowRun, StateType
+from services.demo.session import DemoSession, StoryResult
+from services.demo.verdicts import failures, judge_retrain, judge_retry, judge_stuck
 
 T0 = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
 

@@ -6,8 +6,9 @@ from __future__ import annotations
 import pytest
 from rq.worker import SimpleWorker
 
+from services.cli.process_cmds import DEFAULT_QUEUES
 from services.core.queues import CONTROL_QUEUE, FLOW_RUNS_QUEUE, NOTIFY_QUEUE
-from services.worker.runner import DEFAULT_QUEUES, FlowWorker, worker_class_for
+from services.worker.runner import FlowWorker, worker_class_for
 
 
 @pytest.mark.parametrize("queues", [[CONTROL_QUEUE], [NOTIFY_QUEUE], [CONTROL_QUEUE, NOTIFY_QUEUE]])
@@ -20,6 +21,3 @@ def test_a_worker_of_action_queues_does_not_fork(queues):
 def test_a_worker_that_runs_flow_runs_forks_a_horse_per_job(queues):
     assert worker_class_for(queues) is FlowWorker
 
-
-def test_the_default_worker_serves_flow_runs_run_control_and_notifications():
-    assert DEFAULT_QUEUES == [FLOW_RUNS_QUEUE, CONTROL_QUEUE, NOTIFY_QUEUE]

@@ -1,138 +1,39 @@
-"""`flowkeeper demo` (what `make demo` runs): the taxi training flow as a worker job on
-the embedded Redis, watched live, then a summary; then three automation stories (a stuck
-run cancelled, a failed run retried once, a retrain after repeated failures) acted on
-by the rules engine; everything it started is stopped.
+"""The scenes of `flowkeeper demo` before and after its automation stories: start (or
+reuse) Redis, register the deployments and apply the demo automations, write synthetic
+data, start the processes, run the taxi training flow and summarize it, wait for the
+engine, and the closing table of the stories.
 
-The demo is a list of scenes run in order over one `DemoSession`; the automation stories
-live in demo_scenes.py. Cleanup does not depend on how far the scenes got.
+Each scene takes the DemoSession and records in it what the next ones, and cleanup,
+need.
 """
 
 from __future__ import annotations
 
-import json
 import os
-import signal
-import time
-from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
 
-import typer
-
-from services.cli.common import console, load_settings, plain
-from services.cli.demo_scenes import (
+from services.cli.common import plain
+from services.demo.session import (
     CANCEL_STUCK,
     DEMO_DEPLOYMENTS,
+    DEPLOYMENT,
+    ENTRYPOINT,
     QUEUE,
-    STORIES,
-    StoryResult,
+    DemoSession,
     check_children,
     format_seconds,
     wait_live,
 )
+from services.demo.verdicts import result_facts
 
-if TYPE_CHECKING:
-    from rich.console import Console
-
-    from services.cli.supervisor import Supervisor
-    from services.core.models import FlowRun
-    from services.core.settings import Settings
-    from services.core.store import Store
-
-DEPLOYMENT = "taxi-training"
-ENTRYPOINT = "flows.taxi.training:main_flow"
 RUN_TIMEOUT_S = 600.0
 ENGINE_START_TIMEOUT_S = 30.0
 # the demo's processes: a cancelled run gets 3 s to stop before it is stopped by force, and
 # a run's process looks for a cancellation every second (defaults: 10 s and 5 s), so the
 # stuck-run story takes seconds
 CHILD_SETTINGS = {"FLOWKEEPER_CANCEL_GRACE_S": "3", "FLOWKEEPER_HEARTBEAT_INTERVAL_S": "1"}
-
-
-@dataclass
-class DemoSession:
-    """What the scenes share, and what cleanup has to undo."""
-
-    settings: Settings
-    console: Console
-    rows: int | None
-    started_redis: bool = False
-    store: Store | None = None
-    stream_start_id: str = "-"
-    data_paths: tuple[Path, ...] = ()
-    supervisor: Supervisor | None = None
-    log_path: Path | None = None
-    engine_consumer: str = ""
-    run: FlowRun | None = None
-    # automation name -> id, of the demo automations
-    automation_ids: dict[str, str] = field(default_factory=dict)
-    # every run the demo started or saw its automations start, to cancel on Ctrl-C
-    run_ids: list[str] = field(default_factory=list)
-    stories: list[StoryResult] = field(default_factory=list)
-
-
-def demo(
-    rows: Annotated[int | None, typer.Option(
-        min=100, help="trips per synthetic month, when the files are missing "
-        "[default: about a real month's]")] = None,
-) -> None:
-    """Train the taxi model on a worker, then watch automations act on three runs.
-
-    Starts the embedded Redis if needed, registers the taxi-training deployment and the
-    demo ones, applies the demo automations, writes synthetic data if missing, starts an
-    engine, a scheduler and workers, runs the flow, then the stories: a stuck run
-    cancelled, a failed run retried once, a retrain after repeated failures. Stops what
-    it started; exits non-zero when the training or a story did not end as expected.
-    """
-    from flows.taxi.extra import require_taxi_extra
-
-    require_taxi_extra("`flowkeeper demo` (it trains the taxi model)")
-    started = time.monotonic()
-    session = DemoSession(settings=load_settings(), console=console(), rows=rows)
-    # SIGTERM (e.g. make killed) cleans up like Ctrl-C does
-    previous = signal.signal(signal.SIGTERM, _interrupt)
-    try:
-        for scene in SCENES:
-            scene(session)
-    except KeyboardInterrupt:
-        _cancel_unfinished(session, "the demo was interrupted")
-        raise
-    finally:
-        cleanup(session)
-        signal.signal(signal.SIGTERM, previous)
-    from services.cli.render import format_duration
-    from services.cli.token_cmds import later_api_hint
-
-    # the demo serves no API; this is how to look at what it left over HTTP
-    session.console.print(later_api_hint(session.settings), soft_wrap=True, markup=False)
-    took = format_duration(time.monotonic() - started)
-    problems = failures(session)
-    for problem in problems:
-        session.console.print(f"[red]demo: {problem}[/red]")
-    if problems:
-        session.console.print(f"[red]demo: over in {took}, not as expected[/red]")
-        raise typer.Exit(1)
-    session.console.print(f"demo: the training run and every automation story ended as "
-                          f"expected, in {took}")
-
-
-def failures(session: DemoSession) -> list[str]:
-    """What did not end as expected: the training run, then each story."""
-    from services.core.models import StateType
-
-    found = []
-    if session.run is None or session.run.state is not StateType.COMPLETED:
-        state = session.run.state.value if session.run else "not started"
-        found.append(f"the taxi training run ended {state}, not Completed")
-    for story in session.stories:
-        if not story.ok:
-            found.append(f"story {story.number} ({story.title}) did not end as expected: "
-                         f"{'; '.join(story.problems)}")
-    return found
-
-
-# --- scenes ---------------------------------------------------------------------------------
+# the demo's automations ship beside this module, as package data
+AUTOMATIONS_DIR = Path(__file__).parent / "automations"
 
 
 def start_redis(session: DemoSession) -> None:
@@ -162,10 +63,8 @@ def register_deployment(session: DemoSession) -> None:
 
 
 def demo_automation_files() -> list[Path]:
-    """The automation files the demo applies (automations/demo/)."""
-    import automations
-
-    return sorted((Path(automations.__file__).parent / "demo").glob("*.json"))
+    """The automation files the demo applies (services/demo/automations/)."""
+    return sorted(AUTOMATIONS_DIR.glob("*.json"))
 
 
 def register_demo(session: DemoSession) -> None:
@@ -263,20 +162,16 @@ def wait_for_engine(session: DemoSession) -> None:
     """Wait until the demo's engine reads the stream (its consumer is in the group): a
     group the engine creates starts at the end of the stream, so the stories' runs must
     come after."""
-    import redis
-
+    from services.core import stream
     from services.core.errors import FlowkeeperError
-    from services.engine.engine import ENGINE_GROUP
+    from services.engine import ENGINE_GROUP
 
     store = session.store
 
     def poll() -> tuple[bool, str]:
-        try:
-            consumers = store.client.xinfo_consumers(store.keys.events, ENGINE_GROUP)
-        except redis.ResponseError:  # no group yet: the engine creates it when it starts
-            consumers = []
-        started = any(consumer["name"] == session.engine_consumer for consumer in consumers)
-        return started, "waiting for the rules engine to read the event stream"
+        consumers = stream.consumer_names(store.client, store.keys, ENGINE_GROUP)
+        return (session.engine_consumer in consumers,
+                "waiting for the rules engine to read the event stream")
 
     if not wait_live(session, poll, ENGINE_START_TIMEOUT_S):
         raise FlowkeeperError(f"the demo's engine did not read the event stream within "
@@ -325,9 +220,6 @@ def summarize(session: DemoSession) -> None:
     out.print("events:    flowkeeper events tail --name flow-run.")
 
 
-# --- the closing table ----------------------------------------------------------------------
-
-
 def summarize_stories(session: DemoSession) -> None:
     from rich.table import Table
 
@@ -355,77 +247,3 @@ def summarize_stories(session: DemoSession) -> None:
     stuck = next((story for story in session.stories if story.number == 1), None)
     if stuck is not None and stuck.run_id:
         out.print(f"why:       flowkeeper automation explain {CANCEL_STUCK} --run {stuck.run_id}")
-
-
-SCENES: list[Callable[[DemoSession], None]] = [
-    start_redis, register_deployment, prepare_data, start_processes, run_training, summarize,
-    wait_for_engine, *STORIES, summarize_stories,
-]
-
-
-# --- helpers --------------------------------------------------------------------------------
-
-
-def result_facts(run: FlowRun) -> dict[str, str]:
-    """The RMSE and the MLflow run id from the flow's result (the run's result summary,
-    JSON of `{"rmse": ..., "mlflow_run_id": ...}`)."""
-    try:
-        result = json.loads(run.result_summary or "")
-    except ValueError:
-        return {}
-    if not isinstance(result, dict):
-        return {}
-    facts = {}
-    if isinstance(result.get("rmse"), int | float):
-        facts["rmse"] = f"{result['rmse']:.2f}"
-    if result.get("mlflow_run_id"):
-        facts["mlflow_run_id"] = str(result["mlflow_run_id"])
-    return facts
-
-
-def _interrupt(_signum: int, _frame: object) -> None:
-    raise KeyboardInterrupt
-
-
-def _cancel_unfinished(session: DemoSession, message: str) -> None:
-    """Ask the demo's runs that have not ended to stop, so the workers can stop without
-    waiting for them."""
-    if session.store is None:
-        return
-    import redis
-
-    from services import control
-    from services.core.errors import FlowkeeperError
-    from services.core.models import StateType
-
-    try:
-        for run_id in session.run_ids:
-            run = session.store.get_flow_run(run_id)
-            if run is None or run.state.is_final or run.state is StateType.CANCELLING:
-                continue
-            try:
-                control.cancel_flow_run(session.store, run_id, message)
-                session.console.print(f"cancelling flow run {run.name}: {message}")
-            except FlowkeeperError:
-                pass  # it ended in the meantime
-    except redis.RedisError as error:  # cleanup goes on: the processes still have to stop
-        session.console.print(f"[yellow]could not cancel the demo's runs: {error}[/yellow]")
-
-
-def cleanup(session: DemoSession) -> None:
-    """Stop the processes and the Redis this demo started (not ones that were running)."""
-    from services.core.connection import stop_embedded
-
-    if session.supervisor is not None:
-        _cancel_unfinished(session, "the demo is over")
-        session.supervisor.stop()
-        if session.supervisor.output is not None:
-            session.supervisor.output.close()
-        names = ", ".join(child.name for child in session.supervisor.children)
-        session.console.print(f"stopped the demo's processes ({names})")
-    if session.store is not None:
-        session.store.client.close()
-    if session.started_redis:
-        stop_embedded(session.settings)
-        session.console.print("stopped the embedded Redis the demo started "
-                              f"(its data stays in {session.settings.redis_dir})")
