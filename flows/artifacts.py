@@ -8,8 +8,9 @@ import uuid
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from flows.context import FLOW_RUN, TASK_RUN
+from flows.context import FLOW_RUN, TASK_RUN, FlowRunContext, TaskRunContext
 from flows.errors import InvalidInput, MissingContext
+from flows.parameters import jsonable
 from flows.policies import validate_artifact_key
 
 __all__ = ["create_link_artifact", "create_markdown_artifact", "create_table_artifact"]
@@ -66,12 +67,10 @@ def table_rows(table: Any) -> list[dict[str, Any]]:
                            f"{type(table).__name__}")
     if len(rows) > MAX_TABLE_ROWS:
         raise InvalidInput(f"table has {len(rows)} rows; at most {MAX_TABLE_ROWS} are allowed")
-    from flows.parameters import jsonable
-
-    return [{name: _cell(value, jsonable) for name, value in row.items()} for row in rows]
+    return [{name: _cell(value) for name, value in row.items()} for row in rows]
 
 
-def _cell(value: Any, jsonable: Any) -> Any:
+def _cell(value: Any) -> Any:
     if isinstance(value, float) and not math.isfinite(value):
         return None
     return jsonable(value, max_chars=2_000)
@@ -96,8 +95,9 @@ def _publish(kind: str, data: Any, key: str | None, description: str | None) -> 
     return key
 
 
-def _queue(flow_ctx: Any, kind: str, data: Any, key: str, description: str | None,
-           task_ctx: Any) -> None:
+def _queue(flow_ctx: FlowRunContext, kind: str, data: Any, key: str, description: str | None,
+           task_ctx: TaskRunContext | None) -> None:
+    # here, not at the top: `import flows` loads this module and stays light
     from services.core.models import Artifact, ArtifactType
     from services.core.store import artifact_ops
 

@@ -16,14 +16,14 @@ import logging
 import os
 import threading
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from redis import RedisError
+
+from flows.context import FlowRunContext
 from flows.interrupts import CancelInterrupt, interrupt_class
 from services.core.lifeline import DEATH_SIGNAL, parent_gone
 from services.core.store import heartbeat_ops
-
-if TYPE_CHECKING:
-    from flows.context import FlowRunContext
 
 log = logging.getLogger("flowkeeper.sdk")
 
@@ -50,8 +50,6 @@ class Heartbeat:
             self._thread.join(STOP_JOIN_TIMEOUT_S)
 
     def _loop(self) -> None:
-        from redis import RedisError  # here: importing flows stays light
-
         # A beat that fails is retried at the next one. A failure that lasts past
         # heartbeat_timeout_s ends the run Crashed (the scheduler), so each distinct failure
         # is logged once, with its reason, where the run's output shows it.

@@ -38,7 +38,7 @@ import time
 from typing import Any, ClassVar
 
 from flows.errors import RunTimeout
-from services.core.models import StateType
+from services.core.states import StateType
 
 # an alarm that fires this close to a deadline counts as that deadline's
 ALARM_TOLERANCE_S = 0.002
