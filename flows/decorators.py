@@ -16,7 +16,6 @@ from datetime import timedelta
 from typing import Any, Generic, ParamSpec, TypeVar, overload
 
 from flows.context import TaskRunContext
-from flows.errors import InvalidInput
 from flows.futures import FutureList, TaskRunFuture
 from flows.parameters import ParameterModel, check_names
 from flows.policies import RetryDelay, resolve_retry_delays
@@ -175,9 +174,6 @@ class Flow(Generic[P, R]):
     def validate_parameters(self, parameters: dict[str, Any]) -> dict[str, Any]:
         """Check parameters given by name against the signature and its annotations; returns
         them coerced (e.g. "3" -> 3 for an int); raises InvalidInput naming the parameter."""
-        if not isinstance(parameters, dict):
-            raise InvalidInput(f"parameters of flow '{self.name}' must be a mapping of names "
-                               f"to values, not {type(parameters).__name__}")
         check_names(self.signature, parameters, self.name)
         if self._parameter_model is None:
             self._parameter_model = ParameterModel(self.fn)
