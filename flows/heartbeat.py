@@ -21,7 +21,7 @@ from typing import Any
 from redis import RedisError
 
 from flows.context import FlowRunContext
-from flows.interrupts import CancelInterrupt, interrupt_class
+from flows.interrupts import CancelInterrupt, Interrupt, interrupt_class
 from services.core.lifeline import DEATH_SIGNAL, parent_gone
 from services.core.store import heartbeat_ops
 
@@ -141,7 +141,7 @@ def request_cancel(ctx: FlowRunContext, message: str) -> None:
         interrupt_thread(ctx, thread_id, interrupt_class(CancelInterrupt, message))
 
 
-def interrupt_thread(ctx: FlowRunContext, thread_id: int, exc_class: type) -> None:
+def interrupt_thread(ctx: FlowRunContext, thread_id: int, exc_class: type[Interrupt]) -> None:
     """Interrupt one thread of the run tree, remembering it so the run can withdraw it."""
     ctx.guard(thread_id).interrupt(exc_class)
     with ctx.lock:
