@@ -5,12 +5,11 @@ from __future__ import annotations
 import math
 import threading
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from flows.context import FLOW_RUN, TASK_RUN, FlowRunContext, TaskRunContext
 from flows.errors import InvalidInput, MissingContext
-from flows.parameters import jsonable
 from flows.policies import validate_artifact_key
 
 __all__ = ["create_link_artifact", "create_markdown_artifact", "create_table_artifact"]
@@ -67,10 +66,13 @@ def table_rows(table: Any) -> list[dict[str, Any]]:
                            f"{type(table).__name__}")
     if len(rows) > MAX_TABLE_ROWS:
         raise InvalidInput(f"table has {len(rows)} rows; at most {MAX_TABLE_ROWS} are allowed")
-    return [{name: _cell(value) for name, value in row.items()} for row in rows]
+    # here, not at the top: `import flows` loads this module and stays light
+    from flows.parameters import jsonable
+
+    return [{name: _cell(value, jsonable) for name, value in row.items()} for row in rows]
 
 
-def _cell(value: Any) -> Any:
+def _cell(value: Any, jsonable: Callable[..., Any]) -> Any:
     if isinstance(value, float) and not math.isfinite(value):
         return None
     return jsonable(value, max_chars=2_000)

@@ -3,8 +3,9 @@
 This is the top of the SDK's layers: it calls into the engines (flows.flow_calls,
 flows.task_engine, flows.task_runner), and they name `Flow` and `Task` for their
 types only. Importing this module is cheap, because every flow script and the
-CLI do: the engines (and with them Redis and pydantic) are imported where a flow
-or a task is first called, by the import statements in the methods below.
+CLI do: the engines (and with them Redis and pydantic) and the parameter checks
+are imported where a flow or a task is first called, by the import statements in
+the methods below.
 """
 
 from __future__ import annotations
@@ -13,13 +14,15 @@ import functools
 import inspect
 from collections.abc import Callable, Iterable
 from datetime import timedelta
-from typing import Any, Generic, ParamSpec, TypeVar, overload
+from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar, overload
 
 from flows.context import TaskRunContext
 from flows.futures import FutureList, TaskRunFuture
-from flows.parameters import ParameterModel, check_names
 from flows.policies import RetryDelay, resolve_retry_delays
 from services.core.states import StateType
+
+if TYPE_CHECKING:
+    from flows.parameters import ParameterModel
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -174,6 +177,8 @@ class Flow(Generic[P, R]):
     def validate_parameters(self, parameters: dict[str, Any]) -> dict[str, Any]:
         """Check parameters given by name against the signature and its annotations; returns
         them coerced (e.g. "3" -> 3 for an int); raises InvalidInput naming the parameter."""
+        from flows.parameters import ParameterModel, check_names
+
         check_names(self.signature, parameters, self.name)
         if self._parameter_model is None:
             self._parameter_model = ParameterModel(self.fn)

@@ -31,7 +31,6 @@ Implementation notes:
 
 from __future__ import annotations
 
-import ctypes
 import signal
 import threading
 import time
@@ -92,6 +91,10 @@ def interrupt_class(base: type[Interrupt], message: str, **attributes: Any) -> t
 
 
 def _send_async(thread_id: int, exc_class: type[BaseException]) -> None:
+    # ctypes is loaded when an interrupt is first sent to another thread, not at import:
+    # `import flows` loads this module (through flows.context), and most runs send none
+    import ctypes
+
     ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(thread_id),
                                                ctypes.py_object(exc_class))
 
