@@ -19,7 +19,9 @@ Implementation notes:
   when the thread leaves is already waiting on that very thread and lands at its
   next check for pending calls: `leave` lets it land there, inside a handler
   that catches exactly that class, and keeps it pending for the next `enter`.
-  It never lands in SDK code. Whether it landed is known because landing
+  (The call of `leave` is itself such a check: one that lands there leaves the
+  `finally` around the user code as the user code's own interrupt would, a
+  bytecode later.) Whether it landed is known because landing
   instantiates the exception class, which marks the class `delivered`: every
   interrupt sent is a class of its own, made by `interrupt_class`, which also
   carries the message.
