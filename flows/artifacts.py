@@ -5,10 +5,10 @@ from __future__ import annotations
 import math
 import threading
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from flows.context import FLOW_RUN, TASK_RUN
+from flows.context import FLOW_RUN, TASK_RUN, FlowRunContext, TaskRunContext
 from flows.errors import InvalidInput, MissingContext
 from flows.policies import validate_artifact_key
 
@@ -66,12 +66,13 @@ def table_rows(table: Any) -> list[dict[str, Any]]:
                            f"{type(table).__name__}")
     if len(rows) > MAX_TABLE_ROWS:
         raise InvalidInput(f"table has {len(rows)} rows; at most {MAX_TABLE_ROWS} are allowed")
+    # here, not at the top: `import flows` loads this module and stays light
     from flows.parameters import jsonable
 
     return [{name: _cell(value, jsonable) for name, value in row.items()} for row in rows]
 
 
-def _cell(value: Any, jsonable: Any) -> Any:
+def _cell(value: Any, jsonable: Callable[..., Any]) -> Any:
     if isinstance(value, float) and not math.isfinite(value):
         return None
     return jsonable(value, max_chars=2_000)
@@ -96,8 +97,9 @@ def _publish(kind: str, data: Any, key: str | None, description: str | None) -> 
     return key
 
 
-def _queue(flow_ctx: Any, kind: str, data: Any, key: str, description: str | None,
-           task_ctx: Any) -> None:
+def _queue(flow_ctx: FlowRunContext, kind: str, data: Any, key: str, description: str | None,
+           task_ctx: TaskRunContext | None) -> None:
+    # here, not at the top: `import flows` loads this module and stays light
     from services.core.models import Artifact, ArtifactType
     from services.core.store import artifact_ops
 

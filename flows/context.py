@@ -3,6 +3,13 @@ the flow run a piece of code belongs to, and the task run, if any.
 
 Threads of a task runner get a copy of the submitting context, so a task that
 runs in a pool thread still belongs to its flow run.
+
+This module sits under the engines and over what a run writes through (the
+runtime, the recorder, the log store). Those are named here for their types
+only: they load Redis and pydantic, and `flows.logs` and `flows.artifacts`,
+which `import flows` loads, read the current run from here. The recorder and
+the log store name the context back for its type, so at run time everything
+imports one way (the layers contract "flows-layers" in pyproject).
 """
 
 from __future__ import annotations
@@ -13,12 +20,16 @@ from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from flows.interrupts import Interrupt, ThreadGuard
+
 if TYPE_CHECKING:
     import uuid
     from concurrent.futures import ThreadPoolExecutor
 
     from flows.decorators import Flow, Task
-    from flows.interrupts import Interrupt, ThreadGuard
+    from flows.futures import TaskRunFuture
+    from flows.log_store import LogBuffer
+    from flows.recorder import TaskRunWrites
     from flows.runtime import Runtime
     from services.core.models import FlowRun, TaskRun
 
@@ -42,21 +53,22 @@ class FlowRunContext:
     last_event_id: uuid.UUID | None = None
     # results of this run's task runs by id(): (task run id, a reference to the object, so
     # that a reused id is never mistaken for it)
-    results: dict[int, tuple[str, Any]] = field(default_factory=dict)
+    results: dict[int, tuple[str, object]] = field(default_factory=dict)
     task_counters: dict[str, itertools.count] = field(default_factory=dict)
     # threads running this run's tasks (thread id -> how many), for cancellation
     task_threads: dict[int, int] = field(default_factory=dict)
     executor: ThreadPoolExecutor | None = None
-    futures: list[Any] = field(default_factory=list)
-    log_buffer: Any = None
-    task_run_writes: Any = None
+    futures: list[TaskRunFuture] = field(default_factory=list)
+    # what the run writes through, made once when the run starts (flows.flow_engine.execute)
+    log_buffer: LogBuffer | None = None
+    task_run_writes: TaskRunWrites | None = None
     # shared by a top-level run and its subflows
     guards: dict[int, ThreadGuard] = field(default_factory=dict)
     active: dict[str, FlowRunContext] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
     terminate_requested: bool = False
     # interrupts sent to threads on behalf of this run: (thread id, class)
-    sent_interrupts: list[tuple[int, type]] = field(default_factory=list)
+    sent_interrupts: list[tuple[int, type[Interrupt]]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         if self.parent is not None:
@@ -77,8 +89,6 @@ class FlowRunContext:
         thread_id = thread_id if thread_id is not None else threading.get_ident()
         guard = self.guards.get(thread_id)
         if guard is None:
-            from flows.interrupts import ThreadGuard
-
             with self.lock:
                 guard = self.guards.setdefault(thread_id, ThreadGuard(thread_id))
         return guard

@@ -1,7 +1,11 @@
 """`@flow` and `@task`: Prefect's names and options on flowkeeper's engine.
 
-Importing this module is cheap: the engine (and with it Redis and pydantic) is
-imported on the first call of a flow or a task.
+This is the top of the SDK's layers: it calls into the engines (flows.flow_calls,
+flows.task_engine, flows.task_runner), and they name `Flow` and `Task` for their
+types only. Importing this module is cheap, because every flow script and the
+CLI do: the engines (and with them Redis and pydantic) and the parameter checks
+are imported where a flow or a task is first called, by the import statements in
+the methods below.
 """
 
 from __future__ import annotations
@@ -12,12 +16,13 @@ from collections.abc import Callable, Iterable
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar, overload
 
+from flows.context import TaskRunContext
+from flows.futures import FutureList, TaskRunFuture
 from flows.policies import RetryDelay, resolve_retry_delays
+from services.core.states import StateType
 
 if TYPE_CHECKING:
-    from flows.context import TaskRunContext
-    from flows.futures import FutureList, TaskRunFuture
-    from services.core.models import StateType
+    from flows.parameters import ParameterModel
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -88,21 +93,23 @@ class Task(Generic[P, R]):
         return self._signature
 
     def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R:
+        from flows.task_engine import call_task
+
         wait_for = kwargs.pop("wait_for", None)
-        return _engine().call_task(self, args, kwargs, wait_for)
+        return call_task(self, args, kwargs, wait_for)
 
     def submit(self, *args: P.args, **kwargs: P.kwargs) -> TaskRunFuture[R]:
         """Run the task on the flow run's thread pool; returns a future of its result."""
-        wait_for = kwargs.pop("wait_for", None)
         from flows.task_runner import submit_task
 
+        wait_for = kwargs.pop("wait_for", None)
         return submit_task(self, args, kwargs, wait_for)
 
     def map(self, *args: Any, **kwargs: Any) -> FutureList:
         """Submit one task run per item of the iterable arguments (see `unmapped`)."""
-        wait_for = kwargs.pop("wait_for", None)
         from flows.task_runner import map_task
 
+        wait_for = kwargs.pop("wait_for", None)
         return map_task(self, args, kwargs, wait_for)
 
     def with_options(self, *, name: str | None = _UNSET, description: str | None = _UNSET,
@@ -154,7 +161,7 @@ class Flow(Generic[P, R]):
         self.version = version
         self.entrypoint = _entrypoint(fn)
         self._signature: inspect.Signature | None = None
-        self._parameter_model: Any = None
+        self._parameter_model: ParameterModel | None = None
 
     @property
     def signature(self) -> inspect.Signature:
@@ -163,19 +170,15 @@ class Flow(Generic[P, R]):
         return self._signature
 
     def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R:
-        from flows.flow_engine import call_flow
+        from flows.flow_calls import call_flow
 
         return call_flow(self, args, kwargs)
 
     def validate_parameters(self, parameters: dict[str, Any]) -> dict[str, Any]:
         """Check parameters given by name against the signature and its annotations; returns
         them coerced (e.g. "3" -> 3 for an int); raises InvalidInput naming the parameter."""
-        from flows.errors import InvalidInput
         from flows.parameters import ParameterModel, check_names
 
-        if not isinstance(parameters, dict):
-            raise InvalidInput(f"parameters of flow '{self.name}' must be a mapping of names "
-                               f"to values, not {type(parameters).__name__}")
         check_names(self.signature, parameters, self.name)
         if self._parameter_model is None:
             self._parameter_model = ParameterModel(self.fn)
@@ -183,7 +186,7 @@ class Flow(Generic[P, R]):
 
     def run_existing(self, flow_run_id: str, parameters: dict[str, Any] | None = None) -> StateType:
         """Run this flow as the existing flow run `flow_run_id`; returns its final state."""
-        from flows.flow_engine import run_existing
+        from flows.flow_calls import run_existing
 
         return run_existing(self, flow_run_id, parameters)
 
@@ -245,15 +248,3 @@ def task(__fn: Callable[P, R] | None = None, **options: Any) -> Any:
     if __fn is None:
         return lambda fn: Task(fn, **options)
     return Task(__fn, **options)
-
-
-_task_engine: Any = None
-
-
-def _engine() -> Any:
-    global _task_engine
-    if _task_engine is None:
-        from flows import task_engine
-
-        _task_engine = task_engine
-    return _task_engine

@@ -12,6 +12,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
+from flows.context import FLOW_RUN
 from flows.errors import InvalidInput
 
 __all__ = ["emit_event"]
@@ -27,8 +28,10 @@ def emit_event(event: str, resource: dict[str, str], *,
     event is malformed or exceeds the limits of `automations.events`."""
     from pydantic import ValidationError
 
+    # here, not at the top: `import flows` loads this module and stays light
     from automations.events import MAX_EVENT_BYTES, Event
     from flows.recorder import queue_event
+    from flows.runtime import get_runtime
     from services.core.errors import validation_messages
 
     fields: dict[str, Any] = {"event": event, "resource": resource, "related": related or [],
@@ -46,5 +49,6 @@ def emit_event(event: str, resource: dict[str, str], *,
     if size > MAX_EVENT_BYTES:
         raise InvalidInput(f"event '{event}' not emitted: it is {size} bytes as JSON; at most "
                            f"{MAX_EVENT_BYTES} bytes are allowed (labels and payload together)")
-    queue_event(checked)
+    flow_ctx = FLOW_RUN.get()  # the writer of the current run, else of this process
+    queue_event(flow_ctx.runtime if flow_ctx is not None else get_runtime(), checked)
     return checked

@@ -7,9 +7,12 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
+from flows.errors import CancelledRun
+from services.core.states import StateType
+
 if TYPE_CHECKING:
+    # a type only: the recorder loads Redis, and `import flows` loads this module
     from flows.recorder import TaskRecord
-    from services.core.models import StateType
 
 R = TypeVar("R")
 
@@ -32,8 +35,6 @@ class TaskRunFuture(Generic[R]):
     @property
     def state(self) -> StateType:
         """The task run's current state."""
-        from services.core.models import StateType
-
         if self._record is not None:
             return self._record.run.state
         if not self._future.done():
@@ -64,8 +65,6 @@ class TaskRunFuture(Generic[R]):
             raise TimeoutError(f"task run '{self.task_run_name}' did not finish within "
                                f"{timeout} seconds")
         if self._future.cancelled():
-            from flows.errors import CancelledRun
-
             error: BaseException = CancelledRun(
                 f"task run '{self.task_run_name}' was cancelled before it started")
         else:

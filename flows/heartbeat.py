@@ -16,14 +16,14 @@ import logging
 import os
 import threading
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from flows.interrupts import CancelInterrupt, interrupt_class
+from redis import RedisError
+
+from flows.context import FlowRunContext
+from flows.interrupts import CancelInterrupt, Interrupt, interrupt_class
 from services.core.lifeline import DEATH_SIGNAL, parent_gone
 from services.core.store import heartbeat_ops
-
-if TYPE_CHECKING:
-    from flows.context import FlowRunContext
 
 log = logging.getLogger("flowkeeper.sdk")
 
@@ -50,8 +50,6 @@ class Heartbeat:
             self._thread.join(STOP_JOIN_TIMEOUT_S)
 
     def _loop(self) -> None:
-        from redis import RedisError  # here: importing flows stays light
-
         # A beat that fails is retried at the next one. A failure that lasts past
         # heartbeat_timeout_s ends the run Crashed (the scheduler), so each distinct failure
         # is logged once, with its reason, where the run's output shows it.
@@ -143,7 +141,7 @@ def request_cancel(ctx: FlowRunContext, message: str) -> None:
         interrupt_thread(ctx, thread_id, interrupt_class(CancelInterrupt, message))
 
 
-def interrupt_thread(ctx: FlowRunContext, thread_id: int, exc_class: type) -> None:
+def interrupt_thread(ctx: FlowRunContext, thread_id: int, exc_class: type[Interrupt]) -> None:
     """Interrupt one thread of the run tree, remembering it so the run can withdraw it."""
     ctx.guard(thread_id).interrupt(exc_class)
     with ctx.lock:

@@ -19,15 +19,13 @@ from __future__ import annotations
 
 import weakref
 from collections.abc import Iterable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from flows.context import FlowRunContext
 from flows.errors import UpstreamFailed
 from flows.futures import TaskRunFuture
 from flows.recorder import TaskRecord, add_upstream
 from services.core.models import StateType
-
-if TYPE_CHECKING:
-    from flows.context import FlowRunContext
 
 MAX_SCAN_DEPTH = 2
 MAX_SCAN_ITEMS = 1_000

@@ -11,28 +11,42 @@ Implementation notes:
   that knows whether the thread is in user code. An interrupt for a thread in
   SDK code is kept pending and raised when the thread next enters user code
   (the next task start, the return from a task to the flow body).
-- When a thread leaves user code, an async exception that was sent but has not
-  landed yet is withdrawn and kept pending instead, so it never lands in SDK
-  code. Whether it landed is known because landing instantiates the exception
-  class, which marks the class `delivered`: every interrupt sent is a class of
-  its own, made by `interrupt_class`, which also carries the message.
+- An async exception is never withdrawn (PyThreadState_SetAsyncExc with NULL):
+  on CPython 3.11 that leaves the interpreter's eval breaker set for good, and
+  under a tracer (coverage, a debugger) the next traced call loops for ever.
+  Only the guarded thread itself leaves user code (`leave`), and only while in
+  user code is it sent one, under the guard's lock. So one sent but not landed
+  when the thread leaves is already waiting on that very thread and lands at its
+  next check for pending calls: `leave` lets it land there, inside a handler
+  that catches exactly that class, and keeps it pending for the next `enter`.
+  (The call of `leave` is itself such a check: one that lands there leaves the
+  `finally` around the user code as the user code's own interrupt would, a
+  bytecode later.) Whether it landed is known because landing
+  instantiates the exception class, which marks the class `delivered`: every
+  interrupt sent is a class of its own, made by `interrupt_class`, which also
+  carries the message.
+- An interrupt whose scope ended (`discard`) while it was on its way is marked
+  `withdrawn`: `leave` absorbs it and keeps nothing pending.
 - Async exceptions do not cut a blocking C call short (time.sleep, a socket
   read): the interrupt lands when the call returns.
 """
 
 from __future__ import annotations
 
-import ctypes
 import signal
 import threading
 import time
 from typing import Any, ClassVar
 
 from flows.errors import RunTimeout
-from services.core.models import StateType
+from services.core.states import StateType
 
 # an alarm that fires this close to a deadline counts as that deadline's
 ALARM_TOLERANCE_S = 0.002
+# how long `leave` waits for an interrupt sent to its own thread to land; it lands at the
+# next check for pending calls (microseconds), so this bound only ends a wait that a fault
+# in CPython would make endless
+LAND_TIMEOUT_S = 1.0
 
 
 class Interrupt(BaseException):
@@ -42,6 +56,8 @@ class Interrupt(BaseException):
     # how a task run that the interrupt passes through ends
     task_state: ClassVar[StateType] = StateType.CRASHED
     delivered: ClassVar[bool] = False
+    # its scope ended before it landed: when it does, it is absorbed and not kept
+    withdrawn: ClassVar[bool] = False
 
     def __init__(self, *args: object) -> None:
         super().__init__(*args)
@@ -72,12 +88,25 @@ class TerminateInterrupt(Interrupt):
 
 def interrupt_class(base: type[Interrupt], message: str, **attributes: Any) -> type[Interrupt]:
     """A fresh subclass of `base` carrying `message` (async exceptions are sent as classes)."""
-    return type(base.__name__, (base,), {"message": message, "delivered": False, **attributes})
+    return type(base.__name__, (base,), {"message": message, "delivered": False,
+                                         "withdrawn": False, **attributes})
 
 
-def _send_async(thread_id: int, exc_class: type[BaseException] | None) -> None:
-    target = ctypes.py_object(exc_class) if exc_class is not None else None
-    ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(thread_id), target)
+def _send_async(thread_id: int, exc_class: type[BaseException]) -> None:
+    # ctypes is loaded when an interrupt is first sent to another thread, not at import:
+    # `import flows` loads this module (through flows.context), and most runs send none
+    import ctypes
+
+    ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(thread_id),
+                                               ctypes.py_object(exc_class))
+
+
+def _let_land(exc_class: type[Interrupt]) -> None:
+    """Spin until `exc_class`, sent to this thread, lands (at the first check: the call's
+    own start); the caller catches it."""
+    deadline = time.monotonic() + LAND_TIMEOUT_S
+    while not exc_class.delivered and time.monotonic() < deadline:
+        pass
 
 
 class ThreadGuard:
@@ -103,16 +132,25 @@ class ThreadGuard:
                 raise pending()
 
     def leave(self) -> None:
-        """The thread is back in SDK code; an interrupt sent meanwhile waits for `enter`."""
-        with self.lock:
-            self.in_user_code = False
-            sent = self._sent
-            if sent is not None:
-                self._sent = None
-                if not sent.delivered:
-                    _send_async(self.thread_id, None)
-                    if self._pending is None:
+        """The thread is back in SDK code; an interrupt sent meanwhile waits for `enter`.
+
+        Nothing in the locked block calls Python code, so an interrupt on its way lands
+        no earlier than the lock's release, inside the handler below (see the notes)."""
+        sent: type[Interrupt] | None = None
+        try:
+            with self.lock:
+                self.in_user_code = False
+                sent, self._sent = self._sent, None
+                if sent is not None and not sent.delivered:
+                    if self._pending is None and not sent.withdrawn:
                         self._pending = sent
+                else:
+                    sent = None
+            if sent is not None:
+                _let_land(sent)
+        except Interrupt as landed:
+            if sent is None or type(landed) is not sent:
+                raise
 
     def interrupt(self, exc_class: type[Interrupt]) -> None:
         """Stop the thread's user code with `exc_class`, now or when it next enters user code.
@@ -135,9 +173,9 @@ class ThreadGuard:
         """Forget `exc_class` if it has not landed (its scope ended first)."""
         with self.lock:
             if self._sent is exc_class:
-                self._sent = None
-                if not exc_class.delivered:
-                    _send_async(self.thread_id, None)
+                # on its way to a thread still in user code: it cannot be called back (see
+                # the notes), but `leave` drops it instead of keeping it
+                exc_class.withdrawn = True
             if self._pending is exc_class:
                 self._pending = None
 

@@ -18,7 +18,7 @@ from decimal import Decimal
 from pathlib import PurePath
 from typing import Any
 
-from services.core.errors import InvalidInput
+from services.core.parameter_schemas import check_parameter_names, parameter_error
 
 MAX_PARAMETER_JSON_CHARS = 10_000
 MAX_JSON_ITEMS = 1_000
@@ -46,24 +46,20 @@ def call_arguments(signature: inspect.Signature,
     return bound.args, bound.kwargs
 
 
-def check_names(signature: inspect.Signature, parameters: dict[str, Any], flow_name: str) -> None:
-    """InvalidInput naming the first unknown or missing parameter."""
+def check_names(signature: inspect.Signature, parameters: object, flow_name: str) -> None:
+    """InvalidInput naming the first unknown or missing parameter (or parameters that are
+    not a mapping), with the messages of a check against the flow's parameter schema."""
     accepted = signature.parameters
-    takes_any = any(p.kind is p.VAR_KEYWORD for p in accepted.values())
     names = [name for name, p in accepted.items()
              if p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)]
-    if not takes_any:
-        for name in parameters:
-            if name not in accepted:
-                raise InvalidInput(f"parameter '{name}': flow '{flow_name}' has no such parameter "
-                                   f"(it takes: {', '.join(names) or 'none'})")
-    for name in names:
-        parameter = accepted[name]
-        if parameter.default is parameter.empty and name not in parameters:
-            if parameter.kind is parameter.POSITIONAL_ONLY:
-                raise InvalidInput(f"parameter '{name}' of flow '{flow_name}' is positional-only "
-                                   "and cannot be given by name")
-            raise InvalidInput(f"parameter '{name}': missing; flow '{flow_name}' requires it")
+    required = [name for name in names if accepted[name].default is accepted[name].empty]
+    positional_only = [name for name in required
+                       if accepted[name].kind is accepted[name].POSITIONAL_ONLY]
+    check_parameter_names(parameters, flow_name, accepted=names,
+                          required=[name for name in required if name not in positional_only],
+                          takes_any=any(p.kind is p.VAR_KEYWORD for p in accepted.values()))
+    for name in positional_only:  # what the schema cannot say: it has no positions
+        raise parameter_error(flow_name, name, "positional-only, so it cannot be given by name")
 
 
 class ParameterModel:
@@ -87,8 +83,7 @@ class ParameterModel:
             first = error.errors()[0]
             name = ".".join(str(part) for part in first["loc"]) or "?"
             got = repr(first.get("input"))[:MAX_REPR_CHARS]
-            raise InvalidInput(f"parameter '{name}' of flow '{flow_name}': {first['msg']} "
-                               f"(got {got})") from None
+            raise parameter_error(flow_name, name, f"{first['msg']} (got {got})") from None
         result = dict(parameters)
         for name in checked:
             result[name] = getattr(validated, name)

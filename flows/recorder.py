@@ -19,6 +19,8 @@ import uuid
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from automations.events import Event
+from flows.runtime import Runtime
 from services.core import stream
 from services.core.models import (
     FINAL_STATES,
@@ -31,6 +33,8 @@ from services.core.models import (
 from services.core.run_events import flow_run_event, task_run_event
 from services.core.store import flow_run_ops, flow_run_state_ops, task_edge_ops, task_runs_ops
 
+# the context names the recorder's TaskRunWrites for its type: naming the context back here
+# at run time would close a cycle
 if TYPE_CHECKING:
     from redis.client import Pipeline
 
@@ -116,7 +120,7 @@ def add_upstream(record: TaskRecord, upstream: list[str]) -> None:
     if new:
         record.run.upstream.extend(new)
         _queue_edges(record, new)
-        record.flow_ctx.task_run_writes.mark(record)
+        _task_run_writes(record.flow_ctx).mark(record)
 
 
 def _queue_task_write(record: TaskRecord, state: StateType, now: datetime, message: str | None,
@@ -127,7 +131,14 @@ def _queue_task_write(record: TaskRecord, state: StateType, now: datetime, messa
     record.last_event_id = event.id
     runtime = flow_ctx.runtime
     runtime.writer.submit(_EventWrite(runtime, event))
-    flow_ctx.task_run_writes.mark(record)
+    _task_run_writes(flow_ctx).mark(record)
+
+
+def _task_run_writes(flow_ctx: FlowRunContext) -> TaskRunWrites:
+    writes = flow_ctx.task_run_writes
+    if writes is None:
+        raise RuntimeError(f"flow run {flow_ctx.run.id} records task runs before it started")
+    return writes
 
 
 def _queue_edges(record: TaskRecord, upstream: list[str]) -> None:
@@ -144,7 +155,7 @@ def _queue_edges(record: TaskRecord, upstream: list[str]) -> None:
 class _EventWrite:
     __slots__ = ("runtime", "event")
 
-    def __init__(self, runtime: Any, event: Any) -> None:
+    def __init__(self, runtime: Runtime, event: Event) -> None:
         self.runtime = runtime
         self.event = event
 
@@ -152,13 +163,8 @@ class _EventWrite:
         stream.append(pipe, self.runtime.keys, self.event, self.runtime.settings.events_maxlen)
 
 
-def queue_event(event: Any) -> None:
-    """Queue a checked custom event on the writer of the current run (or of this process)."""
-    from flows.context import current_flow_run
-    from flows.runtime import get_runtime
-
-    flow_ctx = current_flow_run()
-    runtime = flow_ctx.runtime if flow_ctx is not None else get_runtime()
+def queue_event(runtime: Runtime, event: Event) -> None:
+    """Queue a checked custom event on a runtime's writer."""
     runtime.writer.submit(_EventWrite(runtime, event))
 
 

@@ -17,15 +17,15 @@ import logging
 import os
 import threading
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:
-    import redis
+import redis
 
-    from flows.cache import FileCache
-    from services.core.keys import Keys
-    from services.core.settings import Settings
-    from services.core.writer import BackgroundWriter
+from flows.cache import FileCache
+from services.core.connection import connect
+from services.core.keys import Keys
+from services.core.settings import Settings
+from services.core.store import Store
+from services.core.writer import BackgroundWriter
 
 log = logging.getLogger("flowkeeper.sdk")
 
@@ -37,11 +37,13 @@ __all__ = ["Runtime", "configure", "flush", "get_runtime"]
 
 @dataclass(eq=False)
 class Runtime:
-    """An installation to write to: settings, a client, and the process's writer."""
+    """An installation to write to: settings, a client, the store over it (for the few
+    reads and checked transitions of a run), and the process's writer."""
 
     settings: Settings
     client: redis.Redis
     keys: Keys
+    store: Store
     writer: BackgroundWriter
     cache: FileCache
     owns_client: bool
@@ -50,16 +52,11 @@ class Runtime:
 
     @classmethod
     def create(cls, settings: Settings, client: redis.Redis | None = None) -> Runtime:
-        from flows.cache import FileCache
-        from services.core.connection import connect
-        from services.core.keys import Keys
-        from services.core.writer import BackgroundWriter
-
         owns_client = client is None
         if client is None:
             client = connect(settings)
         return cls(settings=settings, client=client, keys=Keys(settings.key_prefix),
-                   writer=BackgroundWriter(client, name="flowkeeper-sdk-writer"),
+                   store=Store(client, settings), writer=BackgroundWriter(client, name="flowkeeper-sdk-writer"),
                    cache=FileCache(settings.cache_dir), owns_client=owns_client)
 
     def close(self, timeout: float = DEFAULT_FLUSH_TIMEOUT_S) -> bool:
@@ -104,8 +101,6 @@ def _runtime_after_lock() -> Runtime:
     runtime = _runtime
     if runtime is not None and runtime.pid == os.getpid():
         return runtime
-    from services.core.settings import Settings
-
     # a fresh process, or a forked child: its own client (pools are not fork-safe) and writer
     settings = runtime.settings if runtime is not None else Settings()
     _runtime = Runtime.create(settings)

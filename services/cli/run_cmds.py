@@ -23,15 +23,13 @@ FOLLOW_WINDOW = 1_000
 
 def state_name(value: str | None) -> str | None:
     """The state called `value` in any case, or exit with the list of states."""
-    from services.core.models import StateType
+    from services.core.errors import InvalidInput
+    from services.core.states import StateType
 
-    if value is None:
-        return None
-    for state in StateType:
-        if state.value.lower() == value.lower():
-            return state.value
-    raise fail(f"--state: '{value}' is not a state; one of "
-               + ", ".join(state.value for state in StateType), EXIT_BAD_INPUT)
+    try:
+        return None if value is None else StateType.parse(value).value
+    except InvalidInput as error:
+        raise fail(f"--state: {error}", EXIT_BAD_INPUT) from None
 
 
 @app.command("ls")

@@ -13,6 +13,13 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validat
 
 from automations.events import check_json_size
 
+# the states live apart, without pydantic (services.core.states); they are named through
+# here as before
+from services.core.states import ACTIVE_STATES as ACTIVE_STATES
+from services.core.states import FINAL_STATES as FINAL_STATES
+from services.core.states import WAITING_STATES as WAITING_STATES
+from services.core.states import StateType as StateType
+
 # Bounds on what a user gives a deployment or a run. Parameters travel in every
 # flow-run event's payload, so they stay well below MAX_EVENT_PAYLOAD_BYTES; each tag
 # becomes a related resource of the run's events.
@@ -58,35 +65,6 @@ def construct(model: type[BaseModel], values: dict[str, Any]) -> Any:
     _set_slot(instance, "__pydantic_extra__", None)
     _set_slot(instance, "__pydantic_private__", None)
     return instance
-
-
-class StateType(StrEnum):
-    SCHEDULED = "Scheduled"
-    PENDING = "Pending"
-    RUNNING = "Running"
-    COMPLETED = "Completed"
-    FAILED = "Failed"
-    CRASHED = "Crashed"
-    CANCELLING = "Cancelling"
-    CANCELLED = "Cancelled"
-    AWAITING_RETRY = "AwaitingRetry"
-    RETRYING = "Retrying"
-    LATE = "Late"
-
-    @property
-    def is_final(self) -> bool:
-        return self in FINAL_STATES
-
-
-FINAL_STATES = frozenset(
-    {StateType.COMPLETED, StateType.FAILED, StateType.CRASHED, StateType.CANCELLED}
-)
-# states in which a run has not started yet (the scheduler may mark them Late)
-WAITING_STATES = frozenset({StateType.SCHEDULED, StateType.PENDING, StateType.LATE})
-# states in which a run's process is alive and sends heartbeats
-ACTIVE_STATES = frozenset(
-    {StateType.RUNNING, StateType.RETRYING, StateType.AWAITING_RETRY, StateType.CANCELLING}
-)
 
 
 class StateRecord(BaseModel):

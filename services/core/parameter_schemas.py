@@ -3,8 +3,9 @@ the API, the scheduler and run control use where the flow's code is not (they ne
 import it). The schema is built from the flow's signature by `flows.parameters`.
 
 Implementation notes:
-1. Names are checked first, with the same messages as the SDK's check of a signature
-   (unknown, missing), so a mistake reads the same wherever it is caught.
+1. Names are checked first, by `check_parameter_names`, which the SDK's check of a
+   signature calls too, and every message is made by `parameter_error`: a mistake
+   reads the same wherever it is caught (the SDK, the API, the CLI, an action).
 2. Values are checked as JSON, strictly: "3" is not an integer here. The worker's
    check (pydantic, lax) accepts everything this one does.
 3. `partial` checks a deployment's defaults: the required parameters may come with each
@@ -19,6 +20,7 @@ Implementation notes:
 
 from __future__ import annotations
 
+from collections.abc import Collection, Iterable
 from typing import Any
 
 from services.core.errors import InvalidInput
@@ -114,6 +116,29 @@ def _without_regexes(schema: Any) -> Any:
     return result
 
 
+def parameter_error(flow_name: str, name: str, problem: str) -> InvalidParameter:
+    """The error of one parameter that does not fit its flow, worded the same everywhere
+    (and carrying the parameter's name, so that the API's 422 points at its field)."""
+    return InvalidParameter(name, f"parameter '{name}' of flow '{flow_name}': {problem}")
+
+
+def check_parameter_names(parameters: object, flow_name: str, *, accepted: Collection[str],
+                          required: Iterable[str], takes_any: bool) -> None:
+    """InvalidInput when `parameters` is not a mapping, names a parameter the flow does not
+    take (unless it takes any), or leaves out one it requires (note 1)."""
+    if not isinstance(parameters, dict):
+        raise InvalidInput(f"parameters of flow '{flow_name}' must be a mapping of names "
+                           f"to values, not {type(parameters).__name__}")
+    if not takes_any:
+        for name in parameters:
+            if name not in accepted:
+                raise parameter_error(flow_name, name, "the flow has no such parameter (it "
+                                      f"takes: {', '.join(accepted) or 'none'})")
+    for name in required:
+        if name not in parameters:
+            raise parameter_error(flow_name, name, "missing; the flow requires it")
+
+
 def check_parameters(schema: dict[str, Any], parameters: dict[str, Any], flow_name: str, *,
                      partial: bool = False) -> None:
     """InvalidInput naming the first parameter that does not fit `schema` (see notes)."""
@@ -121,21 +146,9 @@ def check_parameters(schema: dict[str, Any], parameters: dict[str, Any], flow_na
     from jsonschema.validators import validator_for
     from referencing import Registry
 
-    if not isinstance(parameters, dict):
-        raise InvalidInput(f"parameters of flow '{flow_name}' must be a mapping of names "
-                           f"to values, not {type(parameters).__name__}")
-    properties: dict[str, Any] = schema.get("properties", {})
-    takes_any = schema.get("additionalProperties", True) is not False
-    if not takes_any:  # note 1
-        for name in parameters:
-            if name not in properties:
-                raise InvalidParameter(name, f"parameter '{name}': flow '{flow_name}' has no such "
-                                   f"parameter (it takes: {', '.join(properties) or 'none'})")
-    if not partial:  # note 3
-        for name in schema.get("required", []):
-            if name not in parameters:
-                raise InvalidParameter(name, f"parameter '{name}': missing; flow "
-                                       f"'{flow_name}' requires it")
+    check_parameter_names(parameters, flow_name, accepted=schema.get("properties", {}),
+                          required=() if partial else schema.get("required", []),  # note 3
+                          takes_any=schema.get("additionalProperties", True) is not False)
     checked = _without_regexes({key: value for key, value in schema.items()
                                 if key != "required"})
     try:
@@ -157,8 +170,7 @@ def check_parameters(schema: dict[str, Any], parameters: dict[str, Any], flow_na
         # the most precise of that parameter's errors (inside an anyOf: the branch it meant)
         error = best_match(error for error in errors if position(error) == first)
         name = ".".join(str(part) for part in error.absolute_path) or "?"
-        raise InvalidParameter(name, f"parameter '{name}' of flow '{flow_name}': "
-                                     f"{_shorten(error.message)}")
+        raise parameter_error(flow_name, name, _shorten(error.message))
 
 
 def _shorten(text: str) -> str:

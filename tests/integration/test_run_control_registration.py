@@ -35,8 +35,8 @@ def test_an_entrypoint_whose_module_does_not_exist_is_refused(store):
 
 def test_an_unknown_default_parameter_is_refused(store):
     spec = DeploymentCreate(name="add", entrypoint=ADDER, parameters={"z": 1})
-    with pytest.raises(InvalidInput, match="parameters: parameter 'z': flow 'adder' has no such "
-                                           "parameter"):
+    with pytest.raises(InvalidInput, match="parameters: parameter 'z' of flow 'adder': the flow "
+                                           "has no such parameter"):
         entrypoints.register_deployment(store, spec)
 
 

@@ -92,17 +92,17 @@ def test_run_existing_does_not_start_a_run_cancelled_while_pending(sdk):
 
 
 def test_a_cancel_that_lands_while_the_job_starts_is_not_overwritten(sdk, monkeypatch):
-    from flows import flow_engine
+    from flows import flow_calls
 
     run = _pending_run(sdk, {"x": 1})
-    real_claim = flow_engine._claim_start
+    real_claim = flow_calls._claim_start
 
     def cancel_then_claim(runtime_, run_id):
         # the cancel arrives after run_existing read the run and before it starts it
         sdk.store.transition(run_id, StateType.CANCELLING, "cancelled during start")
         return real_claim(runtime_, run_id)
 
-    monkeypatch.setattr(flow_engine, "_claim_start", cancel_then_claim)
+    monkeypatch.setattr(flow_calls, "_claim_start", cancel_then_claim)
     flow = load_flow(f"{MODULE}:sum_numbers")
     assert flow.run_existing(run.id) is StateType.CANCELLED
     names = sdk.event_names(f"flow-run.{run.id}")

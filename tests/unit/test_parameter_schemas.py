@@ -72,9 +72,9 @@ def test_a_flow_taking_keywords_accepts_any_name():
 
 @pytest.mark.parametrize("parameters, message", [
     ({"month": "2024-01", "epochs": 3},
-     "parameter 'epochs': flow 'taxi-training' has no such parameter (it takes: month, rows, "
-     "rate, split, model, data)"),
-    ({"rows": 5}, "parameter 'month': missing; flow 'taxi-training' requires it"),
+     "parameter 'epochs' of flow 'taxi-training': the flow has no such parameter (it takes: "
+     "month, rows, rate, split, model, data)"),
+    ({"rows": 5}, "parameter 'month' of flow 'taxi-training': missing; the flow requires it"),
     ({"month": "2024-01", "rows": 0},
      "parameter 'rows' of flow 'taxi-training': 0 is less than the minimum of 1"),
     ({"month": 202401}, "parameter 'month' of flow 'taxi-training': 202401 is not of type 'string'"),
@@ -85,6 +85,17 @@ def test_a_parameter_that_does_not_fit_is_named(parameters, message):
     with pytest.raises(InvalidInput) as caught:
         check_parameters(SCHEMA, parameters, "taxi-training")
     assert str(caught.value) == message
+
+
+@pytest.mark.parametrize("parameters", [
+    {"month": "2024-01", "epochs": 3}, {"rows": 5}, ["month"], {},
+])
+def test_a_mistake_in_names_reads_the_same_from_the_schema_and_from_the_flow(parameters):
+    with pytest.raises(InvalidInput) as from_schema:
+        check_parameters(SCHEMA, parameters, train.name)
+    with pytest.raises(InvalidInput) as from_flow:
+        train.validate_parameters(parameters)
+    assert str(from_schema.value) == str(from_flow.value)
 
 
 def test_a_partial_check_lets_required_parameters_come_with_each_run():

@@ -47,12 +47,12 @@ def test_valid_parameters_are_coerced_to_their_annotations():
 
 
 def test_an_unknown_parameter_is_named_with_the_accepted_ones():
-    with pytest.raises(InvalidInput, match=r"parameter 'row': .*has no such parameter.*rows"):
+    with pytest.raises(InvalidInput, match=r"parameter 'row' of flow 'train': the flow has no such parameter.*rows"):
         train.validate_parameters({"month": "x", "row": 1})
 
 
 def test_a_missing_required_parameter_is_named():
-    with pytest.raises(InvalidInput, match=r"parameter 'month': missing"):
+    with pytest.raises(InvalidInput, match=r"parameter 'month' of flow 'train': missing"):
         train.validate_parameters({"rows": 1})
 
 

@@ -154,17 +154,51 @@ def test_an_interrupt_sent_while_in_user_code_lands_there():
     assert outcome == {"message": "stop"}
 
 
-# CPython 3.11 leaves the interpreter's eval breaker set after PyThreadState_SetAsyncExc(id,
-# NULL) (the withdrawal in ThreadGuard.leave); under a tracer (coverage, a debugger) the
-# next traced call then loops for ever, so this test cannot run while coverage measures
-@pytest.mark.skipif(sys.version_info < (3, 12) and sys.gettrace() is not None,
-                    reason="withdrawing an async exception livelocks traced code on 3.11")
-def test_an_interrupt_that_has_not_landed_when_user_code_ends_is_kept_for_later():
-    guard = ThreadGuard(threading.get_ident())
+def _in_guard_leave(thread: threading.Thread) -> bool:
+    frame = sys._current_frames().get(thread.ident)
+    return frame is not None and frame.f_code is ThreadGuard.leave.__code__
+
+
+# Sent after the thread started to leave user code, before it took the guard's lock: the
+# async exception is on its way when `leave` runs. It used to be withdrawn
+# (PyThreadState_SetAsyncExc(id, NULL)), which on CPython 3.11 leaves the eval breaker set
+# so that traced code (coverage, a debugger) then loops for ever; this test runs under
+# coverage in `make test`.
+def test_an_interrupt_on_its_way_when_user_code_ends_is_kept_for_later_not_raised_in_sdk_code():
+    guard_box: dict = {}
+    entered, go, outcome = threading.Event(), threading.Event(), {}
     cancel = interrupt_class(CancelInterrupt, "stop")
-    guard.enter()
-    with guard.lock:  # as if another thread sent it just before user code returned
-        guard._sent = cancel
-    guard.leave()
-    with pytest.raises(CancelInterrupt):
+
+    def worker():
+        guard = guard_box["guard"] = ThreadGuard(threading.get_ident())
         guard.enter()
+        entered.set()
+        go.wait(5)
+        try:
+            guard.leave()  # blocks on the lock that the test holds
+        except CancelInterrupt:
+            outcome["left"] = "raised in SDK code"
+        else:
+            outcome["left"] = "back in SDK code"
+        try:
+            guard.enter()
+        except CancelInterrupt as interrupt:
+            outcome["next enter"] = str(interrupt)
+
+    thread = threading.Thread(target=worker)
+    thread.start()
+    assert entered.wait(5)
+    guard = guard_box["guard"]
+    with guard.lock:
+        go.set()
+        wait_until(lambda: _in_guard_leave(thread), 5, interval=0.001,
+                   message="the worker to start leaving user code")
+        # what `interrupt` does from another thread while the worker is in user code
+        guard.interrupt(cancel)
+        assert guard._sent is cancel and not cancel.delivered
+    thread.join(5)
+
+    assert not thread.is_alive()
+    assert outcome == {"left": "back in SDK code", "next enter": "stop"}
+    # and a traced call afterwards returns (the livelock of a withdrawn exception did not)
+    assert sum(range(1000)) == 499500

@@ -13,6 +13,7 @@ from services.api.deps import StoreDep
 from services.api.errors import error_responses
 from services.api.limits import MAX_LIST_LIMIT, MAX_LIST_OFFSET, within_bytes
 from services.api.schemas import CancelRequest, FlowRunDetail, IdInPath, task_graph
+from services.core.errors import InvalidInput
 from services.core.models import Artifact, FlowRun, LogRecord, StateType
 
 router = APIRouter(prefix="/api/flow-runs", tags=["flow runs"], responses=AUTH_RESPONSES)
@@ -25,14 +26,11 @@ DETAIL_LOGS_BYTES = 2 * 1024 * 1024
 
 
 def _state(value: str | None) -> str | None:
-    if value is None:
-        return None
-    for state in StateType:
-        if state.value.lower() == value.lower():
-            return state.value
-    choices = ", ".join(state.value for state in StateType)
-    raise RequestValidationError([{"loc": ("query", "state"), "type": "enum",
-                                   "msg": f"'{value}' is not a state; one of {choices}"}])
+    try:
+        return None if value is None else StateType.parse(value).value
+    except InvalidInput as error:
+        raise RequestValidationError([{"loc": ("query", "state"), "type": "enum",
+                                       "msg": str(error)}]) from None
 
 
 @router.get("", response_model=list[FlowRun])
