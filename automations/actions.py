@@ -22,9 +22,11 @@ from notifiers.redact import HARMLESS_HEADERS, MASK, mask_url
 # The states a flow run can be in (services.core.models.StateType mirrors them;
 # automations may not import services, and a test keeps the two in step).
 FLOW_RUN_STATES = ("Scheduled", "Pending", "Running", "Completed", "Failed", "Crashed",
-                   "Cancelling", "Cancelled", "AwaitingRetry", "Retrying", "Late")
+                   "Cancelling", "Cancelled", "AwaitingRetry", "Retrying", "Late", "Paused",
+                   "Resuming")
 FlowRunState = Literal["Scheduled", "Pending", "Running", "Completed", "Failed", "Crashed",
-                       "Cancelling", "Cancelled", "AwaitingRetry", "Retrying", "Late"]
+                       "Cancelling", "Cancelled", "AwaitingRetry", "Retrying", "Late", "Paused",
+                       "Resuming"]
 Source = Literal["inferred", "selected"]
 HttpMethod = Literal["GET", "POST", "PUT", "PATCH", "DELETE"]
 
@@ -117,6 +119,13 @@ class CancelFlowRun(_SourcedAction):
     """Cancel the run: Cancelling, then Cancelled once its process stops."""
 
     type: Literal["cancel-flow-run"] = "cancel-flow-run"
+    flow_run_id: str | None = None
+
+
+class ResumeFlowRun(_SourcedAction):
+    """Resume a run that paused itself (pause_flow_run): Resuming, then Running."""
+
+    type: Literal["resume-flow-run"] = "resume-flow-run"
     flow_run_id: str | None = None
 
 
@@ -312,15 +321,15 @@ class CallWebhook(_NotificationAction):
 
 
 Action = Annotated[
-    DoNothing | CancelFlowRun | RetryFlowRun | ChangeFlowRunState | RunDeployment
+    DoNothing | CancelFlowRun | ResumeFlowRun | RetryFlowRun | ChangeFlowRunState | RunDeployment
     | PauseAutomation | ResumeAutomation | SendNotification | SendEmail | SendSlack
     | CallWebhook,
     Field(discriminator="type"),
 ]
 
-RUN_CONTROL_ACTIONS = (CancelFlowRun, RetryFlowRun, ChangeFlowRunState, RunDeployment,
-                       PauseAutomation, ResumeAutomation)
+RUN_CONTROL_ACTIONS = (CancelFlowRun, ResumeFlowRun, RetryFlowRun, ChangeFlowRunState,
+                       RunDeployment, PauseAutomation, ResumeAutomation)
 NOTIFICATION_ACTIONS = (SendNotification, SendEmail, SendSlack, CallWebhook)
-ACTION_TYPES = ("do-nothing", "cancel-flow-run", "retry-flow-run", "change-flow-run-state",
-                "run-deployment", "pause-automation", "resume-automation", "send-notification",
+ACTION_TYPES = ("do-nothing", "cancel-flow-run", "resume-flow-run", "retry-flow-run",
+                "change-flow-run-state", "run-deployment", "pause-automation", "resume-automation", "send-notification",
                 "send-email", "send-slack", "call-webhook")

@@ -16,8 +16,7 @@ _UNSUPPORTED_ACTIONS = {
     "resume-work-queue": "work queues cannot be paused",
     "pause-work-pool": "there are no work pools",
     "resume-work-pool": "there are no work pools",
-    "suspend-flow-run": "runs cannot be suspended",
-    "resume-flow-run": "runs cannot be suspended",
+    "suspend-flow-run": "a run pauses only from its own code (pause_flow_run), not from outside",
     "declare-incident": "there are no incidents",
 }
 
@@ -34,7 +33,7 @@ class ActionConverter(ConverterBase):
             self.problem(path, f"'{kind}' has no flowkeeper equivalent: "
                                f"{_UNSUPPORTED_ACTIONS[kind]}; the action is left out")
             return None
-        if kind in ("do-nothing", "cancel-flow-run"):
+        if kind in ("do-nothing", "cancel-flow-run", "resume-flow-run"):
             return {"type": kind}
         if kind == "change-flow-run-state":
             return self.change_state(path, data)

@@ -29,6 +29,7 @@ from automations.actions import (
     DoNothing,
     PauseAutomation,
     ResumeAutomation,
+    ResumeFlowRun,
     RetryFlowRun,
     RunDeployment,
     SendEmail,
@@ -57,7 +58,7 @@ __all__ = [
     "RUN_CONTROL_ACTIONS", "TRIGGER_TYPES", "Action", "AdaptiveWithin", "Automation",
     "AutomationCreate", "AutomationPublic", "CallWebhook", "CancelFlowRun", "ChangeFlowRunState",
     "CompoundTrigger", "DoNothing", "EventNames", "EventTrigger", "ExpectedDuration",
-    "MatchReport", "PauseAutomation", "ResumeAutomation", "RetryFlowRun", "RunDeployment",
+    "MatchReport", "PauseAutomation", "ResumeAutomation", "ResumeFlowRun", "RetryFlowRun", "RunDeployment",
     "SendEmail", "SendNotification", "SendSlack", "SequenceTrigger", "Trigger",
     "template_problem",
 ]

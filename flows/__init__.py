@@ -22,10 +22,13 @@ from flows.decorators import Flow, Task, flow, task
 from flows.events import emit_event
 from flows.futures import TaskRunFuture, unmapped
 from flows.logs import get_run_logger
+from flows.pause import pause_flow_run
 from flows.policies import exponential_backoff
+from flows.state import State
 
 __all__ = [
     "Flow",
+    "State",
     "Task",
     "TaskRunFuture",
     "create_link_artifact",
@@ -35,6 +38,7 @@ __all__ = [
     "exponential_backoff",
     "flow",
     "get_run_logger",
+    "pause_flow_run",
     "task",
     "task_input_hash",
     "unmapped",

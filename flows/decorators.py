@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar, overload
 from flows.context import TaskRunContext
 from flows.futures import FutureList, TaskRunFuture
 from flows.policies import RetryDelay, resolve_retry_delays
+from flows.state import capture_state, capture_state_async
 from services.core.states import StateType
 
 if TYPE_CHECKING:
@@ -33,9 +34,9 @@ _UNSET: Any = object()
 def _check_function(fn: Any, kind: str) -> None:
     if not callable(fn):
         raise TypeError(f"@{kind} decorates a function, not a {type(fn).__name__}")
-    if inspect.iscoroutinefunction(fn) or inspect.isasyncgenfunction(fn):
-        raise TypeError(f"@{kind} '{getattr(fn, '__name__', fn)}' is async; flowkeeper runs "
-                        f"synchronous {kind}s (call async code with asyncio.run inside it)")
+    if inspect.isasyncgenfunction(fn) or inspect.isgeneratorfunction(fn):
+        raise TypeError(f"@{kind} '{getattr(fn, '__name__', fn)}' is a generator; a {kind} "
+                        "returns its result (return a list, or write an artifact)")
 
 
 def _check_number(name: str, value: float | None, *, allow_none: bool = True) -> None:
@@ -43,6 +44,27 @@ def _check_number(name: str, value: float | None, *, allow_none: bool = True) ->
         return
     if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
         raise ValueError(f"{name} must be a number of at least 0, not {value!r}")
+
+
+def _loop_running() -> bool:
+    import asyncio
+
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return False
+    return True
+
+
+async def _call_async_flow(flow: Flow, args: tuple, kwargs: dict[str, Any]) -> Any:
+    """An async flow runs in a thread of its own, with its body on that thread's event
+    loop (flows.aio); the caller's loop goes on meanwhile. The thread gets the caller's
+    context, so a flow awaited inside a flow is its subflow."""
+    import asyncio
+
+    from flows.flow_calls import call_flow
+
+    return await asyncio.to_thread(call_flow, flow, args, kwargs)
 
 
 def _entrypoint(fn: Callable[..., Any]) -> str | None:
@@ -60,8 +82,14 @@ class Task(Generic[P, R]):
                  retries: int = 0, retry_delay_seconds: RetryDelay | None = None,
                  retry_jitter_factor: float | None = None, timeout_seconds: float | None = None,
                  cache_key_fn: Callable[[TaskRunContext, dict[str, Any]], str | None] | None = None,
-                 cache_expiration: timedelta | None = None, log_prints: bool | None = None) -> None:
+                 cache_expiration: timedelta | None = None, log_prints: bool | None = None,
+                 persist_result: bool | None = None, result_serializer: str = "json",
+                 refresh_cache: bool = False) -> None:
         _check_function(fn, "task")
+        if result_serializer not in ("json", "pickle"):
+            raise ValueError("result_serializer must be 'json' or 'pickle' (pickle runs code "
+                             f"when read back: use it for your own results), not "
+                             f"{result_serializer!r}")
         if not isinstance(retries, int) or retries < 0:
             raise ValueError(f"retries must be an integer of at least 0, not {retries!r}")
         _check_number("retry_jitter_factor", retry_jitter_factor)
@@ -83,7 +111,12 @@ class Task(Generic[P, R]):
         self.cache_key_fn = cache_key_fn
         self.cache_expiration = cache_expiration
         self.log_prints = log_prints
+        # None: as the flow says (Flow.persist_result)
+        self.persist_result = persist_result
+        self.result_serializer = result_serializer
+        self.refresh_cache = refresh_cache
         self.task_key = f"{fn.__module__}.{fn.__qualname__}"
+        self.is_async = inspect.iscoroutinefunction(fn)
         self._signature: inspect.Signature | None = None
 
     @property
@@ -93,16 +126,30 @@ class Task(Generic[P, R]):
         return self._signature
 
     def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R:
+        """Run the task (`wait_for=[...]`; `return_state=True` for its State, not its result)."""
+        wait_for = kwargs.pop("wait_for", None)
+        return_state = kwargs.pop("return_state", False)
+        if self.is_async:  # a coroutine to await, as calling the async function gives
+            from flows.async_tasks import call_task_async
+
+            call = call_task_async(self, args, kwargs, wait_for)
+            return capture_state_async(call) if return_state else call  # type: ignore[return-value]
         from flows.task_engine import call_task
 
-        wait_for = kwargs.pop("wait_for", None)
+        if return_state:
+            return capture_state(lambda: call_task(self, args, kwargs, wait_for))  # type: ignore[return-value]
         return call_task(self, args, kwargs, wait_for)
 
     def submit(self, *args: P.args, **kwargs: P.kwargs) -> TaskRunFuture[R]:
-        """Run the task on the flow run's thread pool; returns a future of its result."""
+        """Run the task concurrently; returns a future of its result (awaitable in async
+        code). An async task submitted from async code runs on the same event loop."""
+        wait_for = kwargs.pop("wait_for", None)
+        if self.is_async and _loop_running():
+            from flows.async_tasks import submit_task_async
+
+            return submit_task_async(self, args, kwargs, wait_for)
         from flows.task_runner import submit_task
 
-        wait_for = kwargs.pop("wait_for", None)
         return submit_task(self, args, kwargs, wait_for)
 
     def map(self, *args: Any, **kwargs: Any) -> FutureList:
@@ -119,7 +166,9 @@ class Task(Generic[P, R]):
                      timeout_seconds: float | None = _UNSET,
                      cache_key_fn: Callable[..., str | None] | None = _UNSET,
                      cache_expiration: timedelta | None = _UNSET,
-                     log_prints: bool | None = _UNSET) -> Task[P, R]:
+                     log_prints: bool | None = _UNSET, persist_result: bool | None = _UNSET,
+                     result_serializer: str = _UNSET,
+                     refresh_cache: bool = _UNSET) -> Task[P, R]:
         """A copy of this task with some options changed."""
         changes = {key: value for key, value in locals().items()
                    if key != "self" and value is not _UNSET}
@@ -127,7 +176,10 @@ class Task(Generic[P, R]):
                    "retries": self.retries, "retry_delay_seconds": self.retry_delay_seconds,
                    "retry_jitter_factor": self.retry_jitter_factor,
                    "timeout_seconds": self.timeout_seconds, "cache_key_fn": self.cache_key_fn,
-                   "cache_expiration": self.cache_expiration, "log_prints": self.log_prints}
+                   "cache_expiration": self.cache_expiration, "log_prints": self.log_prints,
+                   "persist_result": self.persist_result,
+                   "result_serializer": self.result_serializer,
+                   "refresh_cache": self.refresh_cache}
         options.update(changes)
         return Task(self.fn, **options)
 
@@ -142,7 +194,8 @@ class Flow(Generic[P, R]):
                  description: str | None = None, tags: Iterable[str] | None = None,
                  retries: int = 0, retry_delay_seconds: float = 0,
                  timeout_seconds: float | None = None, log_prints: bool | None = None,
-                 validate_parameters: bool = True, version: str | None = None) -> None:
+                 validate_parameters: bool = True, version: str | None = None,
+                 persist_result: bool = False) -> None:
         _check_function(fn, "flow")
         if not isinstance(retries, int) or retries < 0:
             raise ValueError(f"retries must be an integer of at least 0, not {retries!r}")
@@ -159,7 +212,9 @@ class Flow(Generic[P, R]):
         self.log_prints = log_prints
         self.should_validate_parameters = validate_parameters
         self.version = version
+        self.persist_result = persist_result  # for its tasks that do not say
         self.entrypoint = _entrypoint(fn)
+        self.is_async = inspect.iscoroutinefunction(fn)
         self._signature: inspect.Signature | None = None
         self._parameter_model: ParameterModel | None = None
 
@@ -170,8 +225,15 @@ class Flow(Generic[P, R]):
         return self._signature
 
     def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R:
+        """Run the flow (`return_state=True` for its State, not its result)."""
         from flows.flow_calls import call_flow
 
+        return_state = kwargs.pop("return_state", False)
+        if self.is_async:  # a coroutine to await, as calling the async function gives
+            call = _call_async_flow(self, args, kwargs)
+            return capture_state_async(call) if return_state else call  # type: ignore[return-value]
+        if return_state:
+            return capture_state(lambda: call_flow(self, args, kwargs))  # type: ignore[return-value]
         return call_flow(self, args, kwargs)
 
     def validate_parameters(self, parameters: dict[str, Any]) -> dict[str, Any]:
@@ -190,11 +252,25 @@ class Flow(Generic[P, R]):
 
         return run_existing(self, flow_run_id, parameters)
 
+    def serve(self, name: str | None = None, *, cron: str | None = None,
+              interval: float | None = None, parameters: dict[str, Any] | None = None,
+              tags: Iterable[str] | None = None, description: str | None = None,
+              work_queue_name: str | None = None, burst: bool = False) -> Any:
+        """Register a deployment of this flow and run its runs in this process until
+        interrupted, as Prefect's `serve` (`burst=True`: until its queue is empty)."""
+        # the one way from the SDK into a process, loaded only here (see pyproject)
+        from services.worker.serve import serve_flow
+
+        return serve_flow(self, name or self.name, cron=cron, interval=interval,
+                          parameters=parameters, tags=tags, description=description,
+                          work_queue_name=work_queue_name, burst=burst)
+
     def with_options(self, *, name: str | None = _UNSET, description: str | None = _UNSET,
                      tags: Iterable[str] | None = _UNSET, retries: int = _UNSET,
                      retry_delay_seconds: float = _UNSET, timeout_seconds: float | None = _UNSET,
                      log_prints: bool | None = _UNSET, validate_parameters: bool = _UNSET,
-                     version: str | None = _UNSET) -> Flow[P, R]:
+                     version: str | None = _UNSET,
+                     persist_result: bool = _UNSET) -> Flow[P, R]:
         """A copy of this flow with some options changed."""
         changes = {key: value for key, value in locals().items()
                    if key != "self" and value is not _UNSET}
@@ -202,7 +278,7 @@ class Flow(Generic[P, R]):
                    "retries": self.retries, "retry_delay_seconds": self.retry_delay_seconds,
                    "timeout_seconds": self.timeout_seconds, "log_prints": self.log_prints,
                    "validate_parameters": self.should_validate_parameters,
-                   "version": self.version}
+                   "version": self.version, "persist_result": self.persist_result}
         options.update(changes)
         return Flow(self.fn, **options)
 
@@ -218,8 +294,8 @@ def flow(__fn: Callable[P, R]) -> Flow[P, R]: ...
 def flow(*, name: str | None = None, description: str | None = None,
          tags: Iterable[str] | None = None, retries: int = 0, retry_delay_seconds: float = 0,
          timeout_seconds: float | None = None, log_prints: bool | None = None,
-         validate_parameters: bool = True,
-         version: str | None = None) -> Callable[[Callable[P, R]], Flow[P, R]]: ...
+         validate_parameters: bool = True, version: str | None = None,
+         persist_result: bool = False) -> Callable[[Callable[P, R]], Flow[P, R]]: ...
 
 
 def flow(__fn: Callable[P, R] | None = None, **options: Any) -> Any:
@@ -240,7 +316,9 @@ def task(*, name: str | None = None, description: str | None = None,
          retry_jitter_factor: float | None = None, timeout_seconds: float | None = None,
          cache_key_fn: Callable[..., str | None] | None = None,
          cache_expiration: timedelta | None = None,
-         log_prints: bool | None = None) -> Callable[[Callable[P, R]], Task[P, R]]: ...
+         log_prints: bool | None = None, persist_result: bool | None = None,
+         result_serializer: str = "json",
+         refresh_cache: bool = False) -> Callable[[Callable[P, R]], Task[P, R]]: ...
 
 
 def task(__fn: Callable[P, R] | None = None, **options: Any) -> Any:

@@ -6,7 +6,9 @@ FlowkeeperError (services.core.errors)
  ├── RunTimeout (also a TimeoutError)      a flow or task run exceeded its timeout_seconds
  ├── CancelledRun                          a (sub)flow run was cancelled
  ├── CrashedRun                            a run ended because its process was stopped
- └── UpstreamFailed                        a task's input came from a task run that did not complete
+ ├── UpstreamFailed                        a task's input came from a task run that did not complete
+ ├── ResultNotPersisted                     a persist_result task's result cannot be stored
+ └── PauseTimeout (also a TimeoutError)    a paused flow run was not resumed in time
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from __future__ import annotations
 from services.core.errors import FlowkeeperError, InvalidInput
 
 __all__ = ["CancelledRun", "CrashedRun", "FlowkeeperError", "InvalidInput", "MissingContext",
-           "RunTimeout", "UpstreamFailed"]
+           "PauseTimeout", "ResultNotPersisted", "RunTimeout", "UpstreamFailed"]
 
 
 class MissingContext(FlowkeeperError, RuntimeError):
@@ -35,3 +37,11 @@ class CrashedRun(FlowkeeperError):
 
 class UpstreamFailed(FlowkeeperError):
     """A task could not run because a task run it depends on did not complete."""
+
+
+class ResultNotPersisted(FlowkeeperError):
+    """A task with persist_result=True returned a value that cannot be stored as asked."""
+
+
+class PauseTimeout(FlowkeeperError, TimeoutError):
+    """A paused flow run was not resumed within its timeout."""

@@ -4,6 +4,12 @@ An event is checked in the caller's code, at the call: one that would not valida
 is too large raises `InvalidInput` naming the field there, instead of failing later in
 the background writer where nobody sees it. The write itself is queued like the run's
 own events.
+
+Inside a flow run, the event relates to it: the flow run (role `flow-run`), the
+task run if any (`task-run`), the flow, its deployment, work queue and tags, as
+Prefect's custom events do; so an automation can match `related` on the flow or
+deployment that produced its data, and its run actions (cancel-flow-run, ...) and
+templates find the run.
 """
 
 from __future__ import annotations
@@ -12,7 +18,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from flows.context import FLOW_RUN
+from flows.context import FLOW_RUN, TASK_RUN
 from flows.errors import InvalidInput
 
 __all__ = ["emit_event"]
@@ -33,8 +39,16 @@ def emit_event(event: str, resource: dict[str, str], *,
     from flows.recorder import queue_event
     from flows.runtime import get_runtime
     from services.core.errors import validation_messages
+    from services.core.run_events import run_related
 
-    fields: dict[str, Any] = {"event": event, "resource": resource, "related": related or [],
+    flow_ctx = FLOW_RUN.get()  # the run it comes from, and its writer; else this process's
+    related = list(related or [])
+    if flow_ctx is not None:
+        task_ctx = TASK_RUN.get()
+        given = {labels.get("resource.id") for labels in related if isinstance(labels, dict)}
+        own = run_related(flow_ctx.run, task_ctx.task_run if task_ctx is not None else None)
+        related = [labels for labels in own if labels["resource.id"] not in given] + related
+    fields: dict[str, Any] = {"event": event, "resource": resource, "related": related,
                               "payload": payload or {}, "follows": follows}
     if occurred is not None:
         fields["occurred"] = occurred
@@ -49,6 +63,5 @@ def emit_event(event: str, resource: dict[str, str], *,
     if size > MAX_EVENT_BYTES:
         raise InvalidInput(f"event '{event}' not emitted: it is {size} bytes as JSON; at most "
                            f"{MAX_EVENT_BYTES} bytes are allowed (labels and payload together)")
-    flow_ctx = FLOW_RUN.get()  # the writer of the current run, else of this process
     queue_event(flow_ctx.runtime if flow_ctx is not None else get_runtime(), checked)
     return checked

@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 from redis import RedisError
 
+from flows.aio import run_coroutine
 from flows.context import FLOW_RUN, LOG_PRINTS, FlowRunContext
 from flows.errors import RunTimeout
 from flows.heartbeat import Heartbeat, interrupt_thread, parse_cancel_flag, withdraw_interrupts
@@ -188,6 +189,12 @@ def _user_body(flow: Flow, ctx: FlowRunContext, call_args: tuple, call_kwargs: d
         if ctx.cancel_event.is_set():
             raise (ctx.cancel_class or CancelInterrupt)()
         result = flow.fn(*call_args, **call_kwargs)
+        if flow.is_async:
+            guard.leave()  # interrupts now wait in the guard for the loop's watcher
+            try:
+                result = run_coroutine(result, ctx, guard)
+            finally:
+                guard.enter()
         for handle in list(ctx.futures):
             handle.wait()
         return result

@@ -23,14 +23,15 @@ WAIT_SLICE_S = 0.1
 class TaskRunFuture(Generic[R]):
     """The pending result of a submitted task run (`Task.submit`, `Task.map`)."""
 
-    __slots__ = ("_record", "_future", "task_run_id", "task_run_name")
+    __slots__ = ("_record", "_future", "task_run_id", "task_run_name", "_loop")
 
     def __init__(self, record: TaskRecord | None, future: concurrent.futures.Future,
-                 task_run_id: str, task_run_name: str) -> None:
+                 task_run_id: str, task_run_name: str, loop: Any = None) -> None:
         self._record = record
         self._future = future
         self.task_run_id = task_run_id
         self.task_run_name = task_run_name
+        self._loop = loop  # the event loop an async task run was submitted on, if any
 
     @property
     def state(self) -> StateType:
@@ -48,6 +49,9 @@ class TaskRunFuture(Generic[R]):
 
     def wait(self, timeout: float | None = None) -> None:
         """Wait until the task run ends (or `timeout` seconds pass)."""
+        if not self._future.done() and self._loop is not None and _running_loop() is self._loop:
+            raise RuntimeError(f"task run '{self.task_run_name}' runs on this event loop, "
+                               "which a wait would block: use `await future` in async code")
         deadline = None if timeout is None else time.monotonic() + timeout
         while not self._future.done():
             step = WAIT_SLICE_S
@@ -75,11 +79,32 @@ class TaskRunFuture(Generic[R]):
             raise error
         return error  # type: ignore[return-value]
 
+    async def settled(self) -> None:
+        """Wait, without blocking the running loop, until the task run ends."""
+        if not self._future.done():
+            import asyncio
+
+            await asyncio.wait((asyncio.wrap_future(self._future),))
+
+    def __await__(self) -> Any:
+        """`await future` in async code: the result, or the task run's error."""
+        yield from self.settled().__await__()
+        return self.result()
+
     def add_done_callback(self, callback: Callable[[TaskRunFuture[R]], Any]) -> None:
         self._future.add_done_callback(lambda _: callback(self))
 
     def __repr__(self) -> str:
         return f"TaskRunFuture({self.task_run_name!r}, state={self.state.value})"
+
+
+def _running_loop() -> Any:
+    import asyncio  # loaded by async code only, not by `import flows`
+
+    try:
+        return asyncio.get_running_loop()
+    except RuntimeError:
+        return None
 
 
 class FutureList(list):

@@ -169,6 +169,13 @@ class ThreadGuard:
             elif self._pending is None and self._sent is not exc_class:
                 self._pending = exc_class
 
+    def take_pending(self) -> type[Interrupt] | None:
+        """The interrupt waiting for the thread, if any, which the caller now handles (an
+        event loop cancels its coroutine with it, see flows.aio)."""
+        with self.lock:
+            pending, self._pending = self._pending, None
+            return pending
+
     def discard(self, exc_class: type[Interrupt]) -> None:
         """Forget `exc_class` if it has not landed (its scope ended first)."""
         with self.lock:

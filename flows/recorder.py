@@ -232,7 +232,7 @@ def set_flow_state(ctx: FlowRunContext, state: StateType, message: str | None = 
     """Move a flow run to `state` and queue its fields, history entry, event and indexes."""
     now = now_utc()
     run = ctx.run
-    if state is StateType.RUNNING:
+    if state is StateType.RUNNING and run.state is not StateType.RESUMING:  # a resume goes on
         run.run_count += 1
         if run.start_time is None:
             run.start_time = now

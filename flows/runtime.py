@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 import redis
 
 from flows.cache import FileCache
+from flows.results import ResultStore
 from services.core.connection import connect
 from services.core.keys import Keys
 from services.core.settings import Settings
@@ -46,6 +47,7 @@ class Runtime:
     store: Store
     writer: BackgroundWriter
     cache: FileCache
+    results: ResultStore
     owns_client: bool
     pid: int = field(default_factory=os.getpid)
     active_runs: int = 0
@@ -57,7 +59,8 @@ class Runtime:
             client = connect(settings)
         return cls(settings=settings, client=client, keys=Keys(settings.key_prefix),
                    store=Store(client, settings), writer=BackgroundWriter(client, name="flowkeeper-sdk-writer"),
-                   cache=FileCache(settings.cache_dir), owns_client=owns_client)
+                   cache=FileCache(settings.cache_dir),
+                   results=ResultStore(settings.home_dir / "results"), owns_client=owns_client)
 
     def close(self, timeout: float = DEFAULT_FLUSH_TIMEOUT_S) -> bool:
         flushed = self.writer.close(timeout)

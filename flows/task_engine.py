@@ -14,8 +14,10 @@ from __future__ import annotations
 import random
 import time
 from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from flows.aio import run_coroutine, with_timeout
 from flows.context import FLOW_RUN, LOG_PRINTS, TASK_RUN, FlowRunContext, TaskRunContext
 from flows.errors import UpstreamFailed
 from flows.inputs import find_inputs, resolve_futures, track_result
@@ -24,10 +26,19 @@ from flows.logs import run_logger, start_print_capture, stop_print_capture
 from flows.parameters import bind_arguments
 from flows.policies import retry_delay, timeout_message
 from flows.recorder import TaskRecord, new_task_run, set_task_state
+from flows.results import result_key, serialize
 from services.core.models import FINAL_STATES, StateType
 
 if TYPE_CHECKING:
     from flows.decorators import Task
+
+
+@dataclass
+class ResultKeys:
+    """Where a task call's result is looked up and kept: the task cache, the result store."""
+
+    cache: str | None = None
+    persisted: str | None = None
 
 def call_task(task: Task, args: tuple, kwargs: dict[str, Any],
               wait_for: Iterable[Any] | None = None) -> Any:
@@ -57,38 +68,105 @@ def run_task(flow_ctx: FlowRunContext, record: TaskRecord, task: Task, args: tup
              guard: ThreadGuard) -> Any:
     """Run a Pending task run to its final state; returns the result or raises its error."""
     try:
-        _check_cancelled(flow_ctx)
+        check_cancelled(flow_ctx)
         if has_futures:
             args, kwargs = resolve_futures(record, args, kwargs, wait_for)
         task_ctx = TaskRunContext(task, record.run, flow_ctx)
-        cache_key = None
-        if task.cache_key_fn is not None:
-            task_ctx.parameters = bind_arguments(task.signature, args, kwargs)
-            cache_key = task.cache_key_fn(task_ctx, task_ctx.parameters)
-            if cache_key is not None:
-                record.run.cache_key = cache_key
-                hit, value = flow_ctx.runtime.cache.get(cache_key, time.time())
-                if hit:
-                    record.run.cached = True
-                    set_task_state(record, StateType.COMPLETED, "Cached")
-                    track_result(flow_ctx, record.run.id, value)
-                    return value
-        return _attempts(flow_ctx, record, task, task_ctx, args, kwargs, guard, cache_key)
+        hit, value, keys = cached_result(flow_ctx, record, task_ctx, args, kwargs)
+        if hit:
+            return value
+        return _attempts(flow_ctx, record, task, task_ctx, args, kwargs, guard, keys)
     except Interrupt as interrupt:
-        if record.run.state not in FINAL_STATES:
-            set_task_state(record, interrupt.task_state, str(interrupt))
+        end_interrupted(record, interrupt)
         raise
     except BaseException as error:
-        if record.run.state not in FINAL_STATES:
-            state = StateType.FAILED if isinstance(error, Exception) else StateType.CRASHED
-            set_task_state(record, state, f"{type(error).__name__}: {error}", error)
-            _log_failure(flow_ctx, record, error)
+        end_with_error(flow_ctx, record, error)
         raise
+
+
+def cached_result(flow_ctx: FlowRunContext, record: TaskRecord, task_ctx: TaskRunContext,
+                  args: tuple, kwargs: dict[str, Any]) -> tuple[bool, Any, ResultKeys]:
+    """(hit, value, keys): a result cached (cache_key_fn) or persisted for this run's
+    lineage (persist_result) ends the task run Completed ("Cached") without running it;
+    `refresh_cache=True` skips the lookups, and the new result replaces the old."""
+    task = task_ctx.task
+    keys = ResultKeys()
+    persist = task.persist_result if task.persist_result is not None \
+        else flow_ctx.flow.persist_result
+    if task.cache_key_fn is None and not persist:
+        return False, None, keys
+    task_ctx.parameters = bind_arguments(task.signature, args, kwargs)
+    if task.cache_key_fn is not None:
+        keys.cache = task.cache_key_fn(task_ctx, task_ctx.parameters)
+        record.run.cache_key = keys.cache
+    if persist:
+        root = flow_ctx.root.run
+        keys.persisted = result_key(root.lineage_root or root.id, task.task_key,
+                                    task.fn.__code__.co_code.hex(), task_ctx.parameters)
+    if task.refresh_cache:
+        return False, None, keys
+    hit, value = False, None
+    if keys.cache is not None:
+        hit, value = flow_ctx.runtime.cache.get(keys.cache, time.time())
+    if not hit and keys.persisted is not None:
+        hit, value = flow_ctx.runtime.results.get(keys.persisted)
+    if hit:
+        record.run.cached = True
+        set_task_state(record, StateType.COMPLETED, "Cached")
+        track_result(flow_ctx, record.run.id, value)
+    return hit, value, keys
+
+
+def end_interrupted(record: TaskRecord, interrupt: Interrupt) -> None:
+    if record.run.state not in FINAL_STATES:
+        set_task_state(record, interrupt.task_state, str(interrupt))
+
+
+def end_with_error(flow_ctx: FlowRunContext, record: TaskRecord, error: BaseException) -> None:
+    if record.run.state not in FINAL_STATES:
+        state = StateType.FAILED if isinstance(error, Exception) else StateType.CRASHED
+        set_task_state(record, state, f"{type(error).__name__}: {error}", error)
+        _log_failure(flow_ctx, record, error)
+
+
+def attempt_failed(flow_ctx: FlowRunContext, record: TaskRecord, task: Task,
+                   error: Exception, retries_done: int) -> float | None:
+    """Record a failed attempt: the delay before the next one, or None (ended Failed)."""
+    if retries_done >= task.retries:
+        message = f"{type(error).__name__}: {error}"
+        if task.retries:
+            message += f" (retries exhausted after {task.retries})"
+        set_task_state(record, StateType.FAILED, message, error)
+        _log_failure(flow_ctx, record, error)
+        return None
+    attempt = retries_done + 1
+    delay = retry_delay(task.retry_delays, attempt, task.retry_jitter_factor, random.random)
+    set_task_state(record, StateType.AWAITING_RETRY,
+                   f"Retry {attempt}/{task.retries} in {delay:.3g} s after "
+                   f"{type(error).__name__}: {error}", error)
+    run_logger(flow_ctx, record.run).info(
+        "Task run failed with exception: %r - Retry %d/%d will start %.3g second(s) "
+        "from now", error, attempt, task.retries, delay)
+    return delay
+
+
+def attempt_completed(flow_ctx: FlowRunContext, record: TaskRecord, task: Task, result: Any,
+                      keys: ResultKeys) -> None:
+    """Record a completed attempt; a result that cannot be persisted as asked fails it."""
+    if keys.persisted is not None:
+        body = serialize(result, task.result_serializer, task.name)
+        flow_ctx.runtime.results.put(keys.persisted, body, task.result_serializer)
+    set_task_state(record, StateType.COMPLETED)
+    track_result(flow_ctx, record.run.id, result)
+    if keys.cache is not None:
+        expires = (time.time() + task.cache_expiration.total_seconds()
+                   if task.cache_expiration is not None else None)
+        flow_ctx.runtime.cache.put(keys.cache, result, time.time(), expires)
 
 
 def _attempts(flow_ctx: FlowRunContext, record: TaskRecord, task: Task,
               task_ctx: TaskRunContext, args: tuple, kwargs: dict[str, Any],
-              guard: ThreadGuard, cache_key: str | None) -> Any:
+              guard: ThreadGuard, keys: ResultKeys) -> Any:
     task_token = TASK_RUN.set(task_ctx)
     prints_token = LOG_PRINTS.set(task.log_prints) if task.log_prints is not None else None
     if task.log_prints:
@@ -98,33 +176,16 @@ def _attempts(flow_ctx: FlowRunContext, record: TaskRecord, task: Task,
         while True:
             set_task_state(record, StateType.RUNNING)
             try:
-                result = _call_user_code(task, args, kwargs, guard)
+                result = _call_user_code(flow_ctx, task, args, kwargs, guard)
             except Exception as error:
-                if retries_done >= task.retries:
-                    message = f"{type(error).__name__}: {error}"
-                    if task.retries:
-                        message += f" (retries exhausted after {task.retries})"
-                    set_task_state(record, StateType.FAILED, message, error)
-                    _log_failure(flow_ctx, record, error)
+                delay = attempt_failed(flow_ctx, record, task, error, retries_done)
+                if delay is None:
                     raise
                 retries_done += 1
-                delay = retry_delay(task.retry_delays, retries_done, task.retry_jitter_factor,
-                                    random.random)
-                set_task_state(record, StateType.AWAITING_RETRY,
-                               f"Retry {retries_done}/{task.retries} in {delay:.3g} s after "
-                               f"{type(error).__name__}: {error}", error)
-                run_logger(flow_ctx, record.run).info(
-                    "Task run failed with exception: %r - Retry %d/%d will start %.3g second(s) "
-                    "from now", error, retries_done, task.retries, delay)
                 _wait(flow_ctx, guard, delay)
                 set_task_state(record, StateType.RETRYING, f"Retry {retries_done}/{task.retries}")
                 continue
-            set_task_state(record, StateType.COMPLETED)
-            track_result(flow_ctx, record.run.id, result)
-            if cache_key is not None:
-                expires = (time.time() + task.cache_expiration.total_seconds()
-                           if task.cache_expiration is not None else None)
-                flow_ctx.runtime.cache.put(cache_key, result, time.time(), expires)
+            attempt_completed(flow_ctx, record, task, result, keys)
             return result
     finally:
         if task.log_prints:
@@ -134,7 +195,12 @@ def _attempts(flow_ctx: FlowRunContext, record: TaskRecord, task: Task,
         TASK_RUN.reset(task_token)
 
 
-def _call_user_code(task: Task, args: tuple, kwargs: dict[str, Any], guard: ThreadGuard) -> Any:
+def _call_user_code(flow_ctx: FlowRunContext, task: Task, args: tuple, kwargs: dict[str, Any],
+                    guard: ThreadGuard) -> Any:
+    if task.is_async:  # submitted from synchronous code: a loop of its own in this thread
+        message = timeout_message("Task", task.timeout_seconds or 0)
+        return run_coroutine(with_timeout(task.fn(*args, **kwargs), task.timeout_seconds,
+                                          message), flow_ctx, guard)
     if task.timeout_seconds:
         with TimeLimit(task.timeout_seconds, timeout_message("Task", task.timeout_seconds),
                        guard):
@@ -158,10 +224,10 @@ def _wait(flow_ctx: FlowRunContext, guard: ThreadGuard, seconds: float) -> None:
             flow_ctx.cancel_event.wait(seconds)
         finally:
             guard.leave()
-    _check_cancelled(flow_ctx)
+    check_cancelled(flow_ctx)
 
 
-def _check_cancelled(flow_ctx: FlowRunContext) -> None:
+def check_cancelled(flow_ctx: FlowRunContext) -> None:
     if flow_ctx.cancel_event.is_set():
         raise (flow_ctx.cancel_class or CancelInterrupt)()
 

@@ -308,6 +308,20 @@ def cancel_flow_run(store: Store, run_id: str, message: str | None = None) -> Fl
         # the run moved between the read and the transition: decide again
 
 
+def resume_flow_run(store: Store, run_id: str, message: str | None = None) -> FlowRun:
+    """Resume a run that paused itself (pause_flow_run): Resuming now, Running when its
+    process sees it (within the SDK's poll interval)."""
+    resumed = store.transition(run_id, StateType.RESUMING, message or "resume requested",
+                               allowed_from={StateType.PAUSED})
+    if resumed is not None:
+        return resumed
+    run = store.require_flow_run(run_id)
+    if run.state is StateType.RESUMING:
+        return run
+    raise InvalidTransition(f"flow run '{run_id}' is {run.state.value}; only a Paused run "
+                            "can be resumed")
+
+
 def cancel_job(store: Store, run: FlowRun) -> bool:
     """Remove the run's job from its queue if it has not started; True if it was removed."""
     if not run.job_id:

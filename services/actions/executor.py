@@ -41,13 +41,14 @@ from automations.schema import (
     DoNothing,
     PauseAutomation,
     ResumeAutomation,
+    ResumeFlowRun,
     RetryFlowRun,
     RunDeployment,
 )
 from automations.state import EventRef
 from automations.templates import render_value
 from services import control
-from services.core import leases, stream
+from services.core import leases, metrics, stream
 from services.core.automation_store import AutomationStore
 from services.core.connection import connect
 from services.core.errors import InvalidInput, InvalidTransition, NotFound
@@ -182,6 +183,7 @@ def _finish(store: Store, record: FiringRecord, index: int, result: Result,
     stream.append(pipe, store.keys, outcome_event(record, outcome), store.settings.events_maxlen)
     leases.finish_ops(pipe, lease, result.outcome, FIRING_RETENTION_S * 1000)
     held = pipe.execute()[-1]
+    metrics.count(store.client, store.keys, metrics.ACTIONS, action_type, result.outcome)
     if not held:
         log.warning("action %d of firing %s outlived its lease: another copy may have acted "
                     "too", index, record.id)
@@ -240,6 +242,17 @@ def _cancel(context: ActionContext) -> Result:
                   {"target_flow_run_id": run_id})
 
 
+def _resume(context: ActionContext) -> Result:
+    run_id = _target_run(context)
+    run = context.store.require_flow_run(run_id)
+    if run.state not in (StateType.PAUSED, StateType.RESUMING):
+        return Result("skipped", f"flow run {run.name} is {run.state.value}, not Paused",
+                      {"target_flow_run_id": run_id})
+    run = control.resume_flow_run(context.store, run_id, f"resumed {context.by()}")
+    return Result("done", f"flow run {run.name} is {run.state.value}",
+                  {"target_flow_run_id": run_id})
+
+
 def _retry(context: ActionContext) -> Result:
     run_id = _target_run(context)
     retry = control.retry_flow_run(context.store, run_id, max_retries=context.action.max_retries)
@@ -288,6 +301,7 @@ def _set_enabled(enabled: bool) -> Callable[[ActionContext], Result]:
 _HANDLERS: dict[type, Callable[[ActionContext], Result]] = {
     DoNothing: lambda _context: Result("done", "nothing to do"),
     CancelFlowRun: _cancel,
+    ResumeFlowRun: _resume,
     RetryFlowRun: _retry,
     ChangeFlowRunState: _change_state,
     RunDeployment: _run_deployment,

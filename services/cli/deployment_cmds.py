@@ -89,6 +89,29 @@ def _register_all(specs: list[DeploymentCreate], source: str) -> None:
                   f"queue {plain(deployment.work_queue)})")
 
 
+def deploy(
+    file: Annotated[Path | None, typer.Argument(
+        metavar="[FILE]", help="the project file (default: flowkeeper.yaml, else prefect.yaml, "
+                               "in the current folder)")] = None,
+) -> None:
+    """Register the deployments of a prefect.yaml-shaped project file, and apply the
+    automations their `triggers` declare (each runs its deployment)."""
+    from services.cli.automation_cmds import open_automations
+    from services.cli.project_file import find_project_file, load_project
+
+    path = file or find_project_file(Path.cwd())
+    project = load_project(path)
+    _register_all(project.deployments, f"{path}: ")
+    automations = open_automations()
+    out = console()
+    for spec in project.automations:
+        applied = automations.apply(spec, source=str(path))
+        out.print(f"{applied.status} automation [bold]{plain(applied.name)}[/bold] "
+                  f"(runs deployment on its trigger)")
+    for note in project.left_out:
+        typer.secho(f"left out: {note}", err=True)
+
+
 @app.command("ls")
 def list_deployments() -> None:
     """List the registered deployments."""

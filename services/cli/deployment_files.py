@@ -48,7 +48,7 @@ def load_deployment_file(path: Path) -> list[DeploymentCreate]:
     items, prefix = _items(path, loaded.document)
     if not items:
         raise DeploymentFileError(f"{path}: the file describes no deployment")
-    return [_validate(path, loaded.text, (*prefix, index) if prefix is not None else (), item)
+    return [validate_deployment(path, loaded.text, (*prefix, index) if prefix is not None else (), item)
             for index, item in enumerate(items)]
 
 
@@ -67,7 +67,7 @@ def _items(path: Path, document: Any) -> tuple[list[Any], tuple[str | int, ...] 
     raise DeploymentFileError(f"{path}: expected a deployment object or a list of them")
 
 
-def _validate(path: Path, text: str, prefix: tuple[str | int, ...], item: Any) -> DeploymentCreate:
+def validate_deployment(path: Path, text: str, prefix: tuple[str | int, ...], item: Any) -> DeploymentCreate:
     from pydantic import ValidationError
 
     if not isinstance(item, dict):

@@ -62,6 +62,7 @@ app.command("scheduler")(process_cmds.scheduler)
 app.command("engine")(process_cmds.engine)
 app.command("notify")(process_cmds.notify)
 app.command("demo")(demo_cmds.demo)
+app.command("deploy")(deployment_cmds.deploy)
 
 
 def _print_version(value: bool) -> None:

@@ -35,6 +35,8 @@ STATE_STYLES = {
     StateType.RETRYING: "cyan",
     StateType.AWAITING_RETRY: "cyan",
     StateType.LATE: "magenta",
+    StateType.PAUSED: "magenta",
+    StateType.RESUMING: "blue",
     StateType.SCHEDULED: "dim",
     StateType.PENDING: "dim",
 }

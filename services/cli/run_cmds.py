@@ -1,4 +1,4 @@
-"""`flowkeeper run ...`: list, inspect, follow, cancel, retry and wait for flow runs."""
+"""`flowkeeper run ...`: list, inspect, follow, cancel, resume, retry and wait for flow runs."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ if TYPE_CHECKING:
     from services.core.models import FlowRun, LogRecord
     from services.core.store import Store
 
-app = typer.Typer(help="Flow runs: list, show, logs, cancel, retry, wait.", no_args_is_help=True)
+app = typer.Typer(help="Flow runs: list, show, logs, cancel, resume, retry, wait.", no_args_is_help=True)
 
 RunId = Annotated[str, typer.Argument(metavar="ID", help="flow run id, or a unique prefix of it")]
 FOLLOW_POLL_S = 0.5
@@ -145,6 +145,19 @@ def cancel(
 
     store = open_store()
     run = control.cancel_flow_run(store, store.find_flow_run(run_id).id, message)
+    console().print(f"flow run {plain(run.name)} ({run.id}) is {run.state.value}")
+
+
+@app.command("resume")
+def resume(
+    run_id: RunId,
+    message: Annotated[str | None, typer.Option(help="why, recorded on the run")] = None,
+) -> None:
+    """Resume a flow run that paused itself (pause_flow_run): it goes on Running."""
+    from services import control
+
+    store = open_store()
+    run = control.resume_flow_run(store, store.find_flow_run(run_id).id, message)
     console().print(f"flow run {plain(run.name)} ({run.id}) is {run.state.value}")
 
 

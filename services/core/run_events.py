@@ -45,6 +45,18 @@ def _related(flow_name: str | None, deployment: str | None, tags: list[str],
     return related
 
 
+def run_related(flow_run: FlowRun, task_run: TaskRun | None = None) -> list[dict[str, str]]:
+    """What an event emitted from inside a run relates to: the flow run (role `flow-run`),
+    the task run if any (role `task-run`), and the run's flow, deployment, queue and tags."""
+    related = [{"resource.id": flow_run_resource_id(flow_run.id), "resource.role": "flow-run",
+                "resource.name": flow_run.name}]
+    if task_run is not None:
+        related.append({"resource.id": resource_id(TASK_RUN, task_run.id),
+                        "resource.role": "task-run", "resource.name": task_run.name})
+    return related + _related(flow_run.flow_name, flow_run.deployment, flow_run.tags,
+                              flow_run.work_queue, flow_run.parent_run_id)
+
+
 def _state_labels(state: StateType, message: str | None, run_count: int) -> dict[str, str]:
     name, kind = _STATE_NAMES[state]
     return {

@@ -25,6 +25,10 @@ class StateType(StrEnum):
     AWAITING_RETRY = "AwaitingRetry"
     RETRYING = "Retrying"
     LATE = "Late"
+    # a flow paused itself (pause_flow_run) and waits, alive, for a resume or its timeout
+    PAUSED = "Paused"
+    # resumed from outside (CLI, API, action); the run goes on Running when it sees it
+    RESUMING = "Resuming"
 
     @property
     def is_final(self) -> bool:
@@ -55,5 +59,6 @@ FINAL_STATES = frozenset(
 WAITING_STATES = frozenset({StateType.SCHEDULED, StateType.PENDING, StateType.LATE})
 # states in which a run's process is alive and sends heartbeats
 ACTIVE_STATES = frozenset(
-    {StateType.RUNNING, StateType.RETRYING, StateType.AWAITING_RETRY, StateType.CANCELLING}
+    {StateType.RUNNING, StateType.RETRYING, StateType.AWAITING_RETRY, StateType.CANCELLING,
+     StateType.PAUSED, StateType.RESUMING}
 )

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from automations.events import MAX_EVENT_PAYLOAD_BYTES, MAX_LABEL_VALUE_CHARS, MAX_RELATED
-from flows import emit_event, flow
+from flows import emit_event, flow, task
 from flows.errors import InvalidInput
 from tests.integration.sdk_helpers import sdk_fixture  # noqa: F401
 
@@ -64,3 +64,22 @@ def test_a_flow_that_emits_an_oversized_event_fails_with_the_reason(sdk):
     with pytest.raises(InvalidInput, match="payload"):
         emits_too_much()
     assert sdk.only_run("emits-too-much").state.value == "Failed"
+
+
+def test_an_event_emitted_in_a_task_relates_to_its_flow_run_task_run_and_flow(sdk):
+    @task
+    def announce(rows: int) -> None:
+        emit_event("data.arrived", DATASET, payload={"rows": rows},
+                   related=[{"resource.id": "bucket.raw", "resource.role": "bucket"}])
+
+    @flow(name="announcing", tags=["nightly"])
+    def announcing() -> None:
+        announce(5)
+
+    announcing()
+    run = sdk.only_run("announcing")
+    task_run = sdk.task_runs_by_name(run.id)["announce-1"]
+    (arrived,) = sdk.events("dataset.green-2023-03")
+    roles = {labels["resource.role"]: labels["resource.id"] for labels in arrived.related}
+    assert roles == {"flow-run": f"flow-run.{run.id}", "task-run": f"task-run.{task_run.id}",
+                     "flow": "flow.announcing", "tag": "tag.nightly", "bucket": "bucket.raw"}

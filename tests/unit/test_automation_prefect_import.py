@@ -162,6 +162,7 @@ def test_actions_without_an_equivalent_are_left_out_with_a_problem():
         {"type": "run-deployment", "source": "selected", "deployment_id": DEPLOYMENT_ID,
          "parameters": {"month": "2023-03"}, "job_variables": {"image": "x"}},
         {"type": "suspend-flow-run"},
+        {"type": "resume-flow-run"},
     ]
     result = import_prefect(document, names={DEPLOYMENT_ID: "taxi-training"})
     assert result.problems == [
@@ -169,10 +170,11 @@ def test_actions_without_an_equivalent_are_left_out_with_a_problem():
         "the action is left out",
         "actions[2].job_variables: flowkeeper deployments take no job variables; they are left "
         "out",
-        "actions[3]: 'suspend-flow-run' has no flowkeeper equivalent: runs cannot be suspended; "
-        "the action is left out",
+        "actions[3]: 'suspend-flow-run' has no flowkeeper equivalent: a run pauses only from "
+        "its own code (pause_flow_run), not from outside; the action is left out",
     ]
-    state, run = result.automation.actions
+    state, run, resume = result.automation.actions
+    assert resume.type == "resume-flow-run"
     assert (state.state, state.message) == ("Failed", "stuck")
     assert isinstance(run, RunDeployment) and run.deployment == "taxi-training"
     assert run.parameters == {"month": "2023-03"}
@@ -214,7 +216,7 @@ def test_events_labels_and_resources_flowkeeper_lacks_are_problems():
     document = copy.deepcopy(CANCEL_LONG_RUNS)
     document["trigger"].update({
         "posture": "Reactive", "after": [], "within": "PT1H", "threshold": 2,
-        "expect": ["prefect.flow-run.Paused", "prefect.flow-run.TimedOut",
+        "expect": ["prefect.flow-run.Suspended", "prefect.flow-run.TimedOut",
                    "prefect.work-pool.paused", "etl.table-missing"],
         "match_related": [{"prefect.resource.role": "variable"},
                           {"prefect.work-pool.type": "kubernetes"}],
@@ -225,7 +227,8 @@ def test_events_labels_and_resources_flowkeeper_lacks_are_problems():
         "related resources",
         "trigger.match_related[1].prefect.work-pool.type: label 'prefect.work-pool.type': "
         "flowkeeper events carry no such label",
-        "trigger.expect: 'prefect.flow-run.Paused': flowkeeper runs never enter the Paused state",
+        "trigger.expect: 'prefect.flow-run.Suspended': flowkeeper runs never enter the Suspended "
+        "state",
         "trigger.expect: 'prefect.work-pool.paused': flowkeeper emits no such event (it emits "
         "flow-run.*, task-run.*, deployment.triggered, automation.*, work-queue.ready, "
         "work-queue.not-ready, worker.started, worker.stopped and your own events)",

@@ -126,7 +126,7 @@ ERRORS = [
      _set("actions.1", {"type": "send-email", "notifier": "n", "to": ["nobody"], "body": "b"}),
      "actions[1].to: 'nobody' is not an email address"),
     ("a state that runs do not have",
-     _set("actions.0", {"type": "change-flow-run-state", "state": "Paused"}),
+     _set("actions.0", {"type": "change-flow-run-state", "state": "Suspended"}),
      "actions[0].state: Input should be 'Scheduled'"),
     ("no action at all", _set("actions", []), "actions: an automation needs at least one action"),
     ("a name with spaces", _set("name", "cancel stuck"), "name: String should match pattern"),

@@ -73,12 +73,28 @@ def test_bad_task_options_fail_at_decoration(options, message):
         task(**options)(lambda: None)
 
 
-def test_async_functions_are_refused_with_a_clear_message():
-    async def fetch():
-        return 1
+def test_generator_functions_are_refused_with_a_clear_message():
+    async def stream():
+        yield 1
 
-    with pytest.raises(TypeError, match="async"):
-        flow(fetch)
+    def rows():
+        yield 1
+
+    for fn in (stream, rows):
+        with pytest.raises(TypeError, match="generator"):
+            flow(fn)
+        with pytest.raises(TypeError, match="generator"):
+            task(fn)
+
+
+def test_an_async_task_called_outside_a_flow_is_awaited_like_its_function():
+    import asyncio
+
+    @task
+    async def double(x):
+        return 2 * x
+
+    assert asyncio.run(double(4)) == 8
 
 
 def test_a_task_called_outside_a_flow_just_runs():

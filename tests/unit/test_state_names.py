@@ -27,7 +27,7 @@ def test_a_name_that_is_no_state_is_refused_with_the_list_of_states(text):
         StateType.parse(text)
     assert str(raised.value) == (f"'{text}' is not a state; one of Scheduled, Pending, Running, "
                                  "Completed, Failed, Crashed, Cancelling, Cancelled, "
-                                 "AwaitingRetry, Retrying, Late")
+                                 "AwaitingRetry, Retrying, Late, Paused, Resuming")
 
 
 def test_every_state_reads_back_as_itself():

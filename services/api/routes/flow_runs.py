@@ -106,6 +106,14 @@ def cancel(caller: RunScope, store: StoreDep, run_id: IdInPath,
     return control.cancel_flow_run(store, run_id, request.message if request else None)
 
 
+@router.post("/{run_id}/resume", response_model=FlowRun, responses=error_responses(404, 409))
+def resume(caller: RunScope, store: StoreDep, run_id: IdInPath,
+           request: Annotated[CancelRequest | None, Body()] = None) -> FlowRun:
+    """Resume a run that paused itself (pause_flow_run): Resuming, then Running when its
+    process sees it. 409 when the run is not Paused."""
+    return control.resume_flow_run(store, run_id, request.message if request else None)
+
+
 @router.post("/{run_id}/retry", response_model=FlowRun, status_code=status.HTTP_201_CREATED,
              responses=error_responses(404, 409))
 def retry(caller: RunScope, store: StoreDep, run_id: IdInPath) -> FlowRun:
