@@ -18,14 +18,14 @@ def status() -> None:
     settings = load_settings()
     out = console()
     out.print(f"redis: {settings.redacted_redis()}")
-    if settings.redis_url is not None:
+    if not settings.uses_embedded_redis:
         from services.core.connection import connect
 
         answering = _answers(connect(settings))
     else:
         answering = embedded_redis.is_answering(settings.redis_socket)
     out.print(f"answering: {'yes' if answering else 'no'}")
-    if settings.redis_url is None:
+    if settings.uses_embedded_redis:
         out.print(f"data folder: {settings.redis_dir}")
         server_pid = embedded_redis.pid(settings.redis_dir)
         if answering and server_pid is not None:
@@ -49,8 +49,9 @@ def stop() -> None:
     from services.core.connection import stop_embedded
 
     settings = load_settings()
-    if settings.redis_url is not None:
-        raise fail("REDIS_URL is set: flowkeeper stops only its embedded server")
+    if not settings.uses_embedded_redis:
+        given = "REDIS_URL" if settings.redis_url is not None else "FLOWKEEPER_REDIS_SENTINELS"
+        raise fail(f"{given} is set: flowkeeper stops only its embedded server")
     if stop_embedded(settings):
         console().print(f"stopped the embedded Redis ({settings.redis_socket})")
     else:

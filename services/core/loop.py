@@ -3,7 +3,8 @@ outages and failing steps without a restart.
 
 Implementation notes:
   (a) Redis unreachable (connection refused or lost, a timeout, a server still loading
-      its append-only file, the embedded server gone): ONE warning when the outage
+      its append-only file, the embedded server gone, a Sentinel failover in progress:
+      no primary known yet, or a write to the demoted one): ONE warning when the outage
       starts, ONE line when a step succeeds again, with how long the outage lasted.
       Meanwhile the step is tried again after a backoff that doubles from
       OUTAGE_RETRY_INITIAL_S up to OUTAGE_RETRY_MAX_S, for as long as it takes. An
@@ -27,13 +28,18 @@ import time
 from collections.abc import Callable
 
 import redis
+from redis.sentinel import MasterNotFoundError
 
 from services.core.errors import RedisUnavailable
 
 # a Redis error that means "the server cannot be reached now", not "the command is wrong";
-# BusyLoadingError (a restarted server reading its AOF) is a redis.ConnectionError
+# BusyLoadingError (a restarted server reading its AOF) is a redis.ConnectionError, and so
+# is Sentinel's MasterNotFoundError (no primary while the sentinels elect one); a
+# ReadOnlyError is a write that reached a primary demoted to replica by a failover (through
+# a plain REDIS_URL; the Sentinel pool turns it into a ConnectionError itself)
 REDIS_OUTAGE_ERRORS: tuple[type[BaseException], ...] = (
-    redis.ConnectionError, redis.TimeoutError, RedisUnavailable, ConnectionError,
+    redis.ConnectionError, redis.TimeoutError, redis.ReadOnlyError, MasterNotFoundError,
+    RedisUnavailable, ConnectionError,
 )
 
 OUTAGE_RETRY_INITIAL_S = 0.1

@@ -6,8 +6,10 @@ import hashlib
 import os
 from pathlib import Path
 
-from pydantic import AliasChoices, Field, SecretStr, field_validator
+from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from services.core.sentinel import SentinelConfig, is_sentinel_url, parse_addresses, parse_url
 
 # A unix socket path longer than this does not fit in sockaddr_un (108 bytes with the NUL).
 MAX_SOCKET_PATH_BYTES = 100
@@ -22,6 +24,18 @@ class Settings(BaseSettings):
     redis_url: SecretStr | None = Field(
         default=None, validation_alias=AliasChoices("REDIS_URL", "FLOWKEEPER_REDIS_URL")
     )
+    # a Sentinel-managed Redis (instead of REDIS_URL, or as REDIS_URL=redis+sentinel://...):
+    # the sentinels as host:port,host:port and the name of the master they watch; the
+    # clients follow a failover to the new primary on their own
+    redis_sentinels: str = ""
+    redis_sentinel_master: str = ""
+    redis_sentinel_username: str | None = None
+    redis_sentinel_password: SecretStr | None = None
+    # the data servers' login (the primary's and replicas' requirepass/ACL user), for the
+    # Sentinel form; a password in a redis+sentinel:// URL wins over it
+    redis_username: str | None = None
+    redis_password: SecretStr | None = None
+    redis_db: int = Field(0, ge=0)
     key_prefix: str = "flowkeeper"
 
     # the events stream keeps about this many entries (XADD MAXLEN ~)
@@ -59,9 +73,15 @@ class Settings(BaseSettings):
     # an admin API token the API accepts (stored as a hash at each start, replacing the
     # previous value): how a container gets a token without running `flowkeeper token create`
     admin_token: SecretStr | None = None
+    # a bearer token that reads /metrics only (for Prometheus's scrape config); any API
+    # token of read scope reads it too
+    metrics_token: SecretStr | None = None
     # the address people use to reach the UI, for links in messages (behind a proxy, or
     # from other machines); None: http://<api_host>:<api_port>
     ui_url: str | None = None
+    # behind a TLS-terminating proxy: trust its X-Forwarded-Proto to mark the web session
+    # cookie Secure (FLOWKEEPER_TRUST_FORWARDED_PROTO); off, a client could not forge it
+    trust_forwarded_proto: bool = False
     # a link to a run's page in a message opens it for this long
     run_link_ttl_s: int = Field(30 * 24 * 3600, ge=60)
     # a request body larger than this is refused with 413 before it is read in full;
@@ -103,6 +123,12 @@ class Settings(BaseSettings):
     # are refused whatever these say.
     outbound_allow: str = ""
     outbound_deny: str = ""
+
+    @model_validator(mode="after")
+    def _sentinel_parses(self) -> Settings:
+        self.redis_sentinel  # noqa: B018 - a bad Sentinel setting fails here, naming its variable
+        return self
+
     @field_validator("admin_token", mode="before")
     @classmethod
     def _empty_is_unset(cls, value: object) -> object:
@@ -110,6 +136,37 @@ class Settings(BaseSettings):
         if isinstance(value, str) and not value.strip():
             return None
         return value
+
+    @property
+    def redis_sentinel(self) -> SentinelConfig | None:
+        """The Sentinel configuration, from REDIS_URL=redis+sentinel://... or the
+        FLOWKEEPER_REDIS_SENTINEL* variables; None for a plain or embedded Redis."""
+        url = self.redis_url.get_secret_value() if self.redis_url is not None else None
+        if url is not None and is_sentinel_url(url):
+            parsed = parse_url(url, "REDIS_URL")
+        elif self.redis_sentinels.strip():
+            if url is not None:
+                raise ValueError("REDIS_URL and FLOWKEEPER_REDIS_SENTINELS are both set; "
+                                 "keep one of them")
+            if not self.redis_sentinel_master.strip():
+                raise ValueError("FLOWKEEPER_REDIS_SENTINEL_MASTER: the master's name is "
+                                 "needed with FLOWKEEPER_REDIS_SENTINELS")
+            parsed = SentinelConfig(
+                sentinels=parse_addresses(self.redis_sentinels, "FLOWKEEPER_REDIS_SENTINELS"),
+                master=self.redis_sentinel_master.strip(), db=self.redis_db)
+        else:
+            return None
+        return SentinelConfig(
+            sentinels=parsed.sentinels, master=parsed.master, db=parsed.db,
+            username=parsed.username or self.redis_username,
+            password=parsed.password or _secret(self.redis_password),
+            sentinel_username=self.redis_sentinel_username,
+            sentinel_password=_secret(self.redis_sentinel_password))
+
+    @property
+    def uses_embedded_redis(self) -> bool:
+        """No REDIS_URL and no sentinels: this installation starts its own Redis."""
+        return self.redis_url is None and not self.redis_sentinels.strip()
 
     @property
     def home_dir(self) -> Path:
@@ -156,6 +213,9 @@ class Settings(BaseSettings):
 
     def redacted_redis(self) -> str:
         """Where Redis is, for logs and summaries, without any password in the URL."""
+        sentinel = self.redis_sentinel
+        if sentinel is not None:
+            return sentinel.redacted()
         if self.redis_url is None:
             return f"embedded ({self.redis_socket})"
         from urllib.parse import urlsplit
@@ -164,3 +224,7 @@ class Settings(BaseSettings):
         host = parts.hostname or ""
         port = f":{parts.port}" if parts.port else ""
         return f"{parts.scheme}://{host}{port}{parts.path}"
+
+
+def _secret(value: SecretStr | None) -> str | None:
+    return value.get_secret_value() if value is not None else None

@@ -216,6 +216,18 @@ class OutageProofScheduler(RQScheduler):
     """RQ's scheduler (the process that enqueues due scheduled jobs and retries), whose
     loop waits out Redis outages (f) instead of dying with a traceback."""
 
+    def __init__(self, queues: Any, connection: Any, **kwargs: Any) -> None:
+        super().__init__(queues, connection, **kwargs)
+        self._given_connection = connection
+
+    @property
+    def connection(self) -> Any:
+        # RQ rebuilds the client in its forked process from the pool's keyword arguments,
+        # which cannot rebuild a Sentinel pool (its connections need the pool that asks the
+        # sentinels where the primary is). The given client works in the fork as it is:
+        # redis-py drops the connections of a pool whose process id changed.
+        return self._connection or self._given_connection
+
     def work(self) -> None:
         self._install_signal_handlers()
         # this process is forked from the worker, with a copy of its Redis socket: if the
