@@ -118,6 +118,15 @@ def _entries(raw: list[RawEntry]) -> list[Entry]:
     return entries
 
 
+def read_entries_after(client: redis.Redis, keys: Keys, last_id: str, count: int,
+                       block_ms: int | None) -> list[Entry]:
+    """The entries after `last_id` (`$`: only new ones), waiting up to `block_ms` for one
+    (None: not at all): the plain XREAD of a live view (the web pages, `events tail
+    --follow`), which acknowledges nothing."""
+    answer = client.xread({keys.events: last_id}, count=count, block=block_ms)
+    return _entries(answer[0][1]) if answer else []
+
+
 def ensure_group(client: redis.Redis, keys: Keys, group: str, start_id: str = "0") -> None:
     """Create the consumer group (and the stream) unless it exists."""
     try:
@@ -386,17 +395,13 @@ def read_after(client: redis.Redis, keys: Keys, after_id: str, *, count: int = 5
     """Up to `count` entries after `after_id`, oldest first (waiting up to `block_ms`
     for the first; None: not at all), as events, and the id to read after next.
     Automation changes are skipped; an entry that is not an event is an UnreadableEntry."""
-    response = client.xread({keys.events: after_id}, count=count, block=block_ms)
     found: list[Event | UnreadableEntry] = []
-    for _stream, entries in response or []:
-        for entry_id, fields in entries:
-            after_id = entry_id
-            if change_of(fields) is not None:
-                continue
-            try:
-                found.append(from_fields(fields))
-            except ValueError as error:
-                found.append(UnreadableEntry(entry_id, str(error)))
+    for entry in read_entries_after(client, keys, after_id, count, block_ms):
+        after_id = entry.entry_id
+        if entry.change is not None:
+            continue
+        found.append(entry.event if entry.event is not None
+                     else UnreadableEntry(entry.entry_id, entry.error or "not an event"))
     return after_id, found
 
 

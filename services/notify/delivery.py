@@ -64,7 +64,7 @@ from notifiers import (
 )
 from notifiers.policy import BucketState
 from notifiers.silences import is_silenced
-from services.core import crypto, leases, stream
+from services.core import crypto, leases, metrics, stream
 from services.core.errors import FlowkeeperError, InvalidTransition, NotFound
 from services.core.keys import Keys
 from services.core.settings import Settings
@@ -297,6 +297,7 @@ class Deliveries:
         if lease is not None:  # (c): the step and the release together
             leases.release_ops(pipe, lease)
         pipe.execute()
+        metrics.count(self.client, self.keys, metrics.DELIVERIES, step.via or "none", step.outcome)
         self._log(updated)
         return updated
 

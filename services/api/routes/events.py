@@ -3,19 +3,20 @@ stream id), and custom events posted by users (e.g. data.arrived)."""
 
 from __future__ import annotations
 
-from typing import Annotated
+import uuid
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, status
+from fastapi import APIRouter, Body, Query, status
 from fastapi.exceptions import RequestValidationError
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, ValidationError
 
 from automations.events import SYSTEM_EVENT_PREFIXES, Event, is_system_event
 from automations.matching import NamePatterns, pattern_problem
 from services.api.auth import AUTH_RESPONSES, AccessDenied, ReadScope, RunScope
 from services.api.deps import SettingsDep, StoreDep
 from services.api.limits import MAX_LIST_LIMIT, MAX_LIST_RESPONSE_BYTES
-from services.core import stream
-from services.core.tokens import Scope
+from services.core import metrics, stream
+from services.core.tokens import ApiToken, Scope
 
 router = APIRouter(prefix="/api/events", tags=["events"], responses=AUTH_RESPONSES)
 
@@ -103,15 +104,80 @@ def event_feed(
                      next_before=page.next_before)
 
 
-@router.post("", response_model=Event, status_code=status.HTTP_201_CREATED)
-def post_event(caller: RunScope, event: Event, store: StoreDep, settings: SettingsDep) -> Event:
-    """Append a custom event to the stream; `id` and `occurred` are filled in when missing.
-    Names in flowkeeper's own namespaces (flow-run.*, task-run.*, automation.*, ...) need
-    an admin token: from a run token they would forge the system's word."""
-    if is_system_event(event.event) and not caller.allows(Scope.ADMIN):
-        namespaces = ", ".join(f"{prefix}*" for prefix in SYSTEM_EVENT_PREFIXES)
-        raise AccessDenied(403, f"event '{event.event}' is in a namespace flowkeeper emits "
-                           f"itself ({namespaces}); posting one needs an admin token",
-                           Scope.ADMIN, f'Bearer error="insufficient_scope", scope="{Scope.ADMIN}"')
-    stream.append(store.client, store.keys, event, settings.events_maxlen)
-    return event
+class EventsAccepted(BaseModel):
+    """The ids of a batch's events, in the order they were posted, all on the stream."""
+
+    ids: list[uuid.UUID]
+
+
+# A batch is a JSON list of events. The body limit bounds the whole request and each item
+# gets the limits of a single event; this bounds how many a request may hold.
+MAX_BATCH_EVENTS = 1000
+_EVENT_REF = {"$ref": "#/components/schemas/Event"}
+_EVENTS_BODY = {"requestBody": {"required": True, "content": {"application/json": {"schema": {
+    "anyOf": [_EVENT_REF, {"type": "array", "items": _EVENT_REF, "minItems": 1,
+                           "maxItems": MAX_BATCH_EVENTS}]}}}}}
+
+
+def _validated(item: Any, loc: tuple[str | int, ...]) -> tuple[Event | None, list[Any]]:
+    try:
+        return Event.model_validate(item), []
+    except ValidationError as error:
+        return None, [{**problem, "loc": (*loc, *problem["loc"])}
+                      for problem in error.errors(include_url=False, include_input=False)]
+
+
+def events_of(body: Any) -> Event | list[Event]:
+    """The event, or the list of events, a request body holds; a bad item is a 422 that
+    names it (`body`, its index, its field)."""
+    if not isinstance(body, list):
+        event, problems = _validated(body, ("body",))
+        if problems:
+            raise RequestValidationError(problems)
+        return event
+    if not 1 <= len(body) <= MAX_BATCH_EVENTS:
+        raise RequestValidationError([{"loc": ("body",), "type": "value_error",
+                                       "msg": f"a batch holds 1 to {MAX_BATCH_EVENTS} events; "
+                                              f"this one holds {len(body)}"}])
+    events, problems = [], []
+    for index, item in enumerate(body):
+        event, item_problems = _validated(item, ("body", index))
+        events.append(event)
+        problems += item_problems
+    if problems:
+        raise RequestValidationError(problems)
+    return events
+
+
+def _refuse_system_names(caller: ApiToken, events: list[Event]) -> None:
+    if caller.allows(Scope.ADMIN):
+        return
+    for event in events:
+        if is_system_event(event.event):
+            namespaces = ", ".join(f"{prefix}*" for prefix in SYSTEM_EVENT_PREFIXES)
+            raise AccessDenied(403, f"event '{event.event}' is in a namespace flowkeeper "
+                               f"emits itself ({namespaces}); posting one needs an admin token",
+                               Scope.ADMIN,
+                               f'Bearer error="insufficient_scope", scope="{Scope.ADMIN}"')
+
+
+@router.post("", response_model=Event | EventsAccepted, status_code=status.HTTP_201_CREATED,
+             openapi_extra=_EVENTS_BODY)
+def post_events(caller: RunScope, body: Annotated[Any, Body()], store: StoreDep,
+                settings: SettingsDep) -> Event | EventsAccepted:
+    """Append one custom event (answered with the event) or a list of up to 1,000 (answered
+    with their ids, all written in one round trip) to the stream; `id` and `occurred` are
+    filled in when missing. Names in flowkeeper's own namespaces (flow-run.*, task-run.*,
+    automation.*, ...) need an admin token: from a run token they would forge the system's
+    word. A batch is taken whole or not at all."""
+    posted = events_of(body)
+    events = posted if isinstance(posted, list) else [posted]
+    _refuse_system_names(caller, events)
+    pipe = store.client.pipeline(transaction=False)
+    for event in events:
+        stream.append(pipe, store.keys, event, settings.events_maxlen)
+    metrics.count_ops(pipe, store.keys, metrics.EVENTS_ACCEPTED, amount=len(events))
+    pipe.execute()
+    if isinstance(posted, list):
+        return EventsAccepted(ids=[event.id for event in events])
+    return posted
