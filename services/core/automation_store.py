@@ -35,7 +35,12 @@ from services.core import stream
 from services.core.action_secrets import seal_actions
 from services.core.automation_references import missing_references
 from services.core.errors import NameTaken, NotFound
-from services.core.firings import ActionOutcome, FiringRecord, decode_firing
+from services.core.firings import (
+    ActionOutcome,
+    FiringRecord,
+    decode_firing,
+    parse_run_firing_member,
+)
 from services.core.keys import Keys
 from services.core.settings import Settings
 
@@ -286,6 +291,14 @@ class AutomationStore:
         pipe = self.client.pipeline(transaction=False)
         for firing_id in ids:
             pipe.hgetall(self.keys.automation_firing(automation_id, firing_id))
+        return [record for raw in pipe.execute() if (record := decode_firing(raw))]
+
+    def firings_on_run(self, run_id: str, limit: int = 50) -> list[FiringRecord]:
+        """The latest firings about a flow run, oldest first, from the run's index."""
+        members = self.client.zrevrange(self.keys.flow_run_firings(run_id), 0, limit - 1)
+        pipe = self.client.pipeline(transaction=False)
+        for member in reversed(members):
+            pipe.hgetall(self.keys.automation_firing(*parse_run_firing_member(member)))
         return [record for raw in pipe.execute() if (record := decode_firing(raw))]
 
     def firing(self, automation_id: str, firing_id: str) -> FiringRecord | None:

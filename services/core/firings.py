@@ -4,7 +4,9 @@ actions, and each action's outcome.
 Implementation notes:
 - A firing is a hash (its record, then one field per action outcome) kept
   FIRING_RETENTION_S; each automation indexes its latest MAX_FIRINGS_KEPT firings in a
-  sorted set by firing time.
+  sorted set by firing time, and each flow run its firings' (automation id, firing id)
+  (at most MAX_FIRINGS_PER_RUN, as long as the firings live), so a run's page reads them
+  in one call instead of scanning every automation.
 - The engine writes the record (`firing_record_ops`, in the transaction that records the
   firing); the action executor adds the outcomes (`AutomationStore.record_outcome`).
 """
@@ -24,6 +26,7 @@ from services.core.models import utcnow
 
 FIRING_RETENTION_S = 30 * 24 * 3600
 MAX_FIRINGS_KEPT = 1_000
+MAX_FIRINGS_PER_RUN = 200
 
 Outcome = Literal["done", "skipped", "failed"]
 
@@ -77,17 +80,39 @@ def firing_record_ops(pipe: redis.client.Pipeline, keys: Keys,
                       records: Iterable[FiringRecord]) -> None:
     """Store firing records and index them under their automations (idempotent)."""
     by_automation: dict[str, dict[str, float]] = {}
+    by_run: dict[str, dict[str, float]] = {}
     for record in records:
         key = keys.automation_firing(record.automation_id, record.id)
         pipe.hset(key, "record", record.model_dump_json(exclude={"outcomes"}))
         pipe.expire(key, FIRING_RETENTION_S)
         by_automation.setdefault(record.automation_id, {})[record.id] = \
             record.fired_at.timestamp()
+        for run_id in record.flow_run_ids():
+            by_run.setdefault(run_id, {})[run_firing_member(record.automation_id, record.id)] = \
+                record.fired_at.timestamp()
     for automation_id, fired in by_automation.items():
-        index = keys.automation_firings(automation_id)
-        pipe.zadd(index, fired)
-        pipe.zremrangebyrank(index, 0, -MAX_FIRINGS_KEPT - 1)
-        pipe.expire(index, FIRING_RETENTION_S)
+        _capped_index_ops(pipe, keys.automation_firings(automation_id), fired, MAX_FIRINGS_KEPT)
+    for run_id, fired in by_run.items():
+        _capped_index_ops(pipe, keys.flow_run_firings(run_id), fired, MAX_FIRINGS_PER_RUN)
+
+
+def _capped_index_ops(pipe: redis.client.Pipeline, index: str, fired: dict[str, float],
+                      cap: int) -> None:
+    """Add to a sorted set of firings, keep its newest `cap`, and let it expire with them."""
+    pipe.zadd(index, fired)
+    pipe.zremrangebyrank(index, 0, -cap - 1)
+    pipe.expire(index, FIRING_RETENTION_S)
+
+
+def run_firing_member(automation_id: str, firing_id: str) -> str:
+    """A firing's member in a run's index (automation ids are UUIDs: no '|')."""
+    return f"{automation_id}|{firing_id}"
+
+
+def parse_run_firing_member(member: str) -> tuple[str, str]:
+    """(automation id, firing id) of a member of a run's index."""
+    automation_id, _, firing_id = member.partition("|")
+    return automation_id, firing_id
 
 
 def decode_firing(raw: dict[str, str]) -> FiringRecord | None:

@@ -7,12 +7,14 @@ import logging
 import threading
 import time
 
+from services.core import metrics
 from services.core.connection import connect
+from services.core.keys import Keys
 from services.core.loop import REDIS_OUTAGE_ERRORS, run_loop
 from services.core.settings import Settings
 from services.core.signals import stop_on_signals
 from services.engine.collector import keep_automations_out_of_the_collector
-from services.engine.engine import Engine
+from services.engine.engine import BatchReport, Engine
 
 log = logging.getLogger("flowkeeper.engine")
 
@@ -37,6 +39,14 @@ class _Every:
             return False
         self.next = now + self.interval_s
         return True
+
+
+def count_reports(tally: metrics.Tally, reports: list[BatchReport]) -> None:
+    """What a step did, for /metrics (pushed by the tally at most once a second)."""
+    for report in reports:
+        tally.add(metrics.ENGINE_EVENTS, amount=report.entries)
+        tally.add(metrics.ENGINE_FIRINGS, amount=report.firings)
+        tally.add(metrics.ENGINE_DEAD_LETTERED, amount=report.dead_lettered)
 
 
 def run_engine(settings: Settings, *, consumer: str | None = None,
@@ -68,19 +78,22 @@ class _Replica:
         self.timers = _Every(TIMER_INTERVAL_S)
         self.claims = _Every(CLAIM_INTERVAL_S)
         self.forgets = _Every(FORGET_CONSUMERS_INTERVAL_S, FORGET_CONSUMERS_INTERVAL_S)
+        self.tally = metrics.Tally(Keys(settings.key_prefix))
 
     def step(self) -> float:
         if self.engine is None:
             self.engine = self._start()
             return 0.0
         engine = self.engine
-        engine.read_and_process(block_ms=READ_BLOCK_MS)
+        reports = [engine.read_and_process(block_ms=READ_BLOCK_MS)]
         if self.timers.due():
-            engine.run_timers()
+            reports.append(engine.run_timers())
         if self.claims.due():
-            engine.claim_stale()
+            reports.append(engine.claim_stale())
         if self.forgets.due():
             engine.forget_dead_consumers()
+        count_reports(self.tally, reports)
+        self.tally.flush_if_due(self.client)
         return 0.0
 
     def _start(self) -> Engine:

@@ -28,6 +28,17 @@ Implementation notes (at least once, effectively once):
   batch pending, its redelivery finds the firings claimed at [4] (none made twice) and
   the outboxes still holding what [5] had not finished, and [5] repeats nothing it did
   already (derived ids). At least once in reading, effectively once in firing.
+- [7] Shared evaluation: `evaluate` is a pure function of the trigger, the bucket's state,
+  the event, `now` and the run history of the trigger's scopes; it knows no automation.
+  Slots whose bucket digest is equal (it covers the trigger's fingerprint and the bucket
+  key, buckets.py [1]) and whose states are equal take one evaluation for an event: the
+  automations that share a trigger count once and fire each under their own id (the
+  firing key is the cause's; the fired key, the outbox, the firing record and the action
+  jobs are the automation's). States are equal when read from the same stored value, or
+  when they are the one object an earlier shared evaluation returned; evaluation builds
+  new states and never changes the one it was given, so the shared objects are never
+  changed in place. A paused automation is no candidate, so it shares nothing; one whose
+  evaluation raises shares no result, and each such slot reports its own fault.
 """
 
 from __future__ import annotations
@@ -41,6 +52,7 @@ import redis
 from automations.evaluation import evaluate
 from automations.events import Event
 from automations.history import RunHistory, Subject, subjects
+from automations.state import Evaluation
 from services.core import stream
 from services.core.keys import Keys
 from services.engine import buckets, recording
@@ -81,6 +93,9 @@ class Recorded:
 
 class BatchSteps:
     """The steps of a batch over one installation's Redis, in the order they run."""
+
+    # identical triggers share their evaluation [7]; tests compare against False
+    share_evaluations = True
 
     def __init__(self, client: redis.Redis, rq_client: redis.Redis, keys: Keys, group: str,
                  events_maxlen: int, traces: TraceKeeper, fault: Fault) -> None:
@@ -137,25 +152,39 @@ class BatchSteps:
                            for subject, members in zip(wanted, rest, strict=True)})
 
     def evaluate(self, plan: Plan, history: RunHistory, now: float) -> int:
-        """[3] Every event against its slots, in stream order; the evaluations made."""
+        """[3] Every event against its slots, in stream order; the evaluations made
+        (an evaluation shared by identical triggers counts once, [7])."""
         evaluated = 0
         for event, touched in plan.events:
+            shared: dict[tuple[str, object], Evaluation] = {}
             for slot in touched:
-                self.evaluate_slot(slot, event, now, history)
-            evaluated += len(touched)
+                token = (slot.bucket, _state_token(slot))
+                evaluation = shared.get(token) if self.share_evaluations else None
+                if evaluation is None:
+                    evaluation = self._evaluation(slot, event, now, history)
+                    if evaluation is None:
+                        continue
+                    shared[token] = evaluation
+                    evaluated += 1
+                slot.apply(evaluation, event)
             history.add(event)
         return evaluated
 
-    def evaluate_slot(self, slot: Slot, event: Event, now: float, history: RunHistory) -> None:
-        """One event against one slot (again after a conflict [4])."""
+    def _evaluation(self, slot: Slot, event: Event, now: float,
+                    history: RunHistory) -> Evaluation | None:
         loaded = slot.loaded
         try:
-            evaluation = evaluate(loaded.trigger, slot.state, event, now,
-                                  durations=history.durations_for(event, loaded.scopes))
+            return evaluate(loaded.trigger, slot.state, event, now,
+                            durations=history.durations_for(event, loaded.scopes))
         except Exception as error:  # noqa: BLE001 - isolate one automation's fault
             self.fault(loaded.id, f"failed on event {event.id}: {error!r}", error)
-            return
-        slot.apply(evaluation, event)
+            return None
+
+    def evaluate_slot(self, slot: Slot, event: Event, now: float, history: RunHistory) -> None:
+        """One event against one slot (again after a conflict [4])."""
+        evaluation = self._evaluation(slot, event, now, history)
+        if evaluation is not None:
+            slot.apply(evaluation, event)
 
     def write(self, slots: list[Slot], now: float, redo: Callable[[Slot], object]) -> int:
         """[4] Compare-and-set the slots, `redo`ing those in conflict; the conflicts met."""
@@ -206,3 +235,9 @@ class BatchSteps:
         stream.ack(pipe, self.keys, self.group, entry_ids)
         self.traces.after(pipe.execute(), marks)
         return deadlines
+
+
+def _state_token(slot: Slot) -> object:
+    """What makes two slots' states equal for [7]: the stored value they were read from
+    while unchanged, else the state object itself (the one a shared evaluation returned)."""
+    return ("object", id(slot.state)) if slot.changed else ("stored", slot.raw)

@@ -37,6 +37,9 @@ def _state_resources(state: BucketState | None, found: set[str]) -> set[str]:
 
 def _entries_by_resource(slots: list[Slot], now: float) -> dict[str, list[str]]:
     by_resource: dict[str, list[str]] = {}
+    # identical triggers share an evaluation, and its list of steps (steps.py [7]): its
+    # JSON is written once; the lists live in the slots until the batch ends
+    steps_json: dict[int, str] = {}
     for slot in slots:
         for event, steps in slot.traces:
             if event is not None:
@@ -46,11 +49,16 @@ def _entries_by_resource(slots: list[Slot], now: float) -> dict[str, list[str]]:
                              for ref in firing.events}
                 _state_resources(BucketState.from_json(slot.raw) if slot.raw else None,
                                  resources)
-            entry = json.dumps({
+            written = steps_json.get(id(steps))
+            if written is None:
+                written = steps_json[id(steps)] = json.dumps(
+                    [step.to_dict() for step in steps], separators=(",", ":"))
+            head = json.dumps({
                 "automation_id": slot.loaded.id,
                 "event_id": str(event.id) if event is not None else None,
-                "event": event.event if event is not None else None, "at": now,
-                "steps": [step.to_dict() for step in steps]}, separators=(",", ":"))
+                "event": event.event if event is not None else None, "at": now},
+                separators=(",", ":"))
+            entry = f'{head[:-1]},"steps":{written}}}'
             for resource_id in resources:
                 by_resource.setdefault(resource_id, []).append(entry)
     return by_resource
