@@ -12,8 +12,9 @@ from bench.harness import machine_line, render
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
-SECTIONS = ["bench.sdk", "bench.emitter", "bench.imports", "bench.engine", "bench.engine_latency",
-            "bench.notify", "bench.sandbox", "bench.control", "bench.pages"]
+SECTIONS = ["bench.sdk", "bench.emitter", "bench.imports", "bench.engine", "bench.engine_growth",
+            "bench.engine_latency", "bench.engine_latency_sweep", "bench.notify", "bench.sandbox",
+            "bench.control", "bench.pages", "bench.web", "bench.engine_replicas", "bench.api_ingest"]
 # these install packages into temporary venvs (minutes, the network): run only when named,
 # `--only install_size redis_import` (`make bench-installs`)
 INSTALL_SECTIONS = ["bench.install_size", "bench.redis_import"]

@@ -4,24 +4,25 @@ from __future__ import annotations
 
 import redis
 from fastapi import FastAPI
-from fastapi.responses import RedirectResponse
 
 from services.api.auth import install_auth
 from services.api.errors import COMMON_ERROR_STATUSES, error_responses, install_error_handlers
 from services.api.limits import BodyLimit
+from services.api.metrics import RequestLatency
 from services.api.routes import (
     automations,
     deployments,
     events,
     flow_runs,
     health,
+    metrics,
     notifications,
     notifiers,
-    run_pages,
     silences,
     system,
     tokens,
 )
+from services.api.web import install_web
 from services.core.settings import Settings
 from services.core.store import Store
 
@@ -42,17 +43,14 @@ def create_app(settings: Settings, client: redis.Redis) -> FastAPI:
     app.state.store = Store(client, settings)
     install_error_handlers(app)
     install_auth(app)
+    # inside the body limit: a refused body is timed too, under the route it was sent to
+    app.add_middleware(RequestLatency, store=app.state.store)
     # outermost, so that no other layer reads a body past the limit
     app.add_middleware(BodyLimit, max_body_bytes=settings.max_body_bytes)
     for module in (health, flow_runs, deployments, events, automations, notifiers, notifications,
-                   silences, system, tokens):
+                   silences, system, tokens, metrics):
         app.include_router(module.router, responses=error_responses(*COMMON_ERROR_STATUSES))
-    app.include_router(run_pages.router)
-
-    @app.get("/", include_in_schema=False)
-    def home() -> RedirectResponse:
-        return RedirectResponse("/docs")
-
+    install_web(app)
     return app
 
 
@@ -61,7 +59,12 @@ def run_api(settings: Settings, host: str | None = None, port: int | None = None
     import uvicorn
 
     from services.core.connection import connect
+    from services.core.keys import Keys
+    from services.core.run_index import build_missing_indexes
 
-    app = create_app(settings, connect(settings))
+    client = connect(settings)
+    # runs written before the runs page's indexes existed (services/core/run_index.py [5])
+    build_missing_indexes(client, Keys(settings.key_prefix))
+    app = create_app(settings, client)
     uvicorn.run(app, host=host or settings.api_host, port=port or settings.api_port,
                 log_level="info")

@@ -24,7 +24,7 @@ from services.api.deps import StoreDep
 from services.api.errors import ErrorBody
 from services.core.tokens import ApiToken, Scope, TokenStore
 
-_bearer = HTTPBearer(
+bearer = HTTPBearer(
     auto_error=False,
     description="an API token (`flowkeeper token create --scope read|run|admin --name NAME`)")
 
@@ -54,24 +54,30 @@ AUTH_RESPONSES: dict[int | str, dict[str, Any]] = {
 }
 
 
+def check_token(store: StoreDep, credentials: HTTPAuthorizationCredentials | None,
+                scope: Scope) -> ApiToken:
+    """The caller's token when its scope includes `scope`; AccessDenied (401/403) if not."""
+    if credentials is None:
+        raise AccessDenied(401, f"this route needs a token of scope '{scope}' or higher: "
+                           "send 'Authorization: Bearer <token>'", scope, "Bearer")
+    token = TokenStore(store.client, store.keys).verify(credentials.credentials,
+                                                         datetime.now(UTC))
+    if token is None:
+        raise AccessDenied(401, "the bearer token is unknown, expired or revoked", scope,
+                           'Bearer error="invalid_token"')
+    if not token.allows(scope):
+        raise AccessDenied(403, f"token '{token.name}' has scope '{token.scope}'; this "
+                           f"route needs '{scope}' or higher", scope,
+                           f'Bearer error="insufficient_scope", scope="{scope}"')
+    return token
+
+
 def _requires(scope: Scope) -> Callable[..., ApiToken]:
     """The dependency that lets through tokens whose scope includes `scope`."""
 
     def check(store: StoreDep, credentials: Annotated[
-            HTTPAuthorizationCredentials | None, Security(_bearer)]) -> ApiToken:
-        if credentials is None:
-            raise AccessDenied(401, f"this route needs a token of scope '{scope}' or higher: "
-                               "send 'Authorization: Bearer <token>'", scope, "Bearer")
-        token = TokenStore(store.client, store.keys).verify(credentials.credentials,
-                                                             datetime.now(UTC))
-        if token is None:
-            raise AccessDenied(401, "the bearer token is unknown, expired or revoked", scope,
-                               'Bearer error="invalid_token"')
-        if not token.allows(scope):
-            raise AccessDenied(403, f"token '{token.name}' has scope '{token.scope}'; this "
-                               f"route needs '{scope}' or higher", scope,
-                               f'Bearer error="insufficient_scope", scope="{scope}"')
-        return token
+            HTTPAuthorizationCredentials | None, Security(bearer)]) -> ApiToken:
+        return check_token(store, credentials, scope)
 
     check.__name__ = f"requires_{scope}_scope"
     check.required_scope = scope  # type: ignore[attr-defined]  (read by route_scopes)

@@ -137,6 +137,7 @@ def up(
     from services.cli.token_cmds import access_lines
     from services.core.connection import start_embedded, stop_embedded
     from services.core.queues import CONTROL_QUEUE, FLOW_RUNS_QUEUE, NOTIFY_QUEUE
+    from services.core.web_sessions import admin_signin_line
 
     settings = load_settings()
     host = host or settings.api_host
@@ -183,8 +184,9 @@ def up(
             out.print(f"[yellow]the API does not answer on {host}:{port} yet[/yellow]")
         for line in access_lines(access, f"http://{_reachable(host)}:{port}/api"):
             out.print(line, soft_wrap=True, markup=False)
+        out.print(admin_signin_line(settings, f"http://{_reachable(host)}:{port}"), soft_wrap=True, markup=False)
         while not signals.wait(SUPERVISE_INTERVAL_S):
-            if settings.redis_url is None and _revive_embedded_redis(settings, out):
+            if settings.uses_embedded_redis and _revive_embedded_redis(settings, out):
                 started_redis = True  # this process started it: it stops it too
             for line in supervisor.restart_exited():
                 out.print(f"[yellow]{line}[/yellow]")

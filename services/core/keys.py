@@ -52,6 +52,21 @@ class Keys:
     def flow_run_subflows(self, run_id: str) -> str:
         return self._k("flow-run", run_id, "subflows")
 
+    def flow_run_firings(self, run_id: str) -> str:
+        """Sorted set of 'automation id|firing id' of the firings about a run, scored by
+        firing time: the run's page reads them without scanning every automation."""
+        return self._k("flow-run", run_id, "firings")
+
+    def flow_run_notifications(self, run_id: str) -> str:
+        """Sorted set of the ids of the notifications about a run, scored by creation."""
+        return self._k("flow-run", run_id, "notifications")
+
+    def flow_runs_by(self, facet: str, value: str) -> str:
+        """Sorted set of the flow run ids of one state, flow, deployment or tag, scored by
+        creation time, like `flow_runs` (the runs page's filters: services/core/run_index).
+        One hash tag: a filter intersects several of them in one command."""
+        return self._k("{run-index}", facet, value)
+
     @property
     def heartbeats(self) -> str:
         """Sorted set of running flow run ids scored by heartbeat deadline (epoch s)."""
@@ -187,9 +202,23 @@ class Keys:
         """Hash of work queue -> its last announced readiness (JSON)."""
         return self._k("work-queues", "readiness")
 
+    # --- the web pages' sessions (services/core/web_sessions)
+    def web_session(self, session_id: str) -> str:
+        """Hash of one browser session: the token it was opened with, scope, CSRF token."""
+        return self._k("web", "session", session_id)
+
+    def web_signin_code(self, code: str) -> str:
+        """A single-use sign-in code (`/signin?code=...`): the token hash it signs in as."""
+        return self._k("web", "signin-code", code)
+
     # --- caches and leases
     def lease(self, name: str) -> str:
         return self._k("lease", name)
+
+    # --- metrics
+    def metric(self, name: str) -> str:
+        """Hash of label values -> count of one metric, added to by every process."""
+        return self._k("metrics", name)
 
     # --- notifications (one hash tag: each delivery step is one MULTI/EXEC on one slot)
     @property

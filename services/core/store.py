@@ -22,7 +22,7 @@ import redis
 from pydantic import BaseModel
 
 from automations.events import Event
-from services.core import stream
+from services.core import metrics, stream
 from services.core.errors import NotFound
 from services.core.keys import Keys
 from services.core.models import (
@@ -40,6 +40,7 @@ from services.core.models import (
     utcnow,
 )
 from services.core.run_events import flow_run_event
+from services.core.run_index import flow_index_ops, index_ops, state_index_ops
 from services.core.settings import Settings
 
 Pipe = redis.client.Pipeline
@@ -68,6 +69,7 @@ def flow_run_ops(pipe: Pipe, keys: Keys, run: FlowRun, fields: set[str] | None =
         if run.deployment:  # a deployment's page reads its runs without a scan
             pipe.zadd(keys.deployment_runs(run.deployment), {run.id: run.created.timestamp()})
             pipe.zremrangebyrank(keys.deployment_runs(run.deployment), 0, -DEPLOYMENT_RUNS_KEPT - 1)
+        index_ops(pipe, keys, run)
         if run.parent_run_id:
             pipe.sadd(keys.flow_run_subflows(run.parent_run_id), run.id)
 
@@ -81,7 +83,9 @@ def flow_run_state_ops(pipe: Pipe, keys: Keys, run: FlowRun, record: StateRecord
         changed.add("cancel_requested")
     flow_run_ops(pipe, keys, run, changed)
     pipe.rpush(keys.flow_run_history(run.id), record.model_dump_json())
+    state_index_ops(pipe, keys, run)
     stream.append(pipe, keys, event, settings.events_maxlen)
+    metrics.count_ops(pipe, keys, metrics.RUN_STATES, record.type.value)
     if record.type in WAITING_STATES:
         due = (run.expected_start or run.created).timestamp()
         pipe.zadd(keys.scheduled_runs, {run.id: due})
@@ -263,6 +267,8 @@ class Store:
                         return False
                     pipe.multi()
                     pipe.hset(key, "flow_name", json.dumps(flow_name))
+                    flow_index_ops(pipe, self.keys, run_id, flow_name,
+                                   self.client.zscore(self.keys.flow_runs, run_id) or 0)
                     log_ops(pipe, self.keys, run_id, [note], self.settings.max_logs_per_run)
                     pipe.execute()
                     return True

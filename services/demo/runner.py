@@ -50,9 +50,11 @@ def run_demo(settings: Settings, console: Console, rows: int | None = None) -> l
         cleanup(session)
         signal.signal(signal.SIGTERM, previous)
     from services.cli.token_cmds import later_api_hint
+    from services.core.web_sessions import admin_signin_line
 
     # the demo serves no API; this is how to look at what it left over HTTP
     console.print(later_api_hint(settings), soft_wrap=True, markup=False)
+    console.print(admin_signin_line(settings, settings.base_url), soft_wrap=True, markup=False)
     took = format_seconds(time.monotonic() - started)
     problems = failures(session)
     for problem in problems:

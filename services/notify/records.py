@@ -36,6 +36,7 @@ STATUS_OF: dict[str, Status] = {"sent": "sent", "retried": "retrying", "deferred
                                 "silenced": "silenced", "grouped": "grouped", "dead": "dead"}
 MAX_STEPS = 50
 RECENT_KEPT = 10_000
+PER_RUN_KEPT = 200  # a run's notifications indexed for its page
 
 
 class Step(BaseModel):
@@ -208,6 +209,11 @@ class Notifications:
                 break
         return found[:limit]
 
+    def about_run(self, run_id: str, limit: int = 50) -> list[Notification]:
+        """The latest notifications about a flow run, newest first, from the run's index."""
+        index = self.keys.flow_run_notifications(run_id)
+        return self.many(self.client.zrevrange(index, 0, limit - 1), index)
+
     def dead(self, limit: int = 100) -> list[Notification]:
         """The dead letters, the latest first."""
         return self.many(self.client.zrevrange(self.keys.notifications_dead, 0, limit - 1),
@@ -227,6 +233,11 @@ class Notifications:
         pipe.zadd(self.keys.notifications, {notification.id: notification.created_at})
         pipe.zremrangebyrank(self.keys.notifications, 0, -RECENT_KEPT - 1)
         pipe.zadd(self.keys.notifications_due, {notification.id: due_at})
+        if notification.flow_run_id:
+            by_run = self.keys.flow_run_notifications(notification.flow_run_id)
+            pipe.zadd(by_run, {notification.id: notification.created_at})
+            pipe.zremrangebyrank(by_run, 0, -PER_RUN_KEPT - 1)
+            pipe.expire(by_run, self.retention_s)
 
     def step_ops(self, pipe: Any, notification: Notification) -> None:
         """Indexes after the notification's latest step (already applied to it)."""

@@ -48,7 +48,8 @@ def test_the_link_in_a_default_email_opens_a_readable_page_of_the_run(api, store
     assert "no rows &lt;in&gt; 2024-03" in page.text and "<in>" not in page.text
 
 
-def test_without_a_signature_the_page_is_401_and_a_bad_one_403(api, store, settings):
+def test_without_a_signature_the_page_asks_to_sign_in_and_a_bad_one_is_403(api, store,
+                                                                            settings):
     run = failed_run(store)
     key = crypto.link_keys(settings)[0]
     good = path_of(signed_run_url("http://x", run.id, key, time.time(), 60))
@@ -57,8 +58,9 @@ def test_without_a_signature_the_page_is_401_and_a_bad_one_403(api, store, setti
     tampered = good.replace("sig=", "sig=0")
 
     assert api.get(good).status_code == 200
-    assert api.get(f"/runs/{run.id}").status_code == 401
-    assert "signed link" in api.get(f"/runs/{run.id}").text
+    unsigned = api.get(f"/runs/{run.id}", follow_redirects=False)
+    assert unsigned.status_code == 303
+    assert unsigned.headers["location"] == f"/signin?next=/runs/{run.id}"
     assert api.get(tampered).status_code == 403
     assert api.get(expired).status_code == 403 and "expired" in api.get(expired).text
     assert api.get(other_run.replace("someone-else", run.id)).status_code == 403

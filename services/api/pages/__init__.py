@@ -1,1 +1,0 @@
-"""Server-rendered HTML pages (Jinja2, autoescaped; no JavaScript needed)."""
