@@ -1,0 +1,1 @@
+"""Fault drills: the real processes, a fault injected, the outcome counted (`make drills`)."""
