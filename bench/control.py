@@ -112,7 +112,7 @@ def cancel_latencies(provider: HangingProvider, emails: int, label: str) -> tupl
     from rq import Queue, Worker
 
     from automations.schema import AutomationCreate
-    from services.core import stream
+    from services.core import event_feed
     from services.core.automation_store import AutomationStore
     from services.core.models import FlowRun, StateType
     from services.core.queues import CONTROL_QUEUE, NOTIFY_QUEUE
@@ -164,7 +164,7 @@ def cancel_latencies(provider: HangingProvider, emails: int, label: str) -> tupl
             left = Queue(NOTIFY_QUEUE, connection=rq_client).count
         fired = {record.id: record.fired_at for record in automations.firings(cancel.id,
                                                                                 limit=CANCELS)}
-        for event in stream.recent(client, store.keys, count=10 * CANCELS,
+        for event in event_feed.recent(client, store.keys, count=10 * CANCELS,
                                    names={"automation.action.done"}, scan_limit=1_000_000):
             fired_at = fired.get(event.payload["firing_id"])
             if fired_at is not None and event.payload["action_type"] == "cancel-flow-run":

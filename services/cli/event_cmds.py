@@ -24,7 +24,7 @@ def tail(
 ) -> None:
     """Print the most recent events, oldest first; with --follow, then each new one."""
     from services.cli.render import event_line
-    from services.core import stream
+    from services.core import event_feed, stream
     from services.core.connection import connect
     from services.core.keys import Keys
 
@@ -35,7 +35,7 @@ def tail(
     # the newest id first, so following starts exactly where the recent events end
     last_id = stream.last_entry_id(client, keys)
     shown = set()
-    for event in reversed(stream.recent(client, keys, count, prefix=name) if count else []):
+    for event in reversed(event_feed.recent(client, keys, count, prefix=name) if count else []):
         shown.add(event.id)
         out.print(event_line(event))
     if not follow:

@@ -183,7 +183,7 @@ def summarize(session: DemoSession) -> None:
     from rich.text import Text
 
     from services.cli import render
-    from services.core import stream
+    from services.core import event_feed
     from services.core.models import StateType, utcnow
 
     store, run, out = session.store, session.run, session.console
@@ -207,7 +207,7 @@ def summarize(session: DemoSession) -> None:
                   f"(tracking URI {session.settings.tracking_uri})")
     if run.state is not StateType.COMPLETED and run.error:
         out.print(f"[red]error      {run.error.type}: {run.error.message}[/red]")
-    counts = stream.count_by_name(store.client, store.keys, session.stream_start_id)
+    counts = event_feed.count_by_name(store.client, store.keys, session.stream_start_id)
     out.print("events on the stream since the demo started:")
     table = Table()
     table.add_column("event")
@@ -223,7 +223,7 @@ def summarize(session: DemoSession) -> None:
 def summarize_stories(session: DemoSession) -> None:
     from rich.table import Table
 
-    from services.core import stream
+    from services.core import event_feed
 
     out = session.console
     out.print()
@@ -237,7 +237,7 @@ def summarize_stories(session: DemoSession) -> None:
             else "-"
         table.add_row(f"{story.number}. {story.title}", story.automation, outcome, took)
     out.print(table)
-    counts = stream.count_by_name(session.store.client, session.store.keys,
+    counts = event_feed.count_by_name(session.store.client, session.store.keys,
                                   session.stream_start_id)
     acted = ", ".join(f"{name} {count}" for name, count in sorted(counts.items())
                       if name.startswith("automation."))

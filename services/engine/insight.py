@@ -13,7 +13,7 @@ from automations.explain import Explanation, explain
 from automations.history import subjects
 from automations.schema import Automation, EventTrigger
 from automations.state import BucketState
-from services.core import stream
+from services.core import event_feed, stream
 from services.core.automation_store import AutomationStore
 from services.core.firings import MAX_FIRINGS_KEPT
 from services.core.store import Store
@@ -29,7 +29,7 @@ def run_events(store: Store, automation: Automation, run_id: str) -> list[Event]
     """The run's own events, and the related ones the automation listens to, oldest first."""
     resource_id = flow_run_resource_id(run_id)
     names = automation.required_event_names()
-    found = stream.recent(store.client, store.keys, count=10_000, resource_id=resource_id,
+    found = event_feed.recent(store.client, store.keys, count=10_000, resource_id=resource_id,
                           scan_limit=max(store.settings.events_maxlen, 10_000))
     return [event for event in reversed(found)
             if event.resource_id == resource_id or names.matches(event.event)]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from services import control
-from services.core import stream
+from services.core import event_feed
 from services.core.models import Deployment, DeploymentCreate
 from services.core.store import Store
 
@@ -27,7 +27,7 @@ def queued_job_ids(store: Store, queue: str = "default") -> list[str]:
 
 def event_names(store: Store, run_id: str) -> list[str]:
     """The names of a run's events, oldest first."""
-    events = stream.recent(store.client, store.keys, count=1_000,
+    events = event_feed.recent(store.client, store.keys, count=1_000,
                            resource_id=f"flow-run.{run_id}")
     return [event.event for event in reversed(events) if event.resource["resource.id"]
             == f"flow-run.{run_id}"]

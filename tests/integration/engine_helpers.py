@@ -16,7 +16,7 @@ from typing import Any
 
 from automations.events import Event
 from services import control
-from services.core import stream
+from services.core import event_feed, stream
 from services.core.automation_store import AutomationStore, validate_spec
 from services.core.models import FlowRun, StateType
 from services.core.queues import CONTROL_QUEUE, NOTIFY_QUEUE
@@ -99,7 +99,7 @@ def queued_actions(store: Store) -> list[str]:
 
 
 def triggered_events(store: Store, automation_id: str | None = None) -> list[Event]:
-    found = stream.recent(store.client, store.keys, count=100_000, names={"automation.triggered"},
+    found = event_feed.recent(store.client, store.keys, count=100_000, names={"automation.triggered"},
                           scan_limit=1_000_000)
     return [event for event in found if automation_id is None
             or event.resource_id == f"automation.{automation_id}"]

@@ -16,7 +16,7 @@ import tests.notifiers.conftest as notifier_stubs
 from automations.events import Event
 from automations.schema import Action
 from automations.state import EventRef
-from services.core import stream
+from services.core import event_feed
 from services.core.firings import FiringRecord
 from services.core.models import ErrorInfo, FlowRun, LogRecord, StateRecord, StateType, TaskRun
 from services.core.settings import Settings
@@ -103,7 +103,7 @@ def failed_run(store: Store, *, flow: str = "taxi-training", name: str | None = 
 
 
 def failed_event(store: Store, run: FlowRun) -> Event:
-    [event] = stream.recent(store.client, store.keys, count=1, names={"flow-run.Failed"},
+    [event] = event_feed.recent(store.client, store.keys, count=1, names={"flow-run.Failed"},
                             resource_id=f"flow-run.{run.id}")
     return event
 
@@ -124,7 +124,7 @@ def firing_for(store: Store, run: FlowRun, action: dict[str, Any], *,
 
 
 def notification_events(store: Store) -> list[str]:
-    found = stream.recent(store.client, store.keys, count=10_000, prefix="notification.")
+    found = event_feed.recent(store.client, store.keys, count=10_000, prefix="notification.")
     return [event.event for event in reversed(found)]
 
 

@@ -7,7 +7,7 @@ from fastapi.testclient import TestClient
 
 from automations.events import Event
 from services.api import create_app
-from services.core import stream
+from services.core import event_feed, stream
 from services.core.models import StateType
 from tests.integration.api_helpers import authorized_client, make_run
 
@@ -74,7 +74,7 @@ def test_a_posted_event_is_appended_to_the_stream_with_id_and_time_filled_in(api
     assert response.status_code == 201
     posted = response.json()
     assert posted["id"] and posted["occurred"]
-    (stored,) = stream.recent(store.client, store.keys, 10, names={"data.arrived"})
+    (stored,) = event_feed.recent(store.client, store.keys, 10, names={"data.arrived"})
     assert str(stored.id) == posted["id"]
     assert stored.payload == {"rows": 70000}
 
@@ -86,7 +86,7 @@ def test_a_posted_event_without_a_resource_id_names_the_field(api, store):
     assert response.status_code == 422
     assert response.json()["errors"][0]["loc"] == ["body", "resource"]
     assert "resource.id" in response.json()["detail"]
-    assert stream.recent(store.client, store.keys, 10) == []
+    assert event_feed.recent(store.client, store.keys, 10) == []
 
 
 def test_a_posted_event_with_an_unknown_field_names_it(api):

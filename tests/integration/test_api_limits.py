@@ -10,7 +10,7 @@ from fastapi.testclient import TestClient
 
 from automations.events import MAX_EVENT_PAYLOAD_BYTES, MAX_LABELS, MAX_RELATED
 from services.api import create_app
-from services.core import stream
+from services.core import event_feed, stream
 from services.core.models import MAX_TAGS
 from tests.integration.api_helpers import add_logs, authorized_client, make_run
 from tests.integration.engine_helpers import STUCK
@@ -46,7 +46,7 @@ def test_a_10_mb_body_with_content_length_answers_413_with_a_json_body(api, stor
 
     assert response.status_code == 413
     assert "larger than 1048576 bytes" in response.json()["detail"]
-    assert stream.recent(store.client, store.keys, 10) == []
+    assert event_feed.recent(store.client, store.keys, 10) == []
 
 
 def test_a_10_mb_chunked_body_without_content_length_answers_413(api, store):
@@ -56,7 +56,7 @@ def test_a_10_mb_chunked_body_without_content_length_answers_413(api, store):
 
     assert response.status_code == 413
     assert response.json()["detail"].startswith("request body is larger than")
-    assert stream.recent(store.client, store.keys, 10) == []
+    assert event_feed.recent(store.client, store.keys, 10) == []
 
 
 def test_a_body_one_byte_under_the_limit_is_read_and_validated(api, store):
@@ -68,7 +68,7 @@ def test_a_body_one_byte_under_the_limit_is_read_and_validated(api, store):
     response = _post_json(api, "/api/events", body)
 
     assert response.status_code == 201
-    (stored,) = stream.recent(store.client, store.keys, 10)
+    (stored,) = event_feed.recent(store.client, store.keys, 10)
     assert stored.payload == {"rows": 1}
 
 
@@ -94,7 +94,7 @@ def test_an_oversized_event_payload_answers_422_naming_the_payload(api, store):
     assert response.status_code == 422
     assert _error_locs(response) == [["body", "payload"]]
     assert f"at most {MAX_EVENT_PAYLOAD_BYTES} bytes" in response.json()["detail"]
-    assert stream.recent(store.client, store.keys, 10) == []
+    assert event_feed.recent(store.client, store.keys, 10) == []
 
 
 def test_a_payload_under_the_limit_is_accepted(api):
@@ -190,7 +190,7 @@ def test_a_lone_surrogate_in_a_payload_answers_422_not_500(api, store):
     assert response.status_code == 422
     assert _error_locs(response) == [["body", "payload"]]
     assert "surrogate" in response.json()["detail"]
-    assert stream.recent(store.client, store.keys, 10) == []
+    assert event_feed.recent(store.client, store.keys, 10) == []
 
 
 def test_a_lone_surrogate_in_run_parameters_answers_422_not_500(api):

@@ -7,7 +7,7 @@ import pytest
 
 from automations.events import SYSTEM_EVENT_PREFIXES
 from services.api import create_app
-from services.core import stream
+from services.core import event_feed
 from tests.integration.api_helpers import authorized_client
 
 FORGED = {"event": "flow-run.Failed",
@@ -29,7 +29,7 @@ def test_a_run_token_cannot_post_an_event_in_a_system_namespace(app, store, pref
     assert answer.status_code == 403
     assert answer.json()["required_scope"] == "admin"
     assert "flowkeeper emits itself" in answer.json()["detail"]
-    assert stream.recent(store.client, store.keys, 10) == []
+    assert event_feed.recent(store.client, store.keys, 10) == []
 
 
 def test_a_run_token_posts_its_own_events(app, store):
@@ -38,7 +38,7 @@ def test_a_run_token_posts_its_own_events(app, store):
                                                "resource": {"resource.id": "dataset.trips"}})
 
     assert answer.status_code == 201
-    assert [event.event for event in stream.recent(store.client, store.keys, 10)] == [
+    assert [event.event for event in event_feed.recent(store.client, store.keys, 10)] == [
         "data.arrived"]
 
 
@@ -47,4 +47,4 @@ def test_an_admin_token_may_post_a_system_event(app, store):
         answer = api.post("/api/events", json=FORGED)
 
     assert answer.status_code == 201
-    assert stream.recent(store.client, store.keys, 10)[0].event == "flow-run.Failed"
+    assert event_feed.recent(store.client, store.keys, 10)[0].event == "flow-run.Failed"

@@ -16,7 +16,7 @@ from typer.testing import CliRunner
 
 from automations.events import Event
 from services.api import create_app
-from services.core import stream
+from services.core import event_feed, stream
 from services.core.automation_store import AutomationStore, validate_spec
 from services.engine import Engine, loading
 from tests.conftest import wait_until
@@ -298,7 +298,7 @@ def test_change_entries_are_on_the_stream_but_never_shown_as_events(store, api, 
         [(created["id"], 1), (created["id"], 2)]
     shown = call(api, "GET", "/api/events", 200)
     assert [event["event"] for event in shown] == ["data.arrived"]
-    assert stream.count_by_name(store.client, store.keys) == {"data.arrived": 1}
+    assert event_feed.count_by_name(store.client, store.keys) == {"data.arrived": 1}
 
 
 def test_change_entries_already_loaded_are_acknowledged_without_cutting_the_batch(

@@ -13,7 +13,7 @@ import pytest
 from rq import Queue, Worker
 
 from services import control
-from services.core import stream
+from services.core import event_feed
 from services.core.automation_store import AutomationStore
 from services.core.models import FlowRun, StateType
 from services.core.queues import CONTROL_QUEUE, NOTIFY_QUEUE
@@ -87,7 +87,7 @@ def test_a_cancel_is_carried_out_while_a_hanging_provider_holds_every_notify_wor
         emails_tried = provider.count()
 
     [firing] = automations.firings(cancel.id)
-    [done] = [event for event in stream.recent(store.client, store.keys, count=1_000,
+    [done] = [event for event in event_feed.recent(store.client, store.keys, count=1_000,
                                                prefix="automation.action.")
               if event.payload["action_type"] == "cancel-flow-run"]
     latency_s = (done.occurred - firing.fired_at).total_seconds()

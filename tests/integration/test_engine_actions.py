@@ -8,7 +8,7 @@ import pytest
 
 from services import control
 from services.actions.executor import ActionBusy, carry_out
-from services.core import stream
+from services.core import event_feed, stream
 from services.core.models import StateType
 from services.engine import Engine
 from tests.integration.control_helpers import deploy_elsewhere
@@ -43,7 +43,7 @@ def outcomes(automations, automation) -> list[tuple[str, str, str]]:
 
 
 def action_events(store) -> list[tuple[str, str]]:
-    found = stream.recent(store.client, store.keys, count=1_000, prefix="automation.action.")
+    found = event_feed.recent(store.client, store.keys, count=1_000, prefix="automation.action.")
     return [(event.event, event.payload["action_type"]) for event in reversed(found)]
 
 

@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from services.core import stream
+from services.core import event_feed
 from services.engine import Engine
 from services.notify.configs import parse_document
 from services.notify.delivery import Deliveries
@@ -62,7 +62,7 @@ def test_a_failed_training_run_puts_one_email_in_the_inbox(
     [outcome] = firing.outcomes
     assert (outcome.type, outcome.outcome) == ("send-email", "done")
     assert outcome.detail.startswith("sent through 'team-email': accepted for 1 recipient")
-    names = [event.event for event in stream.recent(store.client, store.keys, count=100)]
+    names = [event.event for event in event_feed.recent(store.client, store.keys, count=100)]
     assert "notification.sent" in names and "automation.action.done" in names
 
 

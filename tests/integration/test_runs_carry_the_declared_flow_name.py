@@ -18,7 +18,7 @@ import pytest
 from automations.events import Event
 from automations.schema import AutomationCreate
 from services import control
-from services.core import stream
+from services.core import event_feed
 from services.core.models import DeploymentCreate, StateType, utcnow
 from services.core.store import Store
 from tests.integration.control_helpers import event_names
@@ -53,7 +53,7 @@ def work(store: Store, queue: str = "default") -> None:
 
 def run_events(store: Store, run_id: str) -> list[Event]:
     """The run's own flow-run.* events, oldest first."""
-    events = stream.recent(store.client, store.keys, count=1_000, resource_id=f"flow-run.{run_id}")
+    events = event_feed.recent(store.client, store.keys, count=1_000, resource_id=f"flow-run.{run_id}")
     return [event for event in reversed(events)
             if event.resource["resource.id"] == f"flow-run.{run_id}"]
 

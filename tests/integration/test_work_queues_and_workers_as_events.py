@@ -13,7 +13,7 @@ import pytest
 from pydantic import SecretStr
 
 from automations.schema import AutomationCreate
-from services.core import leases, stream
+from services.core import event_feed, leases
 from services.core.models import utcnow
 from services.core.store import Store
 from services.engine import Engine
@@ -41,7 +41,7 @@ def listening(store: Store, worker: str) -> bool:
 
 
 def events(store: Store, name: str) -> list:
-    return list(reversed(stream.recent(store.client, store.keys, count=500, names={name})))
+    return list(reversed(event_feed.recent(store.client, store.keys, count=500, names={name})))
 
 
 def test_a_worker_announces_its_start_and_its_stop(fast_presence, tmp_path):

@@ -15,6 +15,7 @@ from automations.matching import NamePatterns, pattern_problem
 from services.api.auth import AUTH_RESPONSES, AccessDenied, ReadScope, RunScope
 from services.api.deps import SettingsDep, StoreDep
 from services.api.limits import MAX_LIST_LIMIT, MAX_LIST_RESPONSE_BYTES
+from services.core import event_feed as feeds
 from services.core import metrics, stream
 from services.core.tokens import ApiToken, Scope
 
@@ -72,7 +73,7 @@ def recent_events(
 ) -> list[Event]:
     """The newest events first: at most `limit`, and fewer when they would exceed
     8 MiB of JSON (ask again with a narrower filter)."""
-    return stream.recent(store.client, store.keys, limit, names=set(event) if event else None,
+    return feeds.recent(store.client, store.keys, limit, names=set(event) if event else None,
                          prefix=prefix, resource_id=resource_id,
                          max_bytes=MAX_LIST_RESPONSE_BYTES)
 
@@ -95,7 +96,7 @@ def event_feed(
     request reads at most 10,000 entries: a rare filter may answer with fewer events (or
     none) and a `next_before` to go on from."""
     patterns = _name_patterns(name)
-    page = stream.feed(store.client, store.keys, limit, before=_stream_id(before),
+    page = feeds.feed(store.client, store.keys, limit, before=_stream_id(before),
                        name_filter=patterns.matches if patterns else None,
                        resource_id=resource_id, scan_limit=FEED_SCAN_LIMIT,
                        max_bytes=MAX_LIST_RESPONSE_BYTES)

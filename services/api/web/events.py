@@ -30,7 +30,7 @@ from services.api.web.sse import (
     start_id,
 )
 from services.api.web.templating import render, render_fragment
-from services.core import stream
+from services.core import event_feed
 
 router = APIRouter(include_in_schema=False, dependencies=[Depends(csrf_protect)])
 
@@ -92,7 +92,7 @@ def events_page(request: Request, session: PageSession, store: StoreDep, query: 
     entries, next_before = [], None
     if not query.problem:
         patterns = query.patterns
-        page = stream.feed(store.client, store.keys, PAGE_SIZE, before=before,
+        page = event_feed.feed(store.client, store.keys, PAGE_SIZE, before=before,
                            name_filter=patterns.matches if patterns else None,
                            resource_id=query.resource_id, scan_limit=SCAN_LIMIT)
         entries, next_before = page.entries, page.next_before
