@@ -4,12 +4,16 @@ expired (admin scope)."""
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
+from notifiers import Message
 from services.core.tokens import Scope
 from services.notify.actions import deliver_action
 from services.notify.configs import parse_document
 from services.notify.delivery import Deliveries
+from services.notify.records import Notification, Notifications
 from services.notify.silences import SilenceStore
 from tests.integration.notify_helpers import (  # noqa: F401 - http_stub_fixture
     failed_run,
@@ -123,3 +127,56 @@ def test_silences_need_the_admin_scope(app, store):
 
     assert 'data-testid="create-silence" disabled' in page
     assert refused.status_code == 403 and SilenceStore(store.client, store.keys).all() == []
+
+
+def test_a_notification_opens_with_its_message_run_and_steps(app, store, settings, http_stub):
+    http_stub.play(then=(202, {"X-Message-Id": "sg-9"}))
+    deliveries = Deliveries(store.client, fast(settings), environ={})
+    name, config = parse_document(sendgrid_document(http_stub.url))
+    deliveries.notifiers.put(name, config, replace=True)
+    run = failed_run(store)
+    record, action = firing_for(store, run, EMAIL)
+    notification_id = deliver_action(store, record, 0, action,
+                                     deliveries=deliveries).made["notification_id"]
+    browser = signed_in_client(app, Scope.READ)
+
+    listing = browser.get("/notifications").text
+    page = browser.get(f"/notifications/{notification_id}")
+
+    assert f'href="/notifications/{notification_id}"' in listing
+    assert page.status_code == 200 and "<title>Notification · " in page.text
+    assert f'href="/runs/{run.id}"' in page.text and "no rows in 2024-03" in page.text
+    assert page.text.count('data-testid="notification-step"') >= 1
+    assert "<code>202</code>" in page.text and "email-on-failure" in page.text
+
+
+def test_a_notification_page_shows_hostile_text_as_text(app, store):
+    now = time.time()
+    hostile = Notification(
+        id="hostile1", idempotency_key="hostile-key", created_at=now, updated_at=now,
+        message=Message(subject="<script>alert(1)</script> failed",
+                        text="log: <script>alert(2)</script>",
+                        html='<p>ok</p><script>alert(3)</script>'
+                             '<a href="javascript:alert(4)">click</a>'
+                             '<img src="x" onerror="alert(5)">',
+                        link={"url": "javascript:alert(6)", "label": "Open"}))
+    with store.client.pipeline() as pipe:
+        Notifications(store.client, store.keys, 3600).save_ops(pipe, hostile)
+        pipe.execute()
+    browser = signed_in_client(app, Scope.READ)
+
+    page = browser.get("/notifications/hostile1").text
+
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page
+    assert "&lt;script&gt;alert(2)&lt;/script&gt;" in page
+    assert "<script>alert" not in page and "javascript:" not in page
+    assert "onerror" not in page and "<p>ok</p>" in page
+    assert 'data-testid="notification-link"' not in page
+
+
+def test_an_unknown_notification_is_a_404_page(app):
+    browser = signed_in_client(app, Scope.READ)
+
+    page = browser.get("/notifications/nothing-here")
+
+    assert page.status_code == 404 and "No such notification" in page.text

@@ -94,6 +94,12 @@ def test_a_dead_notification_is_resent(browser, served, stub, dead_notification,
     page.get_by_test_id("resend").click()
     page.goto(f"{served.url}/notifications?tab=sent")
     expect(page.get_by_test_id("notification-row")).to_contain_text("sg-resent")
+    # the subject opens the notification: the message as sent, and both attempts
+    page.get_by_test_id("notification-open").click()
+    expect(page).to_have_url(f"{served.url}/notifications/{dead_notification}")
+    expect(page.get_by_test_id("notification-status")).to_have_text("sent")
+    expect(page.get_by_test_id("notification-step")).not_to_have_count(0)
+    expect(page.get_by_test_id("notification-steps")).to_contain_text("400")
     close(page)
 
 

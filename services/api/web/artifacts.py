@@ -30,7 +30,12 @@ def _markdown() -> MarkdownIt:
 
 def markdown_html(text: str) -> Markup:
     """Markdown as HTML that can only hold the tags above and http(s)/mailto links."""
-    html = _markdown().render(text)
+    return sanitized_html(_markdown().render(text))
+
+
+def sanitized_html(html: str) -> Markup:
+    """HTML written elsewhere (an email body a template rendered) reduced to the same
+    tags and links as a markdown report: shown as the message reads, never as script."""
     return Markup(nh3.clean(html, tags=_TAGS, attributes=_ATTRIBUTES,
                             url_schemes=set(SAFE_SCHEMES), link_rel="noopener noreferrer"))
 

@@ -1,6 +1,7 @@
 """The notifications page (`/notifications`): deliveries by status (sent, grouped,
-silenced, failed, dead) with the provider's answer, a channel filter and paging; resend
-from the dead letters (run scope); and the silences: listed, created (errors at their
+silenced, failed, dead) with the provider's answer, a channel filter and paging; one
+notification's page (`/notifications/{id}`: the message as it reads, its run and
+automation, every delivery step); resend from the dead letters (run scope); and the silences: listed, created (errors at their
 field: a matcher that does not parse or whose RE2 regex does not compile names
 `matchers[i]`) and expired (admin scope).
 
@@ -12,11 +13,12 @@ import time
 from typing import Annotated, Any, Literal
 from urllib.parse import urlencode
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from notifiers.silences import InvalidSilence, Matcher
 from services.api.deps import StoreDep
+from services.api.web.artifacts import safe_href, sanitized_html
 from services.api.web.session import PageSession, csrf_protect, form_fields, require_scope
 from services.api.web.templating import problem, render
 from services.core.errors import FlowkeeperError, InvalidInput, NotFound
@@ -65,6 +67,22 @@ def notifications_page(request: Request, session: PageSession, store: StoreDep,
                        ) -> HTMLResponse:
     """A page of deliveries, newest first, and the silences in force."""
     return _view(request, store, tab, channel or None, before)
+
+
+@router.get("/notifications/{notification_id}", response_class=HTMLResponse)
+def notification_page(request: Request, session: PageSession, store: StoreDep,
+                      notification_id: Annotated[str, Path(max_length=64)]) -> HTMLResponse:
+    """One notification: the message as its receiver reads it (text escaped, an HTML
+    body sanitised, the link only when http(s)), and each delivery step."""
+    try:
+        notification = _deliveries(store).notifications.require(notification_id).public()
+    except NotFound as error:
+        return problem(request, 404, "No such notification", str(error))
+    message = notification.message
+    return render(request, "notification.html",
+                  title=f"Notification · {message.subject[:80]}", item=notification,
+                  message=message, html=sanitized_html(message.html) if message.html else None,
+                  link=safe_href(message.link.url) if message.link else None)
 
 
 @router.post("/notifications/{notification_id}/resend")
