@@ -129,6 +129,15 @@ class ResumeFlowRun(_SourcedAction):
     flow_run_id: str | None = None
 
 
+class SuspendFlowRun(_SourcedAction):
+    """Pause the run at its next task start (Prefect's suspend), until a resume or
+    `timeout_s` passes (then the run fails)."""
+
+    type: Literal["suspend-flow-run"] = "suspend-flow-run"
+    flow_run_id: str | None = None
+    timeout_s: float = Field(3600, gt=0, le=7 * 24 * 3600, allow_inf_nan=False)
+
+
 class RetryFlowRun(_SourcedAction):
     """Start a new run of the same deployment with the same parameters, linked to the original."""
 
@@ -321,15 +330,16 @@ class CallWebhook(_NotificationAction):
 
 
 Action = Annotated[
-    DoNothing | CancelFlowRun | ResumeFlowRun | RetryFlowRun | ChangeFlowRunState | RunDeployment
-    | PauseAutomation | ResumeAutomation | SendNotification | SendEmail | SendSlack
-    | CallWebhook,
+    DoNothing | CancelFlowRun | SuspendFlowRun | ResumeFlowRun | RetryFlowRun
+    | ChangeFlowRunState | RunDeployment | PauseAutomation | ResumeAutomation
+    | SendNotification | SendEmail | SendSlack | CallWebhook,
     Field(discriminator="type"),
 ]
 
-RUN_CONTROL_ACTIONS = (CancelFlowRun, ResumeFlowRun, RetryFlowRun, ChangeFlowRunState,
-                       RunDeployment, PauseAutomation, ResumeAutomation)
+RUN_CONTROL_ACTIONS = (CancelFlowRun, SuspendFlowRun, ResumeFlowRun, RetryFlowRun,
+                       ChangeFlowRunState, RunDeployment, PauseAutomation, ResumeAutomation)
 NOTIFICATION_ACTIONS = (SendNotification, SendEmail, SendSlack, CallWebhook)
-ACTION_TYPES = ("do-nothing", "cancel-flow-run", "resume-flow-run", "retry-flow-run",
+ACTION_TYPES = ("do-nothing", "cancel-flow-run", "suspend-flow-run", "resume-flow-run",
+                "retry-flow-run",
                 "change-flow-run-state", "run-deployment", "pause-automation", "resume-automation", "send-notification",
                 "send-email", "send-slack", "call-webhook")

@@ -43,7 +43,7 @@ from flows.logs import run_logger, start_print_capture, stop_print_capture
 from flows.parameters import jsonable
 from flows.policies import timeout_message
 from flows.recorder import TaskRunWrites, create_flow_run, set_flow_state
-from flows.runtime import DEFAULT_FLUSH_TIMEOUT_S, Runtime
+from flows.runtime import flush_or_warn
 from flows.task_runner import end_unstarted
 from services.core import lifeline
 from services.core.models import StateType
@@ -245,13 +245,6 @@ def _close_task_runner(ctx: FlowRunContext, *, completed: bool, message: str) ->
     ctx.executor = None
     ctx.futures = []
     withdraw_interrupts(ctx)
-
-
-def flush_or_warn(runtime: Runtime) -> None:
-    """Wait for the run's writes; a warning, not an error, when Redis does not answer."""
-    if not runtime.writer.flush(DEFAULT_FLUSH_TIMEOUT_S):
-        log.warning("%d flowkeeper writes are still waiting for Redis; they are sent when it "
-                    "answers (or dropped if this process exits first)", runtime.writer.pending)
 
 
 class _RootProcess:

@@ -73,6 +73,15 @@ class CancelRequest(BaseModel):
     message: str | None = Field(None, max_length=2_000)
 
 
+class SuspendRequest(BaseModel):
+    """Why a run is suspended, and how long it may stay Paused before it fails."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    message: str | None = Field(None, max_length=2_000)
+    timeout_s: float = Field(3600, gt=0, le=7 * 24 * 3600, allow_inf_nan=False)
+
+
 class RunDeploymentRequest(BaseModel):
     """Parameters (merged over the deployment's defaults) and options of one run."""
 

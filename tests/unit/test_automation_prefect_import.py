@@ -149,7 +149,7 @@ def test_the_stuck_run_template_imports_cleanly_and_behaves_like_prefect():
     assert expire(trigger, opened.state, EPOCH + 600).firings
 
 
-def test_actions_without_an_equivalent_are_left_out_with_a_problem():
+def test_actions_without_an_equivalent_are_left_out_and_suspend_maps_to_a_pause():
     document = copy.deepcopy(CANCEL_LONG_RUNS)
     document["trigger"]["posture"] = "Reactive"
     document["trigger"]["after"] = []
@@ -170,11 +170,13 @@ def test_actions_without_an_equivalent_are_left_out_with_a_problem():
         "the action is left out",
         "actions[2].job_variables: flowkeeper deployments take no job variables; they are left "
         "out",
-        "actions[3]: 'suspend-flow-run' has no flowkeeper equivalent: a run pauses only from "
-        "its own code (pause_flow_run), not from outside; the action is left out",
     ]
-    state, run, resume = result.automation.actions
+    state, run, suspend, resume = result.automation.actions
+    assert (suspend.type, suspend.source, suspend.timeout_s) == ("suspend-flow-run", "inferred",
+                                                                 3600)
     assert resume.type == "resume-flow-run"
+    assert any(note.startswith("actions[3]: 'suspend-flow-run' pauses the run at its next task "
+                               "start") for note in result.notes)
     assert (state.state, state.message) == ("Failed", "stuck")
     assert isinstance(run, RunDeployment) and run.deployment == "taxi-training"
     assert run.parameters == {"month": "2023-03"}
