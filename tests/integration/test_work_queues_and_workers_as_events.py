@@ -20,7 +20,7 @@ from services.engine import Engine
 from services.scheduler.queue_readiness import check_queue_readiness
 from services.worker.presence import announce_worker
 from tests.conftest import wait_until
-from tests.integration.control_helpers import with_settings
+from tests.integration.control_helpers import deploy_elsewhere, with_settings
 from tests.integration.worker_processes import WorkerProcess
 
 PRESENCE_TTL_S = 1.0
@@ -153,3 +153,68 @@ def test_a_worker_that_cannot_reach_redis_runs_unannounced(settings, caplog):
     announce_stop()  # nothing to announce, and no error either
 
     assert "worker w-inline: could not announce itself" in caplog.text
+
+
+class _GpuWorker:
+    """A worker that serves the queue the deployment below names."""
+
+    name = "w-gpu"
+
+    def queue_names(self) -> list[str]:
+        return ["gpu"]
+
+
+def test_a_queue_a_deployment_names_that_never_had_a_worker_becomes_not_ready(
+        fast_presence, automations):
+    store = fast_presence
+    automations.apply(AutomationCreate.model_validate({
+        "name": "gpu-queue-never-served",
+        "trigger": {"match": {"resource.id": "work-queue.gpu"},
+                    "expect": ["work-queue.not-ready"]},
+        "actions": [{"type": "do-nothing"}]}))
+    engine = Engine(store.settings, store.client, consumer="queue-test")
+    deploy_elsewhere(store, "fine-tune", work_queue="gpu")
+    start = utcnow()
+
+    first = check_queue_readiness(store, start)
+    too_soon = check_queue_readiness(store, start + timedelta(seconds=59))
+    down = check_queue_readiness(store, start + timedelta(seconds=61))
+    once = check_queue_readiness(store, start + timedelta(seconds=90))
+
+    assert (first, too_soon, down, once) == (0, 0, 1, 0)
+    (not_ready,) = events(store, "work-queue.not-ready")
+    assert not_ready.resource == {"resource.id": "work-queue.gpu", "resource.name": "gpu"}
+    assert not_ready.payload["never_served"] is True
+    assert not_ready.payload["last_live"] is None
+    assert not_ready.payload["waiting_since"] == start.isoformat()
+    engine.run_until_idle()
+    (firing,) = automations.firings(automations.require("gpu-queue-never-served").id)
+    assert firing is not None
+
+    announce_stop = announce_worker(store.settings, _GpuWorker())
+    try:
+        served = check_queue_readiness(store, start + timedelta(seconds=100))
+    finally:
+        announce_stop()
+    assert served == 1
+    (ready,) = events(store, "work-queue.ready")
+    assert ready.resource["resource.id"] == "work-queue.gpu"
+    assert ready.payload["never_served"] is False
+
+
+def test_a_queue_first_served_before_its_delay_is_announced_ready_and_never_not_ready(
+        fast_presence):
+    store = fast_presence
+    deploy_elsewhere(store, "fine-tune", work_queue="gpu")
+    start = utcnow()
+    assert check_queue_readiness(store, start) == 0
+
+    announce_stop = announce_worker(store.settings, _GpuWorker())
+    try:
+        served = check_queue_readiness(store, start + timedelta(seconds=30))
+        later = check_queue_readiness(store, start + timedelta(seconds=45))
+    finally:
+        announce_stop()
+
+    assert (served, later) == (1, 0)
+    assert events(store, "work-queue.not-ready") == []
