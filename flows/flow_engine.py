@@ -28,7 +28,8 @@ from redis import RedisError
 
 from flows.aio import run_coroutine
 from flows.context import FLOW_RUN, LOG_PRINTS, FlowRunContext
-from flows.errors import RunTimeout
+from flows.errors import ResultNotPersisted, RunTimeout
+from flows.flow_results import persist_flow_result
 from flows.heartbeat import Heartbeat, interrupt_thread, parse_cancel_flag, withdraw_interrupts
 from flows.interrupts import (
     CancelInterrupt,
@@ -160,6 +161,12 @@ def _attempts(flow: Flow, ctx: FlowRunContext, call_args: tuple, call_kwargs: di
             set_flow_state(ctx, StateType.CRASHED, f"Crashed: {type(error).__name__}", error)
             return Outcome(StateType.CRASHED, error=error)
         _close_task_runner(ctx, completed=True, message="")
+        try:
+            persist_flow_result(ctx, result)
+        except ResultNotPersisted as error:
+            set_flow_state(ctx, StateType.FAILED, str(error), error)
+            logger.error("Flow run failed: %s", error)
+            return Outcome(StateType.FAILED, error=error)
         ctx.run.result_summary = _summary(result)
         set_flow_state(ctx, StateType.COMPLETED)
         return Outcome(StateType.COMPLETED, result=result)

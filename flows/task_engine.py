@@ -163,7 +163,7 @@ def attempt_completed(flow_ctx: FlowRunContext, record: TaskRecord, task: Task, 
                       keys: ResultKeys) -> None:
     """Record a completed attempt; a result that cannot be persisted as asked fails it."""
     if keys.persisted is not None:
-        body = serialize(result, task.result_serializer, task.name)
+        body = serialize(result, task.result_serializer, f"task '{task.name}'")
         flow_ctx.runtime.results.put(keys.persisted, body, task.result_serializer)
     set_task_state(record, StateType.COMPLETED)
     track_result(flow_ctx, record.run.id, result)
