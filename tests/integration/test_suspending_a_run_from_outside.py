@@ -4,6 +4,7 @@ next task start, goes on when resumed, and fails when no resume comes in time.""
 
 from __future__ import annotations
 
+import asyncio
 import threading
 
 import pytest
@@ -96,6 +97,29 @@ def test_a_suspended_run_pauses_at_its_next_task_start_and_goes_on_when_resumed(
     assert _request(sdk.store, run.id) is None  # the resume removed it
 
 
+def test_tasks_that_start_together_pause_the_run_once_and_all_go_on(sdk):
+    started = threading.Event()
+
+    @flow(name="fan-out")
+    def fan_out() -> list[str]:
+        score = train()
+        started.set()
+        wait_until(lambda: FLOW_RUN.get().suspend_request is not None, 10)
+        return [future.result() for future in [promote.submit(score) for _ in range(3)]]
+
+    thread, outcome = _run_in_thread(fan_out)
+    assert started.wait(10)
+    run = sdk.only_run("fan-out")
+    control.suspend_flow_run(sdk.store, run.id)
+    wait_until(lambda: sdk.store.require_flow_run(run.id).state is StateType.PAUSED, 10,
+               message="a Paused run")
+    control.resume_flow_run(sdk.store, run.id)
+    thread.join(10)
+
+    assert outcome == {"result": ["promoted at 0.93"] * 3}
+    assert states(sdk.store.history(run.id)).count("Paused") == 1
+
+
 def test_a_suspended_run_fails_when_no_resume_comes_within_its_timeout(sdk):
     started = threading.Event()
     thread, outcome = _run_in_thread(_suspendable("unattended", started))
@@ -108,6 +132,38 @@ def test_a_suspended_run_fails_when_no_resume_comes_within_its_timeout(sdk):
     assert isinstance(outcome.get("error"), PauseTimeout)
     ended = sdk.store.require_flow_run(run.id)
     assert ended.state is StateType.FAILED and "not resumed within 0.3 s" in ended.state_message
+
+
+def test_an_async_flow_pauses_at_its_next_awaited_task_and_is_resumed_through_the_api(
+        sdk, settings, redis_client):
+    started = threading.Event()
+
+    @task
+    async def fetch(month: str) -> int:
+        return int(month[-2:])
+
+    @flow(name="async-suspendable")
+    async def async_suspendable() -> int:
+        first = await fetch("2023-01")
+        started.set()
+        ctx = FLOW_RUN.get()
+        await asyncio.to_thread(wait_until, lambda: ctx.suspend_request is not None, 10)
+        return first + await fetch("2023-06")
+
+    thread, outcome = _run_in_thread(lambda: asyncio.run(async_suspendable()))
+    assert started.wait(10)
+    run = sdk.only_run("async-suspendable")
+    with authorized_client(create_app(settings, redis_client), "run") as api:
+        asked = api.post(f"/api/flow-runs/{run.id}/suspend", json={"timeout_s": 30})
+        wait_until(lambda: sdk.store.require_flow_run(run.id).state is StateType.PAUSED, 10,
+                   message="a Paused run")
+        resumed = api.post(f"/api/flow-runs/{run.id}/resume")
+    thread.join(10)
+
+    assert asked.status_code == 202 and resumed.json()["state"] == "Resuming"
+    assert outcome == {"result": 7}
+    assert states(sdk.store.history(run.id))[-4:] == ["Paused", "Resuming", "Running",
+                                                      "Completed"]
 
 
 def test_only_a_run_that_has_not_ended_can_be_suspended(store):
