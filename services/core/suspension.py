@@ -77,8 +77,9 @@ def request_suspend(store: Store, run_id: str, message: str | None = None,
                 run = decode_run(raw)
                 if run.state in _NOT_SUSPENDABLE:
                     pipe.unwatch()
-                    raise InvalidTransition(f"flow run '{run_id}' is {run.state.value}; only a "
-                                            "run that has not ended can be suspended")
+                    raise InvalidTransition(f"flow run '{run_id}' is {run.state.value}; a run "
+                                            "that has ended or is being cancelled cannot be "
+                                            "suspended")
                 if run.state is StateType.PAUSED:
                     pipe.unwatch()
                     return run

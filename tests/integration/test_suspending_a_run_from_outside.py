@@ -169,7 +169,7 @@ def test_an_async_flow_pauses_at_its_next_awaited_task_and_is_resumed_through_th
 def test_only_a_run_that_has_not_ended_can_be_suspended(store):
     done = make_run(store, states=(StateType.PENDING, StateType.RUNNING, StateType.COMPLETED))
 
-    with pytest.raises(InvalidTransition, match="only a run that has not ended"):
+    with pytest.raises(InvalidTransition, match="has ended or is being cancelled"):
         control.suspend_flow_run(store, done.id)
     assert _request(store, done.id) is None
 
