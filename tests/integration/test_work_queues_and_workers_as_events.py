@@ -50,6 +50,8 @@ def test_a_worker_announces_its_start_and_its_stop(fast_presence, tmp_path):
         (started,) = wait_until(lambda: events(store, "worker.started"), 30,
                                 message="worker.started")
         wait_until(lambda: listening(store, "w-polite"), 30, message="RQ's work loop")
+        served_at = utcnow()
+        assert check_queue_readiness(store, served_at) == 1  # work-queue.ready
         os.kill(worker.pid, signal.SIGTERM)
         (stopped,) = wait_until(lambda: events(store, "worker.stopped"), 30,
                                 message="worker.stopped")
@@ -60,9 +62,14 @@ def test_a_worker_announces_its_start_and_its_stop(fast_presence, tmp_path):
     assert started.related == [{"resource.id": "work-queue.training",
                                 "resource.name": "training", "resource.role": "work-queue"}]
     assert stopped.payload["reason"] == "stopped"
-    # the worker said so itself: the scheduler has nothing left to announce
+    # the worker said so itself: the scheduler has nothing left to announce, until its queue
+    # has been without a worker for the delay
     assert check_queue_readiness(store, utcnow()) == 0
     assert events(store, "worker.stopped") == [stopped]
+    assert check_queue_readiness(store, served_at + timedelta(seconds=61)) == 1
+    (not_ready,) = events(store, "work-queue.not-ready")
+    assert not_ready.resource["resource.id"] == "work-queue.training"
+    assert not_ready.payload["never_served"] is False
 
 
 def test_the_only_worker_of_a_queue_killed_makes_it_not_ready_and_fires_an_automation(
