@@ -257,7 +257,7 @@ def _resume(context: ActionContext) -> Result:
 def _suspend(context: ActionContext) -> Result:
     run_id = _target_run(context)
     run = context.store.require_flow_run(run_id)
-    if run.state.is_final or run.state is StateType.CANCELLING:
+    if run.state.is_final or run.state in (StateType.CANCELLING, StateType.PAUSED):
         return Result("skipped", f"flow run {run.name} is {run.state.value}; there is nothing "
                                  "to suspend", {"target_flow_run_id": run_id})
     run = control.suspend_flow_run(context.store, run_id, f"suspended {context.by()}",
