@@ -1,6 +1,7 @@
 """Suspending a run from outside (Prefect's suspend-flow-run): through run control, the
 API, the CLI and the suspend-flow-run action the run is asked to pause; it pauses at its
-next task start, goes on when resumed, and fails when no resume comes in time."""
+next task start, goes on when resumed, and fails when no resume comes in time; on a
+worker, the Paused run holds it."""
 
 from __future__ import annotations
 
@@ -241,3 +242,27 @@ def test_the_action_skips_a_run_that_has_ended(settings, store, automations):
     [record] = automations.firings(automation.id)
     [outcome] = automations.firing(automation.id, record.id).outcomes
     assert outcome.outcome == "skipped" and "nothing to suspend" in outcome.detail
+
+
+def test_a_deployment_run_suspended_on_a_worker_holds_it_until_resumed(store, settings,
+                                                                     tmp_path):
+    from services.core.models import DeploymentCreate
+    from tests.integration.worker_processes import WorkerProcess
+
+    control.register_deployment(store, DeploymentCreate(
+        name="gated", entrypoint="tests.integration.flows_for_tests:gated", work_queue="gate"))
+    with WorkerProcess(settings, tmp_path, queues=("gate",), name="w-gate") as worker:
+        run = control.run_deployment(store, "gated")
+        wait_until(lambda: any(t.state is StateType.COMPLETED for t in store.task_runs(run.id)),
+                   30, message=f"the first task; worker log:\n{worker.log()}")
+        control.suspend_flow_run(store, run.id, "hold for review")
+        wait_until(lambda: store.require_flow_run(run.id).state is StateType.PAUSED, 30,
+                   message=f"a Paused run; worker log:\n{worker.log()}")
+        holding = store.client.hget("rq:worker:w-gate", "state")
+        control.resume_flow_run(store, run.id, "reviewed")
+        done = wait_until(lambda: (r := store.require_flow_run(run.id)).state.is_final and r,
+                          30, message="the run to end")
+
+    assert holding == "busy"  # a Paused run keeps its worker (README)
+    assert done.state is StateType.COMPLETED, done.state_message
+    assert states(store.history(run.id))[-4:] == ["Paused", "Resuming", "Running", "Completed"]
