@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from flows.recorder import TaskRunWrites
     from flows.runtime import Runtime
     from services.core.models import FlowRun, TaskRun
+    from services.core.suspension import Suspension
 
 FLOW_RUN: ContextVar[FlowRunContext | None] = ContextVar("flowkeeper_flow_run", default=None)
 TASK_RUN: ContextVar[TaskRunContext | None] = ContextVar("flowkeeper_task_run", default=None)
@@ -69,7 +70,7 @@ class FlowRunContext:
     terminate_requested: bool = False
     # a suspension asked from outside (services.core.suspension), as the heartbeat read it,
     # and the one this run last paused for (flows.suspend)
-    suspend_request: Any = None
+    suspend_request: Suspension | None = None
     suspend_handled: str | None = None
     suspend_lock: threading.Lock = field(default_factory=threading.Lock)
     # interrupts sent to threads on behalf of this run: (thread id, class)

@@ -25,7 +25,7 @@ from flows.context import FlowRunContext
 from flows.interrupts import CancelInterrupt, Interrupt, interrupt_class
 from services.core.lifeline import DEATH_SIGNAL, parent_gone
 from services.core.store import heartbeat_ops
-from services.core.suspension import SUSPEND_FIELD, SuspendRequest
+from services.core.suspension import SUSPEND_FIELD, Suspension
 
 log = logging.getLogger("flowkeeper.sdk")
 
@@ -105,13 +105,13 @@ class Heartbeat:
             ctx.suspend_request = suspend  # honoured at the next task start (flows.suspend)
 
     def _requests(self, run_ids: list[str]) -> list[tuple[datetime | None,
-                                                           SuspendRequest | None]]:
+                                                           Suspension | None]]:
         """What each run's record asks: a cancellation, a suspension."""
         runtime = self.root.runtime
         pipe = runtime.client.pipeline(transaction=False)
         for run_id in run_ids:
             pipe.hmget(runtime.keys.flow_run(run_id), ["cancel_requested", SUSPEND_FIELD])
-        return [(parse_cancel_flag(cancel), SuspendRequest.parse(suspend))
+        return [(parse_cancel_flag(cancel), Suspension.parse(suspend))
                 for cancel, suspend in pipe.execute()]
 
 

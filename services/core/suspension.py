@@ -31,7 +31,7 @@ _NOT_SUSPENDABLE = frozenset({StateType.CANCELLING, StateType.COMPLETED, StateTy
 
 
 @dataclass(frozen=True)
-class SuspendRequest:
+class Suspension:
     """What a suspension asks: when, for how long at most, and why."""
 
     requested: str  # ISO time: tells one request from the next [3]
@@ -42,7 +42,7 @@ class SuspendRequest:
         return json.dumps(asdict(self))
 
     @classmethod
-    def parse(cls, raw: str | bytes | None) -> SuspendRequest | None:
+    def parse(cls, raw: str | bytes | None) -> Suspension | None:
         """The request in a record's field; None when there is none or it does not parse."""
         if not raw:
             return None
@@ -66,7 +66,7 @@ def request_suspend(store: Store, run_id: str, message: str | None = None,
     """Ask a run to pause at its next task start [1][2]; returns the run as it is."""
     timeout = check_timeout(timeout_s)
     key = store.keys.flow_run(run_id)
-    request = SuspendRequest(utcnow().isoformat(), timeout, message or "suspend requested")
+    request = Suspension(utcnow().isoformat(), timeout, message or "suspend requested")
     with store.client.pipeline(transaction=True) as pipe:
         while True:
             try:

@@ -19,7 +19,7 @@ from services.api import create_app
 from services.cli.main import app as cli_app
 from services.core.errors import InvalidTransition
 from services.core.models import StateType
-from services.core.suspension import SUSPEND_FIELD, SuspendRequest
+from services.core.suspension import SUSPEND_FIELD, Suspension
 from services.engine import Engine
 from tests.conftest import wait_until
 from tests.integration.api_helpers import authorized_client, make_run
@@ -44,8 +44,8 @@ def promote(score: float) -> str:
     return f"promoted at {score}"
 
 
-def _request(store, run_id: str) -> SuspendRequest | None:
-    return SuspendRequest.parse(store.client.hget(store.keys.flow_run(run_id), SUSPEND_FIELD))
+def _request(store, run_id: str) -> Suspension | None:
+    return Suspension.parse(store.client.hget(store.keys.flow_run(run_id), SUSPEND_FIELD))
 
 
 def _suspendable(name: str, started: threading.Event):
