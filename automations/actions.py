@@ -30,6 +30,11 @@ FlowRunState = Literal["Scheduled", "Pending", "Running", "Completed", "Failed",
 Source = Literal["inferred", "selected"]
 HttpMethod = Literal["GET", "POST", "PUT", "PATCH", "DELETE"]
 
+# how long a suspended run may stay Paused before it fails: by default, and at most
+# (services.core.suspension mirrors them; a test keeps the two in step)
+DEFAULT_SUSPEND_TIMEOUT_S = 3600.0
+MAX_SUSPEND_TIMEOUT_S = 7 * 24 * 3600.0
+
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]*$"
 DeploymentName = Annotated[str, Field(min_length=1, max_length=200, pattern=NAME_PATTERN)]
 NotifierName = Annotated[str, Field(min_length=1, max_length=200, pattern=NAME_PATTERN)]
@@ -135,7 +140,8 @@ class SuspendFlowRun(_SourcedAction):
 
     type: Literal["suspend-flow-run"] = "suspend-flow-run"
     flow_run_id: str | None = None
-    timeout_s: float = Field(3600, gt=0, le=7 * 24 * 3600, allow_inf_nan=False)
+    timeout_s: float = Field(DEFAULT_SUSPEND_TIMEOUT_S, gt=0, le=MAX_SUSPEND_TIMEOUT_S,
+                             allow_inf_nan=False)
 
 
 class RetryFlowRun(_SourcedAction):

@@ -153,8 +153,9 @@ def cancel(
 def suspend(
     run_id: RunId,
     message: Annotated[str | None, typer.Option(help="why, recorded on the run")] = None,
-    timeout: Annotated[float, typer.Option(help="seconds it may stay Paused before it fails")]
-    = 3600.0,
+    timeout: Annotated[float | None, typer.Option(
+        help="seconds it may stay Paused before it fails (default an hour, at most a week)")]
+    = None,
 ) -> None:
     """Pause a running flow run at its next task start, until `run resume`.
 
@@ -163,10 +164,10 @@ def suspend(
     """
     from services import control
     from services.core.errors import InvalidInput
-    from services.core.suspension import check_timeout
+    from services.core.suspension import DEFAULT_SUSPEND_TIMEOUT_S, check_timeout
 
     try:
-        check_timeout(timeout)
+        timeout = check_timeout(DEFAULT_SUSPEND_TIMEOUT_S if timeout is None else timeout)
     except InvalidInput as error:
         raise fail(f"--timeout: {error}", EXIT_BAD_INPUT) from None
     store = open_store()

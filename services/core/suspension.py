@@ -24,6 +24,8 @@ from services.core.models import FlowRun, StateType, utcnow
 from services.core.store import Store, decode_run
 
 SUSPEND_FIELD = "suspend_requested"
+# the action's limits (automations.actions) are the same; the SDK, which reads this
+# module, does not load the action schema, and a test keeps the two in step
 DEFAULT_SUSPEND_TIMEOUT_S = 3600.0
 MAX_SUSPEND_TIMEOUT_S = 7 * 24 * 3600.0
 _NOT_SUSPENDABLE = frozenset({StateType.CANCELLING, StateType.COMPLETED, StateType.FAILED,
