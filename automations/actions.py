@@ -30,6 +30,11 @@ FlowRunState = Literal["Scheduled", "Pending", "Running", "Completed", "Failed",
 Source = Literal["inferred", "selected"]
 HttpMethod = Literal["GET", "POST", "PUT", "PATCH", "DELETE"]
 
+# how long a suspended run may stay Paused before it fails: by default, and at most
+# (services.core.suspension mirrors them; a test keeps the two in step)
+DEFAULT_SUSPEND_TIMEOUT_S = 3600.0
+MAX_SUSPEND_TIMEOUT_S = 7 * 24 * 3600.0
+
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]*$"
 DeploymentName = Annotated[str, Field(min_length=1, max_length=200, pattern=NAME_PATTERN)]
 NotifierName = Annotated[str, Field(min_length=1, max_length=200, pattern=NAME_PATTERN)]
@@ -127,6 +132,16 @@ class ResumeFlowRun(_SourcedAction):
 
     type: Literal["resume-flow-run"] = "resume-flow-run"
     flow_run_id: str | None = None
+
+
+class SuspendFlowRun(_SourcedAction):
+    """Pause the run at its next task start (Prefect's suspend), until a resume or
+    `timeout_s` passes (then the run fails)."""
+
+    type: Literal["suspend-flow-run"] = "suspend-flow-run"
+    flow_run_id: str | None = None
+    timeout_s: float = Field(DEFAULT_SUSPEND_TIMEOUT_S, gt=0, le=MAX_SUSPEND_TIMEOUT_S,
+                             allow_inf_nan=False)
 
 
 class RetryFlowRun(_SourcedAction):
@@ -321,15 +336,16 @@ class CallWebhook(_NotificationAction):
 
 
 Action = Annotated[
-    DoNothing | CancelFlowRun | ResumeFlowRun | RetryFlowRun | ChangeFlowRunState | RunDeployment
-    | PauseAutomation | ResumeAutomation | SendNotification | SendEmail | SendSlack
-    | CallWebhook,
+    DoNothing | CancelFlowRun | SuspendFlowRun | ResumeFlowRun | RetryFlowRun
+    | ChangeFlowRunState | RunDeployment | PauseAutomation | ResumeAutomation
+    | SendNotification | SendEmail | SendSlack | CallWebhook,
     Field(discriminator="type"),
 ]
 
-RUN_CONTROL_ACTIONS = (CancelFlowRun, ResumeFlowRun, RetryFlowRun, ChangeFlowRunState,
-                       RunDeployment, PauseAutomation, ResumeAutomation)
+RUN_CONTROL_ACTIONS = (CancelFlowRun, SuspendFlowRun, ResumeFlowRun, RetryFlowRun,
+                       ChangeFlowRunState, RunDeployment, PauseAutomation, ResumeAutomation)
 NOTIFICATION_ACTIONS = (SendNotification, SendEmail, SendSlack, CallWebhook)
-ACTION_TYPES = ("do-nothing", "cancel-flow-run", "resume-flow-run", "retry-flow-run",
+ACTION_TYPES = ("do-nothing", "cancel-flow-run", "suspend-flow-run", "resume-flow-run",
+                "retry-flow-run",
                 "change-flow-run-state", "run-deployment", "pause-automation", "resume-automation", "send-notification",
                 "send-email", "send-slack", "call-webhook")

@@ -16,7 +16,6 @@ _UNSUPPORTED_ACTIONS = {
     "resume-work-queue": "work queues cannot be paused",
     "pause-work-pool": "there are no work pools",
     "resume-work-pool": "there are no work pools",
-    "suspend-flow-run": "a run pauses only from its own code (pause_flow_run), not from outside",
     "declare-incident": "there are no incidents",
 }
 
@@ -34,6 +33,11 @@ class ActionConverter(ConverterBase):
                                f"{_UNSUPPORTED_ACTIONS[kind]}; the action is left out")
             return None
         if kind in ("do-nothing", "cancel-flow-run", "resume-flow-run"):
+            return {"type": kind}
+        if kind == "suspend-flow-run":
+            self.note(path, "'suspend-flow-run' pauses the run at its next task start, and the "
+                            "run keeps its worker while paused; no resume within an hour "
+                            "fails it")
             return {"type": kind}
         if kind == "change-flow-run-state":
             return self.change_state(path, data)

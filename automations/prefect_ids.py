@@ -158,3 +158,42 @@ def unmapped_placeholders(document: dict[str, Any],
     that very name (a deployment or notifier named `prefect-deployment-<uuid>`)."""
     return [FieldError(found.path, found.explain().partition(": ")[2])
             for found in placeholders_in(document) if not names_something(found)]
+
+
+# -- an import request that carries its map ---------------------------------------
+
+# the fields of a request that carries its map with the document (the API's body)
+IMPORT_REQUEST_FIELDS = frozenset({"document", "map", "map_from_prefect"})
+
+
+def is_import_request(data: Any) -> bool:
+    """Whether a parsed body is `{"document": ..., "map": ..., "map_from_prefect": [...]}`
+    rather than a Prefect document itself (whose objects have `trigger` or `deployments`)."""
+    return isinstance(data, dict) and "document" in data and set(data) <= IMPORT_REQUEST_FIELDS
+
+
+def request_names(data: dict[str, Any]) -> dict[str, str]:
+    """The ids an import request maps, as `--map` and `--map-from-prefect` do (a later
+    entry wins: the listings, then the map); InvalidAutomation names each bad entry by its
+    path in the request (`map.<key>`, `map_from_prefect[0][2].id`)."""
+    names: dict[str, str] = {}
+    listings = data.get("map_from_prefect") or []
+    if not isinstance(listings, list):
+        raise InvalidAutomation("", [FieldError(
+            "map_from_prefect", "expected a list of what `prefect ... ls --output json` printed")])
+    for index, listing in enumerate(listings):
+        names.update(_within(f"map_from_prefect[{index}]", names_from_prefect_listing, listing))
+    if data.get("map") is not None:
+        names.update(_within("map", names_from_map, data["map"]))
+    return names
+
+
+def _within(prefix: str, read: Callable[[Any, str], dict[str, str]],
+            document: Any) -> dict[str, str]:
+    try:
+        return read(document, prefix)
+    except InvalidAutomation as error:
+        raise InvalidAutomation("", [
+            FieldError(f"{prefix}.{item.path}" if item.path and not item.path.startswith("[")
+                       else f"{prefix}{item.path}", item.message)
+            for item in error.errors]) from None

@@ -19,7 +19,9 @@ _LABELS = {"prefect.resource.id": "resource.id", "prefect.resource.name": "resou
            "prefect.state-type": "state-type", "prefect.state-message": "state-message",
            "prefect.run-count": "run-count"}
 # Prefect states that flowkeeper reports under another name
-_STATE_ALIASES = {"TimedOut": "Failed", "Cached": "Completed"}
+# Prefect's state names that flowkeeper reports as another state (a suspended run, asked
+# from outside with suspend-flow-run, is Paused here)
+_STATE_ALIASES = {"TimedOut": "Failed", "Cached": "Completed", "Suspended": "Paused"}
 _NAMED_KINDS = ("flow", "deployment", "work-queue", "automation")
 ROLES = frozenset({"flow", "deployment", "tag", "work-queue", "flow-run", "parent-run"})
 # Prefect's work-pool and worker events, as flowkeeper's work-queue and worker events

@@ -35,6 +35,7 @@ from automations.actions import (
     SendEmail,
     SendNotification,
     SendSlack,
+    SuspendFlowRun,
     template_problem,
 )
 from automations.events import Event
@@ -59,7 +60,7 @@ __all__ = [
     "AutomationCreate", "AutomationPublic", "CallWebhook", "CancelFlowRun", "ChangeFlowRunState",
     "CompoundTrigger", "DoNothing", "EventNames", "EventTrigger", "ExpectedDuration",
     "MatchReport", "PauseAutomation", "ResumeAutomation", "ResumeFlowRun", "RetryFlowRun", "RunDeployment",
-    "SendEmail", "SendNotification", "SendSlack", "SequenceTrigger", "Trigger",
+    "SendEmail", "SendNotification", "SendSlack", "SequenceTrigger", "SuspendFlowRun", "Trigger",
     "template_problem",
 ]
 

@@ -20,6 +20,7 @@ from flows.artifacts import create_link_artifact, create_markdown_artifact, crea
 from flows.cache import task_input_hash
 from flows.decorators import Flow, Task, flow, task
 from flows.events import emit_event
+from flows.flow_results import load_flow_result
 from flows.futures import TaskRunFuture, unmapped
 from flows.logs import get_run_logger
 from flows.pause import pause_flow_run
@@ -38,6 +39,7 @@ __all__ = [
     "exponential_backoff",
     "flow",
     "get_run_logger",
+    "load_flow_result",
     "pause_flow_run",
     "task",
     "task_input_hash",

@@ -20,18 +20,25 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 from flows.aio import LOOP_RUN, with_timeout
-from flows.context import FLOW_RUN, LOG_PRINTS, TASK_RUN, FlowRunContext, TaskRunContext
+from flows.context import (
+    FLOW_RUN,
+    LOG_PRINTS,
+    TASK_RUN,
+    FlowRunContext,
+    TaskRunContext,
+    check_cancelled,
+)
 from flows.futures import TaskRunFuture
 from flows.inputs import find_inputs, resolve_futures
 from flows.interrupts import Interrupt
 from flows.policies import timeout_message
 from flows.recorder import TaskRecord, new_task_run, set_task_state
+from flows.suspend import pause_if_suspended, suspend_pending
 from flows.task_engine import (
     ResultKeys,
     attempt_completed,
     attempt_failed,
     cached_result,
-    check_cancelled,
     end_interrupted,
     end_with_error,
 )
@@ -95,6 +102,8 @@ async def run_task_async(flow_ctx: FlowRunContext, record: TaskRecord, task: Tas
     """Run a Pending async task run to its final state on the running loop."""
     try:
         check_cancelled(flow_ctx)
+        if suspend_pending(flow_ctx):  # the wait blocks: off the loop, as pause_flow_run's
+            await asyncio.to_thread(pause_if_suspended, flow_ctx)
         args, kwargs = await _resolved(record, args, kwargs, wait_for)
         task_ctx = TaskRunContext(task, record.run, flow_ctx)
         hit, value, keys = cached_result(flow_ctx, record, task_ctx, args, kwargs)

@@ -20,7 +20,7 @@ from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from flows.interrupts import Interrupt, ThreadGuard
+from flows.interrupts import CancelInterrupt, Interrupt, ThreadGuard
 
 if TYPE_CHECKING:
     import uuid
@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from flows.recorder import TaskRunWrites
     from flows.runtime import Runtime
     from services.core.models import FlowRun, TaskRun
+    from services.core.suspension import Suspension
 
 FLOW_RUN: ContextVar[FlowRunContext | None] = ContextVar("flowkeeper_flow_run", default=None)
 TASK_RUN: ContextVar[TaskRunContext | None] = ContextVar("flowkeeper_task_run", default=None)
@@ -67,6 +68,11 @@ class FlowRunContext:
     active: dict[str, FlowRunContext] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
     terminate_requested: bool = False
+    # a suspension asked from outside (services.core.suspension), as the heartbeat read it,
+    # and the one this run last paused for (flows.suspend)
+    suspend_request: Suspension | None = None
+    suspend_handled: str | None = None
+    suspend_lock: threading.Lock = field(default_factory=threading.Lock)
     # interrupts sent to threads on behalf of this run: (thread id, class)
     sent_interrupts: list[tuple[int, type[Interrupt]]] = field(default_factory=list)
 
@@ -125,6 +131,12 @@ class TaskRunContext:
     @property
     def flow_run(self) -> FlowRun:
         return self.flow_run_context.run
+
+
+def check_cancelled(flow_ctx: FlowRunContext) -> None:
+    """Raise the run's cancellation (the heartbeat sets it when one is requested), if any."""
+    if flow_ctx.cancel_event.is_set():
+        raise (flow_ctx.cancel_class or CancelInterrupt)()
 
 
 def current_flow_run() -> FlowRunContext | None:

@@ -46,6 +46,12 @@ def _check_number(name: str, value: float | None, *, allow_none: bool = True) ->
         raise ValueError(f"{name} must be a number of at least 0, not {value!r}")
 
 
+def _check_serializer(value: str) -> None:
+    if value not in ("json", "pickle"):
+        raise ValueError("result_serializer must be 'json' or 'pickle' (pickle runs code when "
+                         f"read back: use it for your own results), not {value!r}")
+
+
 def _loop_running() -> bool:
     import asyncio
 
@@ -86,10 +92,7 @@ class Task(Generic[P, R]):
                  persist_result: bool | None = None, result_serializer: str = "json",
                  refresh_cache: bool = False) -> None:
         _check_function(fn, "task")
-        if result_serializer not in ("json", "pickle"):
-            raise ValueError("result_serializer must be 'json' or 'pickle' (pickle runs code "
-                             f"when read back: use it for your own results), not "
-                             f"{result_serializer!r}")
+        _check_serializer(result_serializer)
         if not isinstance(retries, int) or retries < 0:
             raise ValueError(f"retries must be an integer of at least 0, not {retries!r}")
         _check_number("retry_jitter_factor", retry_jitter_factor)
@@ -195,8 +198,9 @@ class Flow(Generic[P, R]):
                  retries: int = 0, retry_delay_seconds: float = 0,
                  timeout_seconds: float | None = None, log_prints: bool | None = None,
                  validate_parameters: bool = True, version: str | None = None,
-                 persist_result: bool = False) -> None:
+                 persist_result: bool = False, result_serializer: str = "json") -> None:
         _check_function(fn, "flow")
+        _check_serializer(result_serializer)
         if not isinstance(retries, int) or retries < 0:
             raise ValueError(f"retries must be an integer of at least 0, not {retries!r}")
         _check_number("retry_delay_seconds", retry_delay_seconds, allow_none=False)
@@ -212,7 +216,9 @@ class Flow(Generic[P, R]):
         self.log_prints = log_prints
         self.should_validate_parameters = validate_parameters
         self.version = version
-        self.persist_result = persist_result  # for its tasks that do not say
+        # its own result (load_flow_result), and its tasks' that do not say
+        self.persist_result = persist_result
+        self.result_serializer = result_serializer
         self.entrypoint = _entrypoint(fn)
         self.is_async = inspect.iscoroutinefunction(fn)
         self._signature: inspect.Signature | None = None
@@ -269,8 +275,8 @@ class Flow(Generic[P, R]):
                      tags: Iterable[str] | None = _UNSET, retries: int = _UNSET,
                      retry_delay_seconds: float = _UNSET, timeout_seconds: float | None = _UNSET,
                      log_prints: bool | None = _UNSET, validate_parameters: bool = _UNSET,
-                     version: str | None = _UNSET,
-                     persist_result: bool = _UNSET) -> Flow[P, R]:
+                     version: str | None = _UNSET, persist_result: bool = _UNSET,
+                     result_serializer: str = _UNSET) -> Flow[P, R]:
         """A copy of this flow with some options changed."""
         changes = {key: value for key, value in locals().items()
                    if key != "self" and value is not _UNSET}
@@ -278,7 +284,8 @@ class Flow(Generic[P, R]):
                    "retries": self.retries, "retry_delay_seconds": self.retry_delay_seconds,
                    "timeout_seconds": self.timeout_seconds, "log_prints": self.log_prints,
                    "validate_parameters": self.should_validate_parameters,
-                   "version": self.version, "persist_result": self.persist_result}
+                   "version": self.version, "persist_result": self.persist_result,
+                   "result_serializer": self.result_serializer}
         options.update(changes)
         return Flow(self.fn, **options)
 
@@ -295,7 +302,8 @@ def flow(*, name: str | None = None, description: str | None = None,
          tags: Iterable[str] | None = None, retries: int = 0, retry_delay_seconds: float = 0,
          timeout_seconds: float | None = None, log_prints: bool | None = None,
          validate_parameters: bool = True, version: str | None = None,
-         persist_result: bool = False) -> Callable[[Callable[P, R]], Flow[P, R]]: ...
+         persist_result: bool = False,
+         result_serializer: str = "json") -> Callable[[Callable[P, R]], Flow[P, R]]: ...
 
 
 def flow(__fn: Callable[P, R] | None = None, **options: Any) -> Any:

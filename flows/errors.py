@@ -7,7 +7,7 @@ FlowkeeperError (services.core.errors)
  ├── CancelledRun                          a (sub)flow run was cancelled
  ├── CrashedRun                            a run ended because its process was stopped
  ├── UpstreamFailed                        a task's input came from a task run that did not complete
- ├── ResultNotPersisted                     a persist_result task's result cannot be stored
+ ├── ResultNotPersisted                     a persisted result cannot be stored, or is not there
  └── PauseTimeout (also a TimeoutError)    a paused flow run was not resumed in time
 """
 
@@ -40,7 +40,8 @@ class UpstreamFailed(FlowkeeperError):
 
 
 class ResultNotPersisted(FlowkeeperError):
-    """A task with persist_result=True returned a value that cannot be stored as asked."""
+    """A persist_result task or flow returned a value that cannot be stored as asked, or a
+    flow run's result was asked for and none was persisted."""
 
 
 class PauseTimeout(FlowkeeperError, TimeoutError):

@@ -20,13 +20,13 @@ from typing import TYPE_CHECKING, Any
 
 from flows.context import FLOW_RUN, TASK_RUN, FlowRunContext
 from flows.errors import CancelledRun, CrashedRun, InvalidInput
-from flows.flow_engine import Outcome, execute, flush_or_warn
+from flows.flow_engine import Outcome, execute
 from flows.inputs import find_inputs, track_result
 from flows.interrupts import CancelInterrupt, Interrupt
 from flows.parameters import bind_arguments, call_arguments, jsonable_parameters
 from flows.policies import generate_run_name
 from flows.recorder import new_task_run, set_flow_state, set_task_state
-from flows.runtime import Runtime, get_runtime
+from flows.runtime import Runtime, flush_or_warn, get_runtime
 from services.core.models import FINAL_STATES, WAITING_STATES, FlowRun, StateType
 
 if TYPE_CHECKING:

@@ -28,7 +28,8 @@ from redis import RedisError
 
 from flows.aio import run_coroutine
 from flows.context import FLOW_RUN, LOG_PRINTS, FlowRunContext
-from flows.errors import RunTimeout
+from flows.errors import ResultNotPersisted, RunTimeout
+from flows.flow_results import persist_flow_result
 from flows.heartbeat import Heartbeat, interrupt_thread, parse_cancel_flag, withdraw_interrupts
 from flows.interrupts import (
     CancelInterrupt,
@@ -43,7 +44,7 @@ from flows.logs import run_logger, start_print_capture, stop_print_capture
 from flows.parameters import jsonable
 from flows.policies import timeout_message
 from flows.recorder import TaskRunWrites, create_flow_run, set_flow_state
-from flows.runtime import DEFAULT_FLUSH_TIMEOUT_S, Runtime
+from flows.runtime import flush_or_warn
 from flows.task_runner import end_unstarted
 from services.core import lifeline
 from services.core.models import StateType
@@ -160,6 +161,12 @@ def _attempts(flow: Flow, ctx: FlowRunContext, call_args: tuple, call_kwargs: di
             set_flow_state(ctx, StateType.CRASHED, f"Crashed: {type(error).__name__}", error)
             return Outcome(StateType.CRASHED, error=error)
         _close_task_runner(ctx, completed=True, message="")
+        try:
+            persist_flow_result(ctx, result)
+        except ResultNotPersisted as error:
+            set_flow_state(ctx, StateType.FAILED, str(error), error)
+            logger.error("Flow run failed: %s", error)
+            return Outcome(StateType.FAILED, error=error)
         ctx.run.result_summary = _summary(result)
         set_flow_state(ctx, StateType.COMPLETED)
         return Outcome(StateType.COMPLETED, result=result)
@@ -245,13 +252,6 @@ def _close_task_runner(ctx: FlowRunContext, *, completed: bool, message: str) ->
     ctx.executor = None
     ctx.futures = []
     withdraw_interrupts(ctx)
-
-
-def flush_or_warn(runtime: Runtime) -> None:
-    """Wait for the run's writes; a warning, not an error, when Redis does not answer."""
-    if not runtime.writer.flush(DEFAULT_FLUSH_TIMEOUT_S):
-        log.warning("%d flowkeeper writes are still waiting for Redis; they are sent when it "
-                    "answers (or dropped if this process exits first)", runtime.writer.pending)
 
 
 class _RootProcess:

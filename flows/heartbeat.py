@@ -2,7 +2,8 @@
 
 One daemon thread per top-level flow run. Each `heartbeat_interval_s` it renews
 the heartbeat of the run and of its active subflows (through the writer), and
-reads their `cancel_requested` fields. A run whose flag is set is cancelled in
+reads their `cancel_requested` and `suspend_requested` fields (a suspension is
+honoured at the next task start, flows.suspend). A run whose flag is set is cancelled in
 this process: its cancel event is set (tasks check it before they start, retry
 delays wait on it) and the threads running its code are interrupted (see
 flows.interrupts), so the run ends Cancelled. In an RQ work horse it also checks
@@ -24,6 +25,7 @@ from flows.context import FlowRunContext
 from flows.interrupts import CancelInterrupt, Interrupt, interrupt_class
 from services.core.lifeline import DEATH_SIGNAL, parent_gone
 from services.core.store import heartbeat_ops
+from services.core.suspension import SUSPEND_FIELD, Suspension
 
 log = logging.getLogger("flowkeeper.sdk")
 
@@ -96,17 +98,21 @@ class Heartbeat:
                 heartbeat_ops(pipe, runtime.keys, run_id, written, timeout_s)
 
         runtime.writer.submit(renew)
-        for ctx, requested in zip(runs, self._cancel_flags(run_ids), strict=True):
-            if requested is not None and not ctx.cancel_event.is_set():
-                ctx.run.cancel_requested = requested
+        for ctx, (cancel, suspend) in zip(runs, self._requests(run_ids), strict=True):
+            if cancel is not None and not ctx.cancel_event.is_set():
+                ctx.run.cancel_requested = cancel
                 request_cancel(ctx, CANCEL_MESSAGE)
+            ctx.suspend_request = suspend  # honoured at the next task start (flows.suspend)
 
-    def _cancel_flags(self, run_ids: list[str]) -> list[datetime | None]:
+    def _requests(self, run_ids: list[str]) -> list[tuple[datetime | None,
+                                                           Suspension | None]]:
+        """What each run's record asks: a cancellation, a suspension."""
         runtime = self.root.runtime
         pipe = runtime.client.pipeline(transaction=False)
         for run_id in run_ids:
-            pipe.hget(runtime.keys.flow_run(run_id), "cancel_requested")
-        return [parse_cancel_flag(raw) for raw in pipe.execute()]
+            pipe.hmget(runtime.keys.flow_run(run_id), ["cancel_requested", SUSPEND_FIELD])
+        return [(parse_cancel_flag(cancel), Suspension.parse(suspend))
+                for cancel, suspend in pipe.execute()]
 
 
 def describe_failure(error: BaseException) -> str:

@@ -78,7 +78,16 @@ class ParameterModel:
         checked = {name: value for name, value in parameters.items()
                    if name in model.model_fields}
         try:
-            validated = model.model_validate(checked)
+            try:
+                validated = model.model_validate(checked)
+            except ValidationError as error:
+                huge = {item["loc"][0] for item in error.errors()
+                        if item["type"] == "int_parsing_size" and item["loc"]}
+                if not huge:
+                    raise
+                checked = {name: _huge_floats_as_ints(value) if name in huge else value
+                           for name, value in checked.items()}
+                validated = model.model_validate(checked)
         except ValidationError as error:
             first = error.errors()[0]
             name = ".".join(str(part) for part in first["loc"]) or "?"
@@ -126,6 +135,24 @@ class ParameterModel:
                                        **_safe_field_names({n: (Any, d) for n, (_, d)
                                                            in fields.items()}))
         return self._model
+
+
+# pydantic reads a float as an int only within 64 bits; past them it refuses even an
+# integral float (2.0**63), which JSON Schema, and so the recorded schema, takes as an integer
+_INT64_LIMIT = 2.0**63
+
+
+def _huge_floats_as_ints(value: Any) -> Any:
+    """`value` with each float past 64 bits (all of them integral) as the int it equals, so
+    that what the parameter schema accepts, the flow accepts; a float parameter reads the
+    same number back."""
+    if isinstance(value, float) and math.isfinite(value) and abs(value) >= _INT64_LIMIT:
+        return int(value)
+    if isinstance(value, dict):
+        return {key: _huge_floats_as_ints(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_huge_floats_as_ints(item) for item in value]
+    return value
 
 
 def parameter_schema(fn: Callable[..., Any]) -> dict[str, Any]:

@@ -1,8 +1,9 @@
-"""Persisted task results (`persist_result=True`): files under FLOWKEEPER_HOME/results.
+"""Persisted results (`persist_result=True`): files under FLOWKEEPER_HOME/results.
 
-A persisted result is found again by the flow run's lineage (the first run of a
+A persisted task result is found again by the flow run's lineage (the first run of a
 chain of retries), the task and its inputs: so a retry of a flow run, in this
 process or from a deployment in another one, skips the task runs that completed.
+A flow's own result is kept by its run id (flows.flow_results: load_flow_result).
 
 Implementation notes:
 - JSON by default, for values that come back equal from JSON; anything else is
@@ -42,14 +43,20 @@ def result_key(lineage: str, task_key: str, code: str, parameters: dict[str, Any
     return None if inputs is None else f"{lineage}-{inputs}"
 
 
-def serialize(value: Any, serializer: str, task_name: str) -> bytes:
-    """The bytes of a result, or ResultNotPersisted saying why not and what to do."""
+def flow_result_key(flow_run_id: str) -> str:
+    """Where a flow run's own result is kept (persist_result on the flow)."""
+    return f"flow-run-{flow_run_id}"
+
+
+def serialize(value: Any, serializer: str, owner: str) -> bytes:
+    """The bytes of a result, or ResultNotPersisted saying why not and what to do; `owner`
+    names whose result it is (`task 'extract'`, `flow 'etl'`)."""
     kind = type(value).__name__
     if serializer == "pickle":
         try:
             body = pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
         except Exception as error:  # noqa: BLE001 - pickling runs the value's own code
-            raise ResultNotPersisted(f"the result of task '{task_name}' ({kind}) cannot be "
+            raise ResultNotPersisted(f"the result of {owner} ({kind}) cannot be "
                                      f"pickled: {error}") from None
     else:
         try:
@@ -59,11 +66,11 @@ def serialize(value: Any, serializer: str, task_name: str) -> bytes:
             faithful = False
         if not faithful:
             raise ResultNotPersisted(
-                f"the result of task '{task_name}' ({kind}) does not round-trip through JSON; "
+                f"the result of {owner} ({kind}) does not round-trip through JSON; "
                 "return JSON data (dict, list, str, number, bool, None), or pass "
                 "result_serializer='pickle' to persist it with pickle")
     if len(body) > MAX_RESULT_BYTES:
-        raise ResultNotPersisted(f"the result of task '{task_name}' is {len(body)} bytes, over "
+        raise ResultNotPersisted(f"the result of {owner} is {len(body)} bytes, over "
                                  f"the {MAX_RESULT_BYTES} bytes a persisted result may take; "
                                  "write large data to a file and return its path")
     return body

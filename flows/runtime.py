@@ -74,6 +74,13 @@ _runtime: Runtime | None = None
 _atexit_registered = False
 
 
+def flush_or_warn(runtime: Runtime) -> None:
+    """Wait for the run's writes; a warning, not an error, when Redis does not answer."""
+    if not runtime.writer.flush(DEFAULT_FLUSH_TIMEOUT_S):
+        log.warning("%d flowkeeper writes are still waiting for Redis; they are sent when it "
+                    "answers (or dropped if this process exits first)", runtime.writer.pending)
+
+
 def configure(settings: Settings, client: redis.Redis | None = None) -> Runtime:
     """Point the SDK at an installation (the worker, tests); returns the runtime in use."""
     global _runtime

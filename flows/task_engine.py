@@ -18,15 +18,23 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from flows.aio import run_coroutine, with_timeout
-from flows.context import FLOW_RUN, LOG_PRINTS, TASK_RUN, FlowRunContext, TaskRunContext
+from flows.context import (
+    FLOW_RUN,
+    LOG_PRINTS,
+    TASK_RUN,
+    FlowRunContext,
+    TaskRunContext,
+    check_cancelled,
+)
 from flows.errors import UpstreamFailed
 from flows.inputs import find_inputs, resolve_futures, track_result
-from flows.interrupts import CancelInterrupt, Interrupt, ThreadGuard, TimeLimit
+from flows.interrupts import Interrupt, ThreadGuard, TimeLimit
 from flows.logs import run_logger, start_print_capture, stop_print_capture
 from flows.parameters import bind_arguments
 from flows.policies import retry_delay, timeout_message
 from flows.recorder import TaskRecord, new_task_run, set_task_state
 from flows.results import result_key, serialize
+from flows.suspend import pause_if_suspended
 from services.core.models import FINAL_STATES, StateType
 
 if TYPE_CHECKING:
@@ -69,6 +77,7 @@ def run_task(flow_ctx: FlowRunContext, record: TaskRecord, task: Task, args: tup
     """Run a Pending task run to its final state; returns the result or raises its error."""
     try:
         check_cancelled(flow_ctx)
+        pause_if_suspended(flow_ctx)
         if has_futures:
             args, kwargs = resolve_futures(record, args, kwargs, wait_for)
         task_ctx = TaskRunContext(task, record.run, flow_ctx)
@@ -154,7 +163,7 @@ def attempt_completed(flow_ctx: FlowRunContext, record: TaskRecord, task: Task, 
                       keys: ResultKeys) -> None:
     """Record a completed attempt; a result that cannot be persisted as asked fails it."""
     if keys.persisted is not None:
-        body = serialize(result, task.result_serializer, task.name)
+        body = serialize(result, task.result_serializer, f"task '{task.name}'")
         flow_ctx.runtime.results.put(keys.persisted, body, task.result_serializer)
     set_task_state(record, StateType.COMPLETED)
     track_result(flow_ctx, record.run.id, result)
@@ -225,11 +234,6 @@ def _wait(flow_ctx: FlowRunContext, guard: ThreadGuard, seconds: float) -> None:
         finally:
             guard.leave()
     check_cancelled(flow_ctx)
-
-
-def check_cancelled(flow_ctx: FlowRunContext) -> None:
-    if flow_ctx.cancel_event.is_set():
-        raise (flow_ctx.cancel_class or CancelInterrupt)()
 
 
 def _log_failure(flow_ctx: FlowRunContext, record: TaskRecord, error: BaseException) -> None:

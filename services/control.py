@@ -61,6 +61,11 @@ from services.core.queues import (
 )
 from services.core.run_events import task_run_event
 from services.core.store import Store, task_run_ops
+from services.core.suspension import (
+    DEFAULT_SUSPEND_TIMEOUT_S,
+    clear_suspend_request,
+    request_suspend,
+)
 
 log = logging.getLogger("flowkeeper.control")
 
@@ -308,12 +313,21 @@ def cancel_flow_run(store: Store, run_id: str, message: str | None = None) -> Fl
         # the run moved between the read and the transition: decide again
 
 
+def suspend_flow_run(store: Store, run_id: str, message: str | None = None,
+                     timeout_s: float = DEFAULT_SUSPEND_TIMEOUT_S) -> FlowRun:
+    """Ask a run to pause at its next task start (Prefect's suspend), for at most
+    `timeout_s`; it goes on when resumed (`resume_flow_run`). Returns the run as it is
+    now: it moves to Paused when its process sees the request (services.core.suspension)."""
+    return request_suspend(store, run_id, message, timeout_s)
+
+
 def resume_flow_run(store: Store, run_id: str, message: str | None = None) -> FlowRun:
-    """Resume a run that paused itself (pause_flow_run): Resuming now, Running when its
-    process sees it (within the SDK's poll interval)."""
+    """Resume a run that paused itself (pause_flow_run) or was suspended: Resuming now,
+    Running when its process sees it (within the SDK's poll interval)."""
     resumed = store.transition(run_id, StateType.RESUMING, message or "resume requested",
                                allowed_from={StateType.PAUSED})
     if resumed is not None:
+        clear_suspend_request(store, run_id)
         return resumed
     run = store.require_flow_run(run_id)
     if run.state is StateType.RESUMING:

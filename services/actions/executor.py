@@ -44,6 +44,7 @@ from automations.schema import (
     ResumeFlowRun,
     RetryFlowRun,
     RunDeployment,
+    SuspendFlowRun,
 )
 from automations.state import EventRef
 from automations.templates import render_value
@@ -253,6 +254,18 @@ def _resume(context: ActionContext) -> Result:
                   {"target_flow_run_id": run_id})
 
 
+def _suspend(context: ActionContext) -> Result:
+    run_id = _target_run(context)
+    run = context.store.require_flow_run(run_id)
+    if run.state.is_final or run.state in (StateType.CANCELLING, StateType.PAUSED):
+        return Result("skipped", f"flow run {run.name} is {run.state.value}; there is nothing "
+                                 "to suspend", {"target_flow_run_id": run_id})
+    run = control.suspend_flow_run(context.store, run_id, f"suspended {context.by()}",
+                                   context.action.timeout_s)
+    return Result("done", f"flow run {run.name} pauses at its next task start (for at most "
+                          f"{context.action.timeout_s:g} s)", {"target_flow_run_id": run_id})
+
+
 def _retry(context: ActionContext) -> Result:
     run_id = _target_run(context)
     retry = control.retry_flow_run(context.store, run_id, max_retries=context.action.max_retries)
@@ -301,6 +314,7 @@ def _set_enabled(enabled: bool) -> Callable[[ActionContext], Result]:
 _HANDLERS: dict[type, Callable[[ActionContext], Result]] = {
     DoNothing: lambda _context: Result("done", "nothing to do"),
     CancelFlowRun: _cancel,
+    SuspendFlowRun: _suspend,
     ResumeFlowRun: _resume,
     RetryFlowRun: _retry,
     ChangeFlowRunState: _change_state,

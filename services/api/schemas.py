@@ -19,6 +19,7 @@ from services.core.models import (
     Tags,
     TaskRun,
 )
+from services.core.suspension import DEFAULT_SUSPEND_TIMEOUT_S, MAX_SUSPEND_TIMEOUT_S
 
 # Ids of runs, notifications and silences are uuids (or a prefix of one, as people type
 # them); they become part of Redis key names, so a ':' must never reach the store (an id
@@ -71,6 +72,16 @@ class CancelRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     message: str | None = Field(None, max_length=2_000)
+
+
+class SuspendRequest(BaseModel):
+    """Why a run is suspended, and how long it may stay Paused before it fails."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    message: str | None = Field(None, max_length=2_000)
+    timeout_s: float = Field(DEFAULT_SUSPEND_TIMEOUT_S, gt=0, le=MAX_SUSPEND_TIMEOUT_S,
+                             allow_inf_nan=False)
 
 
 class RunDeploymentRequest(BaseModel):

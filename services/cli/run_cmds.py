@@ -1,4 +1,5 @@
-"""`flowkeeper run ...`: list, inspect, follow, cancel, resume, retry and wait for flow runs."""
+"""`flowkeeper run ...`: list, inspect, follow, cancel, suspend, resume, retry and wait for
+flow runs."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ if TYPE_CHECKING:
     from services.core.models import FlowRun, LogRecord
     from services.core.store import Store
 
-app = typer.Typer(help="Flow runs: list, show, logs, cancel, resume, retry, wait.", no_args_is_help=True)
+app = typer.Typer(help="Flow runs: list, show, logs, cancel, suspend, resume, retry, wait.", no_args_is_help=True)
 
 RunId = Annotated[str, typer.Argument(metavar="ID", help="flow run id, or a unique prefix of it")]
 FOLLOW_POLL_S = 0.5
@@ -148,12 +149,42 @@ def cancel(
     console().print(f"flow run {plain(run.name)} ({run.id}) is {run.state.value}")
 
 
+@app.command("suspend")
+def suspend(
+    run_id: RunId,
+    message: Annotated[str | None, typer.Option(help="why, recorded on the run")] = None,
+    timeout: Annotated[float | None, typer.Option(
+        help="seconds it may stay Paused before it fails (default an hour, at most a week)")]
+    = None,
+) -> None:
+    """Pause a running flow run at its next task start, until `run resume`.
+
+    Its process sees the request within a heartbeat; the run keeps its worker while
+    Paused, and fails if it is not resumed within --timeout.
+    """
+    from services import control
+    from services.core.errors import InvalidInput
+    from services.core.suspension import DEFAULT_SUSPEND_TIMEOUT_S, check_timeout
+
+    try:
+        timeout = check_timeout(DEFAULT_SUSPEND_TIMEOUT_S if timeout is None else timeout)
+    except InvalidInput as error:
+        raise fail(f"--timeout: {error}", EXIT_BAD_INPUT) from None
+    store = open_store()
+    run = control.suspend_flow_run(store, store.find_flow_run(run_id).id, message, timeout)
+    if run.state.value == "Paused":
+        console().print(f"flow run {plain(run.name)} ({run.id}) is already Paused")
+        return
+    console().print(f"flow run {plain(run.name)} ({run.id}) is {run.state.value}; it pauses at "
+                    "its next task start")
+
+
 @app.command("resume")
 def resume(
     run_id: RunId,
     message: Annotated[str | None, typer.Option(help="why, recorded on the run")] = None,
 ) -> None:
-    """Resume a flow run that paused itself (pause_flow_run): it goes on Running."""
+    """Resume a flow run that paused itself (pause_flow_run) or was suspended."""
     from services import control
 
     store = open_store()

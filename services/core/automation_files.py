@@ -14,7 +14,12 @@ from automations.documents import DOCUMENT_SUFFIXES, load_document_file, parse_d
 from automations.errors import FieldError, InvalidAutomation
 from automations.loading import duplicate_names, load_located_file
 from automations.prefect_batch import file_names
-from automations.prefect_ids import names_from_map, names_from_prefect_listing
+from automations.prefect_ids import (
+    is_import_request,
+    names_from_map,
+    names_from_prefect_listing,
+    request_names,
+)
 from automations.prefect_import import ImportResult
 from services.core.automation_store import ApplyResult, AutomationStore, NotifierCheck
 from services.core.errors import InvalidInput
@@ -48,9 +53,20 @@ def apply_files(store: AutomationStore, paths: Iterable[str | Path], *,
             for source, automations in loaded for located in automations]
 
 
-def read_prefect_document(text: str, name: str) -> Any:
-    """A Prefect export (JSON) or a prefect.yaml (YAML) as parsed data; errors name the line."""
-    return parse_document(text, name)
+def read_import_request(text: str, name: str) -> tuple[Any, dict[str, str]]:
+    """A Prefect document and the ids to resolve in it, from a body that is the document
+    itself, or `{"document": ..., "map": ..., "map_from_prefect": [...]}` whose document may
+    be the text of a prefect.yaml; errors name the field path (`document`, `map.<key>`)."""
+    data = parse_document(text, name)
+    if not is_import_request(data):
+        return data, {}
+    document = data["document"]
+    if isinstance(document, str):
+        try:
+            document = parse_document(document, "prefect.yaml")  # YAML reads JSON too
+        except InvalidAutomation as error:
+            raise InvalidAutomation("", [FieldError("document", str(error))]) from None
+    return document, request_names(data)
 
 
 def read_id_map(maps: Iterable[Path] = (), prefect_listings: Iterable[Path] = ()) -> dict[str, str]:

@@ -4,8 +4,8 @@ connection RQ needs.
 
 Three kinds of job, three queues, so that no kind waits behind another:
 - flow runs go to their deployment's work queue (`default` unless it names one);
-- run control (cancel, retry, change state, run a deployment, pause or resume an
-  automation) goes to `control`, which a worker of its own serves: a cancel never
+- run control (cancel, suspend, resume, retry, change state, run a deployment, pause or
+  resume an automation) goes to `control`, which a worker of its own serves: a cancel never
   waits behind a notification to a provider that hangs;
 - notifications go to `notify`, served by a pool of workers (`notify_workers`), each
   delivery bounded by its notifier's own timeout.

@@ -47,3 +47,21 @@ def deaf_sleeper(pid_file: str, seconds: float = 60.0) -> None:
 
 def not_a_flow(x: int) -> int:
     return x
+
+
+@task
+def step(name: str) -> str:
+    return name
+
+
+@flow(name="gated")
+def gated(wait_s: float = 30.0) -> list[str]:
+    """One task; then, once the run's heartbeat has read a suspension asked from outside,
+    another task, whose start pauses the run."""
+    from flows.context import FLOW_RUN
+    from tests.conftest import wait_until
+
+    first = step("first")
+    ctx = FLOW_RUN.get()
+    wait_until(lambda: ctx.suspend_request is not None, wait_s, message="a suspension")
+    return [first, step("second")]

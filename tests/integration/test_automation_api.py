@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 import pytest
+import yaml
 
 from services.api import create_app
 from services.api.routes import automations as automation_routes
@@ -193,6 +194,46 @@ def test_import_prefect_answers_per_automation_of_a_list(api):
         "prefect-deployment-d0e1f2a3-1111-4111-8111-abcdefabcdef"
     assert "add `d0e1f2a3-1111-4111-8111-abcdefabcdef: <deployment name>`" in \
         retrain["placeholders"][0]
+
+
+def test_import_prefect_resolves_ids_with_the_map_the_cli_takes(api):
+    fixtures = Path(__file__).parent.parent / "fixtures" / "prefect"
+    export = json.loads((fixtures / "automations.json").read_text())
+    listings = [json.loads((fixtures / f"{name}.json").read_text())
+                for name in ("deployments", "work_queues", "blocks")]
+    names = yaml.safe_load((fixtures / "map.yaml").read_text())
+
+    mapped = api.post("/api/automations/import-prefect", json={
+        "document": export, "map": names, "map_from_prefect": listings}).json()
+    map_only = api.post("/api/automations/import-prefect", json={
+        "document": export, "map": {"d0e1f2a3-1111-4111-8111-abcdefabcdef": "taxi-training"}})
+    as_yaml_text = api.post("/api/automations/import-prefect", json={
+        "document": "deployments:\n- name: taxi-training\n  triggers:\n"
+                    "  - expect: [prefect.flow-run.Failed]\n", "map": {}})
+
+    assert [item["status"] for item in mapped["results"]] == [
+        "converted", "converted", "converted", "converted", "converted", "refused"]
+    assert mapped["results"][1]["automation"]["actions"][0]["deployment"] == "taxi-training"
+    assert map_only.json()["results"][1]["automation"]["actions"][0]["deployment"] == \
+        "taxi-training"
+    assert as_yaml_text.json()["ok"] is True
+
+
+@pytest.mark.parametrize("body, loc", [
+    ({"document": {}, "map": {"not-a-uuid": "x"}}, ["body", "map", "not-a-uuid"]),
+    ({"document": {}, "map": {"d0e1f2a3-1111-4111-8111-abcdefabcdef": ""}},
+     ["body", "map", "d0e1f2a3-1111-4111-8111-abcdefabcdef"]),
+    ({"document": {}, "map": ["x"]}, ["body", "map"]),
+    ({"document": {}, "map_from_prefect": [[{"id": "x", "name": "y", "flow_id": "z",
+                                             "entrypoint": "a.py:f"}]]},
+     ["body", "map_from_prefect", 0, 0, "id"]),
+    ({"document": "deployments: [", "map": {}}, ["body", "document"]),
+])
+def test_import_prefect_refuses_a_bad_map_naming_its_entry(api, body, loc):
+    response = api.post("/api/automations/import-prefect", json=body)
+
+    assert response.status_code == 422
+    assert response.json()["errors"][0]["loc"] == loc
 
 
 def test_firings_explain_and_backtest_of_an_automation(api, settings, store):

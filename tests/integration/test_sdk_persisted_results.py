@@ -1,12 +1,13 @@
 """persist_result=True: task results kept under FLOWKEEPER_HOME/results, so a retry
 of a flow run (in this process, or a retried deployment run in another) skips the
-task runs that completed; refresh_cache=True runs them again."""
+task runs that completed; refresh_cache=True runs them again. A flow that persists
+results keeps its own, which load_flow_result reads back by run id."""
 
 from __future__ import annotations
 
 import pytest
 
-from flows import flow, task
+from flows import flow, load_flow_result, runtime, task
 from flows.errors import ResultNotPersisted
 from flows.results import MAX_RESULT_BYTES
 from services.core.models import FlowRun, StateType
@@ -106,4 +107,55 @@ def test_a_result_over_the_size_limit_is_refused():
     from flows.results import serialize
 
     with pytest.raises(ResultNotPersisted, match="bytes a persisted result may take"):
-        serialize("x" * (MAX_RESULT_BYTES + 1), "json", "big")
+        serialize("x" * (MAX_RESULT_BYTES + 1), "json", "task 'big'")
+
+
+@flow(name="persisted-etl", persist_result=True)
+def persisted_etl(day: str = "2026-01-01") -> dict:
+    return {"day": day, "loaded": load(extract(day))}
+
+
+def test_a_retried_run_of_a_persisting_flow_skips_done_tasks_and_keeps_its_result(
+        sdk, settings, redis_client):
+    CALLS.clear()
+    FAIL_LOAD[:] = [True]
+    first = sdk.store.create_flow_run(
+        FlowRun(name="first", flow_name="persisted-etl", deployment="etl"),
+        [StateType.SCHEDULED, StateType.PENDING])
+    assert persisted_etl.run_existing(first.id) is StateType.FAILED
+    retry = sdk.store.create_flow_run(
+        FlowRun(name="retry", flow_name="persisted-etl", deployment="etl",
+                retry_of=first.id, lineage_root=first.id),
+        [StateType.SCHEDULED, StateType.PENDING])
+
+    assert persisted_etl.run_existing(retry.id) is StateType.COMPLETED
+    assert CALLS == {"extract": 1, "load": 2}  # the flow's persist_result covers its tasks
+    assert sdk.task_runs_by_name(retry.id)["extract-1"].cached
+    runtime.configure(settings, redis_client)  # as another process of the installation would
+    assert load_flow_result(retry.id) == {"day": "2026-01-01", "loaded": 3}
+    with pytest.raises(ResultNotPersisted, match=f"flow run '{first.id}' has no persisted"):
+        load_flow_result(first.id)
+
+
+def test_a_flow_result_that_cannot_be_stored_fails_the_run_saying_why(sdk):
+    @flow(name="returns-a-set", persist_result=True)
+    def returns_a_set() -> set:
+        return {1, 2}
+
+    @flow(name="pickles-a-set", persist_result=True, result_serializer="pickle")
+    def pickles_a_set() -> set:
+        return {1, 2}
+
+    with pytest.raises(ResultNotPersisted, match="the result of flow 'returns-a-set' \\(set\\)"):
+        returns_a_set()
+    failed = sdk.only_run("returns-a-set")
+    assert failed.state is StateType.FAILED and "result_serializer='pickle'" in \
+        failed.state_message
+    assert pickles_a_set() == {1, 2}
+    assert load_flow_result(sdk.only_run("pickles-a-set").id) == {1, 2}
+
+
+def test_a_flow_that_does_not_persist_has_no_result_to_load(sdk):
+    assert etl.with_options(retries=0)() == 3
+    with pytest.raises(ResultNotPersisted, match="did not say persist_result=True"):
+        load_flow_result(sdk.only_run("persisting-etl").id)

@@ -146,6 +146,35 @@ def test_cancel_and_retry_from_the_page(app, store):
     assert "Retried from" in page
 
 
+def test_suspend_and_resume_from_the_page(app, store):
+    from services.core.suspension import SUSPEND_FIELD
+
+    run = make_run(store, states=(StateType.PENDING, StateType.RUNNING))
+    browser = signed_in_client(app, Scope.RUN)
+    running_page = browser.get(f"/runs/{run.id}").text
+    token = csrf_token(browser, f"/runs/{run.id}")
+
+    suspended = browser.post(f"/runs/{run.id}/suspend", data={"csrf_token": token},
+                             follow_redirects=False)
+    asked = store.client.hget(store.keys.flow_run(run.id), SUSPEND_FIELD)
+    store.transition(run.id, StateType.PAUSED, "Suspended")  # as the run's process does
+    paused_page = browser.get(f"/runs/{run.id}").text
+    resumed = browser.post(f"/runs/{run.id}/resume", data={"csrf_token": token},
+                           follow_redirects=False)
+    store.transition(run.id, StateType.RUNNING, "Resumed")
+    again = browser.post(f"/runs/{run.id}/resume", data={"csrf_token": token},
+                         follow_redirects=False)
+
+    assert 'data-testid="resume" disabled' in running_page
+    assert "the run is Running, not Paused" in running_page
+    assert 'data-testid="suspend" disabled' not in running_page
+    assert suspended.status_code == 303 and "suspended from the web page" in asked
+    assert 'data-testid="suspend" disabled' in paused_page
+    assert 'data-testid="resume" disabled' not in paused_page
+    assert resumed.status_code == 303
+    assert again.status_code == 409 and "only a Paused run can be resumed" in again.text
+
+
 def test_retry_of_a_run_still_going_is_disabled_with_the_reason(app, store):
     run = make_run(store, states=(StateType.PENDING, StateType.RUNNING))
     browser = signed_in_client(app, Scope.RUN)

@@ -20,7 +20,7 @@ from services.engine import Engine
 from services.scheduler.queue_readiness import check_queue_readiness
 from services.worker.presence import announce_worker
 from tests.conftest import wait_until
-from tests.integration.control_helpers import with_settings
+from tests.integration.control_helpers import deploy_elsewhere, with_settings
 from tests.integration.worker_processes import WorkerProcess
 
 PRESENCE_TTL_S = 1.0
@@ -50,6 +50,8 @@ def test_a_worker_announces_its_start_and_its_stop(fast_presence, tmp_path):
         (started,) = wait_until(lambda: events(store, "worker.started"), 30,
                                 message="worker.started")
         wait_until(lambda: listening(store, "w-polite"), 30, message="RQ's work loop")
+        served_at = utcnow()
+        assert check_queue_readiness(store, served_at) == 1  # work-queue.ready
         os.kill(worker.pid, signal.SIGTERM)
         (stopped,) = wait_until(lambda: events(store, "worker.stopped"), 30,
                                 message="worker.stopped")
@@ -60,9 +62,14 @@ def test_a_worker_announces_its_start_and_its_stop(fast_presence, tmp_path):
     assert started.related == [{"resource.id": "work-queue.training",
                                 "resource.name": "training", "resource.role": "work-queue"}]
     assert stopped.payload["reason"] == "stopped"
-    # the worker said so itself: the scheduler has nothing left to announce
+    # the worker said so itself: the scheduler has nothing left to announce, until its queue
+    # has been without a worker for the delay
     assert check_queue_readiness(store, utcnow()) == 0
     assert events(store, "worker.stopped") == [stopped]
+    assert check_queue_readiness(store, served_at + timedelta(seconds=61)) == 1
+    (not_ready,) = events(store, "work-queue.not-ready")
+    assert not_ready.resource["resource.id"] == "work-queue.training"
+    assert not_ready.payload["never_served"] is False
 
 
 def test_the_only_worker_of_a_queue_killed_makes_it_not_ready_and_fires_an_automation(
@@ -153,3 +160,68 @@ def test_a_worker_that_cannot_reach_redis_runs_unannounced(settings, caplog):
     announce_stop()  # nothing to announce, and no error either
 
     assert "worker w-inline: could not announce itself" in caplog.text
+
+
+class _GpuWorker:
+    """A worker that serves the queue the deployment below names."""
+
+    name = "w-gpu"
+
+    def queue_names(self) -> list[str]:
+        return ["gpu"]
+
+
+def test_a_queue_a_deployment_names_that_never_had_a_worker_becomes_not_ready(
+        fast_presence, automations):
+    store = fast_presence
+    automations.apply(AutomationCreate.model_validate({
+        "name": "gpu-queue-never-served",
+        "trigger": {"match": {"resource.id": "work-queue.gpu"},
+                    "expect": ["work-queue.not-ready"]},
+        "actions": [{"type": "do-nothing"}]}))
+    engine = Engine(store.settings, store.client, consumer="queue-test")
+    deploy_elsewhere(store, "fine-tune", work_queue="gpu")
+    start = utcnow()
+
+    first = check_queue_readiness(store, start)
+    too_soon = check_queue_readiness(store, start + timedelta(seconds=59))
+    down = check_queue_readiness(store, start + timedelta(seconds=61))
+    once = check_queue_readiness(store, start + timedelta(seconds=90))
+
+    assert (first, too_soon, down, once) == (0, 0, 1, 0)
+    (not_ready,) = events(store, "work-queue.not-ready")
+    assert not_ready.resource == {"resource.id": "work-queue.gpu", "resource.name": "gpu"}
+    assert not_ready.payload["never_served"] is True
+    assert not_ready.payload["last_live"] is None
+    assert not_ready.payload["waiting_since"] == start.isoformat()
+    engine.run_until_idle()
+    (firing,) = automations.firings(automations.require("gpu-queue-never-served").id)
+    assert firing is not None
+
+    announce_stop = announce_worker(store.settings, _GpuWorker())
+    try:
+        served = check_queue_readiness(store, start + timedelta(seconds=100))
+    finally:
+        announce_stop()
+    assert served == 1
+    (ready,) = events(store, "work-queue.ready")
+    assert ready.resource["resource.id"] == "work-queue.gpu"
+    assert ready.payload["never_served"] is False
+
+
+def test_a_queue_first_served_before_its_delay_is_announced_ready_and_never_not_ready(
+        fast_presence):
+    store = fast_presence
+    deploy_elsewhere(store, "fine-tune", work_queue="gpu")
+    start = utcnow()
+    assert check_queue_readiness(store, start) == 0
+
+    announce_stop = announce_worker(store.settings, _GpuWorker())
+    try:
+        served = check_queue_readiness(store, start + timedelta(seconds=30))
+        later = check_queue_readiness(store, start + timedelta(seconds=45))
+    finally:
+        announce_stop()
+
+    assert (served, later) == (1, 0)
+    assert events(store, "work-queue.not-ready") == []

@@ -149,7 +149,7 @@ def test_the_stuck_run_template_imports_cleanly_and_behaves_like_prefect():
     assert expire(trigger, opened.state, EPOCH + 600).firings
 
 
-def test_actions_without_an_equivalent_are_left_out_with_a_problem():
+def test_actions_without_an_equivalent_are_left_out_and_suspend_maps_to_a_pause():
     document = copy.deepcopy(CANCEL_LONG_RUNS)
     document["trigger"]["posture"] = "Reactive"
     document["trigger"]["after"] = []
@@ -170,11 +170,13 @@ def test_actions_without_an_equivalent_are_left_out_with_a_problem():
         "the action is left out",
         "actions[2].job_variables: flowkeeper deployments take no job variables; they are left "
         "out",
-        "actions[3]: 'suspend-flow-run' has no flowkeeper equivalent: a run pauses only from "
-        "its own code (pause_flow_run), not from outside; the action is left out",
     ]
-    state, run, resume = result.automation.actions
+    state, run, suspend, resume = result.automation.actions
+    assert (suspend.type, suspend.source, suspend.timeout_s) == ("suspend-flow-run", "inferred",
+                                                                 3600)
     assert resume.type == "resume-flow-run"
+    assert any(note.startswith("actions[3]: 'suspend-flow-run' pauses the run at its next task "
+                               "start") for note in result.notes)
     assert (state.state, state.message) == ("Failed", "stuck")
     assert isinstance(run, RunDeployment) and run.deployment == "taxi-training"
     assert run.parameters == {"month": "2023-03"}
@@ -216,7 +218,7 @@ def test_events_labels_and_resources_flowkeeper_lacks_are_problems():
     document = copy.deepcopy(CANCEL_LONG_RUNS)
     document["trigger"].update({
         "posture": "Reactive", "after": [], "within": "PT1H", "threshold": 2,
-        "expect": ["prefect.flow-run.Suspended", "prefect.flow-run.TimedOut",
+        "expect": ["prefect.flow-run.AwaitingConcurrencySlot", "prefect.flow-run.TimedOut",
                    "prefect.work-pool.paused", "etl.table-missing"],
         "match_related": [{"prefect.resource.role": "variable"},
                           {"prefect.work-pool.type": "kubernetes"}],
@@ -227,8 +229,8 @@ def test_events_labels_and_resources_flowkeeper_lacks_are_problems():
         "related resources",
         "trigger.match_related[1].prefect.work-pool.type: label 'prefect.work-pool.type': "
         "flowkeeper events carry no such label",
-        "trigger.expect: 'prefect.flow-run.Suspended': flowkeeper runs never enter the Suspended "
-        "state",
+        "trigger.expect: 'prefect.flow-run.AwaitingConcurrencySlot': flowkeeper runs never enter "
+        "the AwaitingConcurrencySlot state",
         "trigger.expect: 'prefect.work-pool.paused': flowkeeper emits no such event (it emits "
         "flow-run.*, task-run.*, deployment.triggered, automation.*, work-queue.ready, "
         "work-queue.not-ready, worker.started, worker.stopped and your own events)",
@@ -238,6 +240,16 @@ def test_events_labels_and_resources_flowkeeper_lacks_are_problems():
     assert trigger.for_each == ["related:flow:resource.name"]
     assert trigger.within == 3600.0
     assert any("TimedOut runs as Failed" in note for note in result.notes)
+
+
+def test_a_suspended_run_event_becomes_paused():
+    document = copy.deepcopy(CANCEL_LONG_RUNS)
+    document["trigger"].update({"posture": "Reactive", "after": [], "within": 0,
+                                "expect": ["prefect.flow-run.Suspended"]})
+    result = import_prefect(document)
+    assert result.problems == []
+    assert result.automation.trigger.expect == ["flow-run.Paused"]
+    assert any("Suspended runs as Paused" in note for note in result.notes)
 
 
 def test_a_prefect_yaml_yields_one_automation_per_deployment_trigger():

@@ -98,6 +98,14 @@ def test_flowkeeper_run_states_are_the_stores_states():
     assert FLOW_RUN_STATES == tuple(state.value for state in StateType)
 
 
+def test_the_suspend_action_and_run_control_agree_on_the_timeout_limits():
+    from automations import actions
+    from services.core import suspension
+
+    assert actions.DEFAULT_SUSPEND_TIMEOUT_S == suspension.DEFAULT_SUSPEND_TIMEOUT_S
+    assert actions.MAX_SUSPEND_TIMEOUT_S == suspension.MAX_SUSPEND_TIMEOUT_S
+
+
 def test_a_run_control_action_infers_its_target_unless_it_names_one():
     cancel = CancelFlowRun.model_validate({"type": "cancel-flow-run"})
     named = CancelFlowRun.model_validate({"type": "cancel-flow-run", "flow_run_id": "r1"})

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import pytest
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 from pydantic import BaseModel, Field
 
@@ -104,6 +104,8 @@ def test_a_partial_check_lets_required_parameters_come_with_each_run():
         check_parameters(SCHEMA, {"rows": -1}, "taxi-training", partial=True)
 
 
+@example({"month": "", "rows": 2.0**63})  # integral, and past the 64 bits pydantic reads
+@example({"month": "", "rows": -(2.0**63) - 2048, "rate": 2**63})
 @given(st.dictionaries(st.sampled_from(["month", "rows", "rate", "split"]),
                        st.one_of(st.integers(), st.floats(allow_nan=False), st.text(max_size=5),
                                  st.none(), st.booleans())))
@@ -113,6 +115,14 @@ def test_what_the_schema_accepts_the_flow_itself_accepts(parameters):
     except InvalidInput:
         return
     train.validate_parameters(parameters)  # would raise InvalidInput
+
+
+def test_an_integral_float_past_64_bits_is_the_integer_it_equals():
+    validated = train.validate_parameters({"month": "2024-01", "rows": 2.0**63,
+                                           "rate": 1e300})
+
+    assert validated["rows"] == 2**63 and type(validated["rows"]) is int
+    assert validated["rate"] == 1e300 and type(validated["rate"]) is float
 
 
 @pytest.mark.parametrize("schema, problem", [

@@ -33,10 +33,27 @@ def test_a_worker_back_after_not_ready_announces_ready_again():
     assert replay(timeline) == [(0, READY), (100, NOT_READY), (161, READY)]
 
 
-def test_a_queue_never_served_is_not_followed():
+def test_a_queue_never_served_starts_its_clock_when_first_followed():
     state, event = decide(None, False, 1000.0, AFTER_S)
 
-    assert event is None and state == QueueState(True, 1000.0)
+    assert event is None and state == QueueState(True, 1000.0, never_served=True)
+
+
+def test_a_queue_never_served_is_not_ready_after_the_delay_and_ready_when_first_served():
+    timeline = [(0, False), (59, False), (60, False), (61, False), (100, True), (101, True)]
+
+    assert replay(timeline) == [(60, NOT_READY), (100, READY)]
+
+
+def test_a_queue_first_served_within_the_delay_is_announced_ready():
+    assert replay([(0, False), (30, True), (31, True), (200, True)]) == [(30, READY)]
+
+
+def test_a_never_served_state_reads_back_and_old_states_read_as_served():
+    state = QueueState(False, 10.0, never_served=True)
+
+    assert QueueState.from_json(state.to_json()) == state
+    assert QueueState.from_json('{"ready": true, "last_live": 5}') == QueueState(True, 5.0)
 
 
 def test_the_state_keeps_when_the_queue_was_last_served():

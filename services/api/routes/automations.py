@@ -231,22 +231,26 @@ def validate(caller: ReadScope, automations: AutomationsDep,
 
 @router.post("/import-prefect", response_model=ImportReport)
 async def import_prefect(caller: ReadScope, request: Request) -> ImportReport:
-    """Convert a Prefect automation (its JSON, or a list) or a prefect.yaml (as YAML text)."""
+    """Convert a Prefect automation (its JSON, or a list) or a prefect.yaml (as YAML text).
+
+    To resolve Prefect ids as the CLI's `--map` and `--map-from-prefect` do, send
+    `{"document": <the export, or the prefect.yaml as text>, "map": {"<uuid>": "<name>"},
+    "map_from_prefect": [<what prefect deployment|work-queue|block ls printed>]}`."""
     from automations.prefect_import import import_prefect_documents
-    from services.core.automation_files import read_prefect_document
+    from services.core.automation_files import read_import_request
 
     body = (await request.body()).decode("utf-8", errors="replace")
     content_type = request.headers.get("content-type", "")
     name = "prefect.yaml" if "yaml" in content_type else "document.json"
     try:
-        document = read_prefect_document(body, name)
+        document, names = read_import_request(body, name)
     except AutomationError as error:
         raise _unprocessable(error) from None
     results = [ImportedAutomation(
         source=result.source, status=result.status, automation=result.automation.to_document()
         if result.automation else None, problems=result.problems, notes=result.notes,
         placeholders=[placeholder.explain() for placeholder in result.placeholders])
-        for result in import_prefect_documents(document)]
+        for result in import_prefect_documents(document, names=names)]
     ok = all(result.automation is not None and not result.problems for result in results)
     return ImportReport(ok=ok, results=results)
 

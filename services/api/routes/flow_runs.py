@@ -1,4 +1,4 @@
-"""/api/flow-runs: list, detail, logs, artifacts, cancel, retry."""
+"""/api/flow-runs: list, detail, logs, artifacts, cancel, suspend, resume, retry."""
 
 from __future__ import annotations
 
@@ -12,7 +12,13 @@ from services.api.auth import AUTH_RESPONSES, ReadScope, RunScope
 from services.api.deps import StoreDep
 from services.api.errors import error_responses
 from services.api.limits import MAX_LIST_LIMIT, MAX_LIST_OFFSET, within_bytes
-from services.api.schemas import CancelRequest, FlowRunDetail, IdInPath, task_graph
+from services.api.schemas import (
+    CancelRequest,
+    FlowRunDetail,
+    IdInPath,
+    SuspendRequest,
+    task_graph,
+)
 from services.core.errors import InvalidInput
 from services.core.models import Artifact, FlowRun, LogRecord, StateType
 
@@ -106,11 +112,22 @@ def cancel(caller: RunScope, store: StoreDep, run_id: IdInPath,
     return control.cancel_flow_run(store, run_id, request.message if request else None)
 
 
+@router.post("/{run_id}/suspend", response_model=FlowRun, status_code=status.HTTP_202_ACCEPTED,
+             responses=error_responses(404, 409))
+def suspend(caller: RunScope, store: StoreDep, run_id: IdInPath,
+            request: Annotated[SuspendRequest | None, Body()] = None) -> FlowRun:
+    """Ask a run to pause at its next task start (Prefect's suspend): it is Paused when its
+    process sees the request (within a heartbeat), until resumed or `timeout_s` passes
+    (then it fails). Answers the run as it is now; 409 when it has ended or is Cancelling."""
+    request = request or SuspendRequest()
+    return control.suspend_flow_run(store, run_id, request.message, request.timeout_s)
+
+
 @router.post("/{run_id}/resume", response_model=FlowRun, responses=error_responses(404, 409))
 def resume(caller: RunScope, store: StoreDep, run_id: IdInPath,
            request: Annotated[CancelRequest | None, Body()] = None) -> FlowRun:
-    """Resume a run that paused itself (pause_flow_run): Resuming, then Running when its
-    process sees it. 409 when the run is not Paused."""
+    """Resume a run that paused itself (pause_flow_run) or was suspended: Resuming, then
+    Running when its process sees it. 409 when the run is not Paused."""
     return control.resume_flow_run(store, run_id, request.message if request else None)
 
 

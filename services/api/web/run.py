@@ -144,6 +144,22 @@ def cancel_run(request: Request, session: PageSession, store: StoreDep,
         store, run_id, f"cancelled from the web page by {session.token_name}"))
 
 
+@router.post("/runs/{run_id}/suspend")
+def suspend_run(request: Request, session: PageSession, store: StoreDep,
+                run_id: str) -> Response:
+    require_scope(session, Scope.RUN)
+    return _act(request, lambda: control.suspend_flow_run(
+        store, run_id, f"suspended from the web page by {session.token_name}"))
+
+
+@router.post("/runs/{run_id}/resume")
+def resume_run(request: Request, session: PageSession, store: StoreDep,
+               run_id: str) -> Response:
+    require_scope(session, Scope.RUN)
+    return _act(request, lambda: control.resume_flow_run(
+        store, run_id, f"resumed from the web page by {session.token_name}"))
+
+
 @router.post("/runs/{run_id}/retry")
 def retry_run(request: Request, session: PageSession, store: StoreDep,
               run_id: str) -> Response:

@@ -8,7 +8,7 @@ from typing import Any
 from services.api.web.artifacts import artifact_view
 from services.core.automation_store import AutomationStore
 from services.core.firings import FiringRecord
-from services.core.models import FlowRun, LogRecord, TaskRun
+from services.core.models import FlowRun, LogRecord, StateType, TaskRun
 from services.core.run_index import load_runs
 from services.core.store import Store
 
@@ -108,6 +108,19 @@ def notifications_about(store: Store, run: FlowRun) -> list[Any]:
     return notifications.about_run(run.id, NOTIFICATIONS_SHOWN)
 
 
+def control_buttons(run: FlowRun) -> list[tuple[str, str, str | None]]:
+    """The run page's buttons: (action, label, why it is disabled for this run's state or
+    None); the page adds the reason a session without the run scope has."""
+    state = run.state
+    ended = "the run has ended" if state.is_final else None
+    suspend = ended or ("the run is Paused already" if state is StateType.PAUSED else None) or (
+        "the run is being cancelled" if state is StateType.CANCELLING else None)
+    resume = None if state is StateType.PAUSED else f"the run is {state.value}, not Paused"
+    retry = None if state.is_final else "the run has not ended"
+    return [("cancel", "Cancel", ended), ("suspend", "Suspend", suspend),
+            ("resume", "Resume", resume), ("retry", "Retry", retry)]
+
+
 def run_view(store: Store, run: FlowRun, log_filter: LogFilter, *, full: bool) -> dict[str, Any]:
     """Everything the run's page shows; `full` for a session (a signed link sees the run,
     not what automations and notifications did)."""
@@ -116,7 +129,7 @@ def run_view(store: Store, run: FlowRun, log_filter: LogFilter, *, full: bool) -
     view.update(full=full, logs=lines, offset=offset, log_filter=log_filter, levels=LEVELS,
                 graph=task_graph(store, run.id, view["task_runs"]),
                 artifacts=[artifact_view(item) for item in store.artifacts(run.id)],
-                lineage=lineage(store, run),
+                lineage=lineage(store, run), buttons=control_buttons(run),
                 firings=firings_on(store, run) if full else [],
                 notifications=notifications_about(store, run) if full else [])
     return view
