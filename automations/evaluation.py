@@ -10,7 +10,7 @@ trigger that watches from the start (no `after`, no `for_each`) is started by
 come from the events, the engine's time from `now` (seconds since the epoch).
 
 Event trigger windows are in `automations.windows`, with the implementation
-notes their branches cite ([1]-[8]). Composite triggers:
+notes their branches cite ([1]-[8], [10], [11]). Composite triggers:
 
 [9] Children are evaluated as triggers of their own (each event trigger with
     its buckets, nested in the composite's one state). A child firing is kept

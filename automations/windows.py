@@ -32,13 +32,42 @@ Implementation notes (the branches cite them):
     events fires once per empty window, and the next expected event resolves.
 [6] An expected event without an open window of an `after` trigger is ignored.
 [7] Out of order: an event older than its window's start is ignored (Prefect's
-    case 1); it may also be one redelivered after a firing reset the bucket.
+    case 1), unless [10] moves the window back to it; it may also be one
+    redelivered after a firing reset the bucket.
     An event already counted in the window (same id) is ignored: redelivery.
     Firing keys are digests of their cause, so a firing repeated by a
     redelivery has the same key and the engine records it once.
 [8] An adaptive `within` is resolved when a window opens, from the durations
     the engine passes for the event's deployment or flow (`resolve_within`),
     and the window keeps that end.
+[10] Late events, reactive windows without `after`: two engine replicas split a
+    bucket's events between their batches, and the one holding the later events may
+    count them first. An event older than the window's start then moves the start
+    (and the end, `within` later) back to it, if the window still holds every event
+    counted: the latest of them (`latest`) is before the event's time plus `within`.
+    So the same events, all within `within`, fire the same in any order: once, with
+    the same count, at the latest event's time (in time order the threshold is
+    reached there); the firing's key stays its cause's, the event that reached the
+    count. The start never moves back past `floor`: the end of the window that fired
+    (the next one starts there, [4]) or that an event found ended ([2]); an event
+    before the floor belongs to a window already decided, and counts nowhere (a
+    redelivery after a firing, too). Without a window (`within` 0) a late event
+    counts. Still order-dependent: events more than `within` apart (one that would
+    push the latest out of the window is ignored, [7]); a window that an event of the
+    next one found ended before the other replica's earlier events of it came (they
+    fall before the floor); a floor lost with its state (kept STATE_MARGIN after the
+    window's end; a composite's timer drops its children's ended windows).
+[11] Late events in `after` and proactive windows are not moved ([7], [6]); what a
+    replica race does to them: an expected event evaluated before the `after` event
+    that precedes it finds no window and is ignored ([6]), so a reactive count misses
+    it and a proactive trigger fires at its deadline although the expected event came
+    (nothing resolves that firing). An expected event of a proactive window without
+    `after`, evaluated after an event of the next window settled it ([2]), falls before
+    the next window's start: the settled window may have fired for want of it. The
+    timer does not race (it follows the events' clock, engine.py [2]); an event that
+    notices a window's end does. Both need a bucket's events split between replicas
+    around an `after` event or a window's end; a single engine evaluates a bucket's
+    events in stream order.
 """
 
 from __future__ import annotations
@@ -141,6 +170,31 @@ def open_window(trigger: EventTrigger, key: tuple[str, ...], start: float, cx: C
     return BucketState(key=key, start=start, end=end, **fields)
 
 
+def move_back(trigger: EventTrigger, bucket: BucketState, t: float) -> BucketState | None:
+    """The window started at `t`, a late event's time, if [10] allows it; else None."""
+    if trigger.posture != "Reactive" or trigger.after:
+        return None
+    if bucket.floor is not None and t < bucket.floor:
+        return None  # a window before this one fired or ended there
+    end = None
+    if bucket.end is not None:
+        end = t + (bucket.end - bucket.start)
+        if bucket.latest is not None and bucket.latest >= end:
+            return None  # the window would lose the latest event it counted
+    return BucketState(key=bucket.key, start=t, end=end, count=bucket.count,
+                       events=bucket.events, latest=bucket.latest, floor=bucket.floor)
+
+
+def late_reason(trigger: EventTrigger, bucket: BucketState, t: float) -> str:
+    """Why `move_back` left a late event out, for the trace [7][10]."""
+    if bucket.floor is not None and t < bucket.floor:
+        return "not counted: its window already fired or ended; counting started again after it"
+    if trigger.posture == "Reactive" and not trigger.after:
+        return ("not counted: it occurred before the window's start (late), and more than "
+                "`within` before the latest event counted")
+    return "not counted: it occurred before the window's start (late)"
+
+
 def fire(trigger: EventTrigger, bucket: BucketState, cx: Context, path: str,
           states: tuple[str, ...], occurred: float, reason: str, *cause: object) -> Firing:
     return Firing(path, states, bucket.key, trigger.triggering_labels(bucket.key), occurred,
@@ -191,7 +245,10 @@ def event_step(trigger: EventTrigger, bucket: BucketState | None, cx: Context, p
     assert cx.event is not None
     t, name, threshold = cx.t, cx.event.event, trigger.threshold
     firings: list[Firing] = []
+    floor = None
     if bucket is not None and bucket.end is not None and bucket.end <= t:
+        if trigger.posture == "Reactive" and not trigger.after:
+            floor = bucket.end  # the window that ended keeps its late events [10]
         bucket, firings = settle(trigger, bucket, t, cx, path)  # [2]
     if trigger.starts_after(name):
         if bucket is None or bucket.fired is not None:
@@ -210,7 +267,7 @@ def event_step(trigger: EventTrigger, bucket: BucketState | None, cx: Context, p
             cx.step(path, key, "no-window",
                     f"no open window: events count only after one of {trigger.after}", None, threshold)
             return None, firings
-        bucket = open_window(trigger, key, t, cx)
+        bucket = open_window(trigger, key, t, cx, floor=floor)
     elif trigger.after and bucket.fired is not None:
         resolving = BucketState(key=key, start=bucket.start, end=bucket.end, count=bucket.count,
                                 events=keep_refs(bucket.events, cx.ref), fired=bucket.fired)
@@ -219,16 +276,21 @@ def event_step(trigger: EventTrigger, bucket: BucketState | None, cx: Context, p
         cx.step(path, key, "resolved", firing.reason, bucket, threshold)
         return None, [*firings, firing]
     if t < bucket.start:
-        cooling = trigger.posture == "Reactive" and bucket.count == 0 and not bucket.events
-        cx.step(path, key, "late",
-                "not counted: after a firing, counting starts again with the next window" if
-                cooling else "not counted: it occurred before the window's start (late)", bucket, threshold)
-        return bucket, firings
+        moved = move_back(trigger, bucket, t)  # [10]
+        if moved is None:
+            cx.step(path, key, "late", late_reason(trigger, bucket, t), bucket, threshold)
+            return bucket, firings
+        cx.step(path, key, "moved-back",
+                f"'{name}' occurred before the window's start: the window now starts at it",
+                moved, threshold)
+        bucket = moved
     if any(ref.id == cx.ref.id for ref in bucket.events):
         cx.step(path, key, "duplicate", "already counted (the same event, delivered again)", bucket, threshold)
         return bucket, firings
     counted = BucketState(key=key, start=bucket.start, end=bucket.end, count=bucket.count + 1,
-                          events=keep_refs(bucket.events, cx.ref))
+                          events=keep_refs(bucket.events, cx.ref),
+                          latest=t if bucket.latest is None else max(bucket.latest, t),
+                          floor=bucket.floor)
     if bucket.fired is not None:
         firing = fire(trigger, counted, cx, path, (RESOLVED,), t,
                        f"'{name}' arrived after the firing", "resolved", cx.ref.id)
@@ -238,7 +300,8 @@ def event_step(trigger: EventTrigger, bucket: BucketState | None, cx: Context, p
         if counted.count < threshold:
             cx.step(path, key, "counted", f"{counted.count} of {threshold}", counted, threshold)
             return counted, firings
-        firing = fire(trigger, counted, cx, path, (TRIGGERED, RESOLVED), t,
+        # at the latest event's time, as in time order, whichever event reached it [10]
+        firing = fire(trigger, counted, cx, path, (TRIGGERED, RESOLVED), counted.latest,
                        f"{counted.count} of {threshold} events", "reached", cx.ref.id)
         firings.append(firing)
         if trigger.after or counted.end is None:
@@ -250,7 +313,8 @@ def event_step(trigger: EventTrigger, bucket: BucketState | None, cx: Context, p
                 "one ends", counted,
                 threshold)
         length = counted.end - counted.start
-        return BucketState(key=key, start=counted.end, end=counted.end + length), firings
+        return BucketState(key=key, start=counted.end, end=counted.end + length,
+                           floor=counted.end), firings
     if trigger.after and counted.count >= threshold:
         cx.step(path, key, "satisfied",
                 f"{counted.count} of {threshold} expected events arrived in time: no firing",
