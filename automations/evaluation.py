@@ -175,6 +175,8 @@ def _timers(trigger: Trigger, state: BucketState | None) -> tuple[float | None, 
     if state is None:
         return None, None
     if isinstance(trigger, EventTrigger):
+        if state.early:  # no window yet: kept a while after its latest event (windows [11])
+            return None, state.latest
         waiting = state.fired is not None and bool(trigger.after)
         if trigger.posture == "Proactive" and not waiting:
             return state.end, None
@@ -194,6 +196,8 @@ def _timers(trigger: Trigger, state: BucketState | None) -> tuple[float | None, 
             child = node.triggers[int(slot.split(":", 1)[0])]
             if not isinstance(child, EventTrigger):
                 walk(child, child_state)
+            elif child_state.early:
+                ends.append(child_state.latest)
             elif child_state.end is None:
                 unbounded = True
             else:

@@ -30,7 +30,8 @@ Implementation notes (the branches cite them):
     whatever the count and the next one follows on (or starts when noticed, if
     a whole window went by unnoticed): a trigger that watches a steady flow of
     events fires once per empty window, and the next expected event resolves.
-[6] An expected event without an open window of an `after` trigger is ignored.
+[6] An expected event without an open window of an `after` trigger counts in no
+    window; it is kept for a window that an earlier `after` event may still open [11].
 [7] Out of order: an event older than its window's start is ignored (Prefect's
     case 1), unless [10] moves the window back to it; it may also be one
     redelivered after a firing reset the bucket.
@@ -57,17 +58,21 @@ Implementation notes (the branches cite them):
     next one found ended before the other replica's earlier events of it came (they
     fall before the floor); a floor lost with its state (kept STATE_MARGIN after the
     window's end; a composite's timer drops its children's ended windows).
-[11] Late events in `after` and proactive windows are not moved ([7], [6]); what a
-    replica race does to them: an expected event evaluated before the `after` event
-    that precedes it finds no window and is ignored ([6]), so a reactive count misses
-    it and a proactive trigger fires at its deadline although the expected event came
-    (nothing resolves that firing). An expected event of a proactive window without
-    `after`, evaluated after an event of the next window settled it ([2]), falls before
-    the next window's start: the settled window may have fired for want of it. The
-    timer does not race (it follows the events' clock, engine.py [2]); an event that
-    notices a window's end does. Both need a bucket's events split between replicas
-    around an `after` event or a window's end; a single engine evaluates a bucket's
-    events in stream order.
+[11] Out of order, `after` and proactive windows (their starts never move, [7]): an
+    expected event evaluated before the `after` event that precedes it (a replica
+    race, a redelivered batch) finds no window. The bucket keeps it (`early`, as
+    many refs as a window keeps); when an `after` event opens a window at or before
+    it, it counts there, so a proactive trigger is satisfied instead of firing at its
+    deadline for want of an event that came, and a reactive one counts it (firing at
+    most once). Early events before the `after` event, or at or past the window's
+    end, are dropped: the latter would have resolved a proactive firing in time
+    order, and the deadline now fires unresolved. A bucket holding only early events
+    has no window and expires (a Redis expiry) after its latest event. Proactive
+    windows without `after`: an expected event of a window, evaluated after an event
+    of the next window settled it ([2]), falls before the next window's start, and
+    the settled window may have fired for want of it. The timer does not race (it
+    follows the events' clock, engine.py [2]); an event that notices a window's end
+    does. A single engine evaluates a bucket's events in stream order.
 """
 
 from __future__ import annotations
@@ -195,6 +200,66 @@ def late_reason(trigger: EventTrigger, bucket: BucketState, t: float) -> str:
     return "not counted: it occurred before the window's start (late)"
 
 
+def early_step(trigger: EventTrigger, bucket: BucketState, cx: Context, path: str,
+               key: tuple[str, ...]) -> tuple[BucketState | None, list[Firing]]:
+    """One event through a bucket with no window and the expected events kept early [11]."""
+    t, name, threshold = cx.t, cx.event.event, trigger.threshold
+    if trigger.starts_after(name):
+        window = open_window(trigger, key, t, cx, events=(cx.ref,))
+        cx.step(path, key, "opened", f"'{name}' opened the window", window, threshold)
+        return take_early(trigger, window, bucket.early, cx, path)
+    if not trigger.expects(name) or any(ref.id == cx.ref.id for ref in bucket.early):
+        return bucket, []
+    return keep_early(trigger, bucket, cx, path, key), []
+
+
+def keep_early(trigger: EventTrigger, bucket: BucketState | None, cx: Context, path: str,
+               key: tuple[str, ...]) -> BucketState:
+    """An expected event with no window open, kept for one its `after` event may open [11]."""
+    t = cx.t
+    kept = (BucketState(key=key, start=t, latest=t, early=(cx.ref,)) if bucket is None else
+            BucketState(key=key, start=min(bucket.start, t), latest=max(bucket.latest or t, t),
+                        early=keep_refs(bucket.early, cx.ref)))
+    cx.step(path, key, "early", f"no open window: kept in case one of {trigger.after} that "
+            "occurred before it opens one", None, trigger.threshold)
+    return kept
+
+
+def take_early(trigger: EventTrigger, window: BucketState, early: tuple[EventRef, ...],
+               cx: Context, path: str) -> tuple[BucketState | None, list[Firing]]:
+    """A window just opened by an `after` event, with the expected events kept early that
+    fall inside it, in time order [11]."""
+    key, threshold = window.key, trigger.threshold
+    fitting = sorted((ref for ref in early if window.start <= ref.occurred
+                      and (window.end is None or ref.occurred < window.end)),
+                     key=lambda ref: ref.occurred)
+    if len(fitting) < len(early):
+        cx.step(path, key, "late", f"not counted: {len(early) - len(fitting)} expected event(s) "
+                "evaluated before the window opened fall outside it", window, threshold)
+    # reaching the threshold closes the window: in time order, later ones find none
+    inside = fitting[:threshold]
+    if not inside:
+        return window, []
+    events = window.events
+    for ref in inside:
+        events = keep_refs(events, ref)
+    counted = BucketState(key=key, start=window.start, end=window.end, count=len(inside),
+                          events=events, latest=inside[-1].occurred)
+    cx.step(path, key, "counted", f"{counted.count} of {threshold}, counting the expected "
+            "events evaluated before the window opened", counted, threshold)
+    if counted.count < threshold:
+        return counted, []
+    if trigger.posture == "Proactive":
+        cx.step(path, key, "satisfied", f"{counted.count} of {threshold} expected events "
+                "arrived in time: no firing", counted, threshold)
+        return None, []
+    firing = fire(trigger, counted, cx, path, (TRIGGERED, RESOLVED), counted.latest,
+                  f"{counted.count} of {threshold} events", "reached", inside[-1].id)
+    cx.step(path, key, "fired", f"{firing.reason}; counting starts again from zero", counted,
+            threshold)
+    return None, [firing]
+
+
 def fire(trigger: EventTrigger, bucket: BucketState, cx: Context, path: str,
           states: tuple[str, ...], occurred: float, reason: str, *cause: object) -> Firing:
     return Firing(path, states, bucket.key, trigger.triggering_labels(bucket.key), occurred,
@@ -245,6 +310,8 @@ def event_step(trigger: EventTrigger, bucket: BucketState | None, cx: Context, p
     assert cx.event is not None
     t, name, threshold = cx.t, cx.event.event, trigger.threshold
     firings: list[Firing] = []
+    if bucket is not None and bucket.early:
+        return early_step(trigger, bucket, cx, path, key)  # [11]
     floor = None
     if bucket is not None and bucket.end is not None and bucket.end <= t:
         if trigger.posture == "Reactive" and not trigger.after:
@@ -264,9 +331,7 @@ def event_step(trigger: EventTrigger, bucket: BucketState | None, cx: Context, p
         return bucket, firings
     if bucket is None:
         if trigger.after:
-            cx.step(path, key, "no-window",
-                    f"no open window: events count only after one of {trigger.after}", None, threshold)
-            return None, firings
+            return keep_early(trigger, None, cx, path, key), firings  # [6][11]
         bucket = open_window(trigger, key, t, cx, floor=floor)
     elif trigger.after and bucket.fired is not None:
         resolving = BucketState(key=key, start=bucket.start, end=bucket.end, count=bucket.count,

@@ -1,6 +1,7 @@
 """Two engine replicas that split one bucket's events between their batches: whichever
 evaluates first, and even when their writes race, the bucket fires once with every
-event counted (automations/windows.py note [10])."""
+event counted (automations/windows.py note [10]); a run's Completed evaluated before its
+Running still keeps it from being taken for stuck (note [11])."""
 
 from __future__ import annotations
 
@@ -11,7 +12,15 @@ import pytest
 from services.core import stream
 from services.core.models import StateType
 from services.engine import Engine, buckets
-from tests.integration.engine_helpers import a_run, create, emit, run_event, triggered_events
+from tests.integration.engine_helpers import (
+    STUCK,
+    a_run,
+    automation_doc,
+    create,
+    emit,
+    run_event,
+    triggered_events,
+)
 
 SIX_FAILURES = {
     "name": "six-failures",
@@ -70,3 +79,23 @@ def test_replicas_racing_on_a_split_bucket_fire_it_once(store, automations, repl
     assert record.reason == "6 of 6 events"
     assert len(triggered_events(store, automation.id)) == 1
     assert store.client.xpending(store.keys.events, first.group)["pending"] == 0
+
+
+def test_a_run_completed_in_time_is_not_stuck_when_its_completion_is_evaluated_first(
+        settings, store, automations):
+    automation = create(automations, automation_doc(STUCK, trigger__within=1))
+    first = Engine(settings, store.client, consumer="a")
+    second = Engine(settings, store.client, consumer="b")
+    run, at = a_run(), datetime.now(UTC) - timedelta(seconds=5)
+    emit(store, run_event(run, StateType.RUNNING, at),
+         run_event(run, StateType.COMPLETED, at + timedelta(seconds=0.5)))
+    running, completed = (stream.read_group(store.client, store.keys, first.group, name,
+                                            count=1, block_ms=None) for name in ("a", "b"))
+
+    second.process_entries(completed)
+    first.process_entries(running)
+    reports = [first.run_timers(), second.run_timers()]
+
+    assert sum(report.firings for report in reports) == 0
+    assert automations.firings(automation.id) == []
+    assert store.client.zcard(store.keys.bucket_deadlines) == 0

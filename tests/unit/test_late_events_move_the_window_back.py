@@ -1,7 +1,8 @@
 """Events of one bucket evaluated out of order (two engine replicas splitting a bucket's
 events between their batches, or a redelivered batch): the firings of a reactive
 threshold do not depend on the order, as long as the events fit in one window
-(automations/windows.py note [10])."""
+(automations/windows.py note [10]), and an `after` window counts the expected events
+evaluated before its `after` event (note [11])."""
 
 from __future__ import annotations
 
@@ -93,3 +94,61 @@ def test_counting_without_a_window_takes_late_events_too():
 def test_the_floor_and_the_latest_event_survive_the_json_form():
     state = BucketState(key=("a",), start=1.0, end=61.0, count=2, floor=1.0, latest=30.5)
     assert BucketState.from_json(state.to_json()) == state
+
+
+# -- `after` windows: expected events evaluated before their `after` event (note [11]) --
+
+STUCK = {"posture": "Proactive", "after": ["flow-run.Running"],
+         "expect": ["flow-run.Completed", "flow-run.Failed"], "for_each": ["resource.id"],
+         "within": 600}
+FAILED_TWICE_AFTER_RUNNING = {"after": ["flow-run.Running"], "expect": ["flow-run.Failed"],
+                              "for_each": ["resource.id"], "threshold": 2, "within": 60}
+
+
+def test_a_run_that_completed_in_time_is_not_stuck_whichever_replica_goes_first():
+    run = replay(STUCK, [event(30, "flow-run.Completed"), event(0, "flow-run.Running")],
+                 until=800)
+
+    assert fired(run) == []
+    assert run.states == {}
+
+
+def test_an_expected_event_evaluated_before_its_after_event_says_so_in_the_trace():
+    trigger = TRIGGER.validate_python(STUCK)
+    early = evaluate(trigger, None, event(30, "flow-run.Completed"), EPOCH)
+    opened = evaluate(trigger, early.state, event(0, "flow-run.Running"), EPOCH)
+
+    assert [step.step for step in early.trace] == ["early"]
+    assert (early.deadline, early.expires_at) == (None, EPOCH + 30)
+    assert BucketState.from_json(early.state.to_json()) == early.state
+    assert [step.step for step in opened.trace] == ["opened", "counted", "satisfied"]
+    assert opened.state is None
+
+
+@settings(max_examples=80, deadline=None)
+@given(started=st.integers(0, 100), took=st.integers(1, 1200), running_first=st.booleans())
+def test_a_stuck_run_fires_the_same_whichever_of_its_events_is_evaluated_first(
+        started, took, running_first):
+    events = [event(started, "flow-run.Running"), event(started + took, "flow-run.Completed")]
+    run = replay(STUCK, events if running_first else events[::-1], until=3000)
+
+    assert fired(run) == ([(started + 600, ("flow-run.1",))] if took >= 600 else [])
+
+
+@settings(max_examples=80, deadline=None)
+@given(failures=st.lists(st.integers(0, 59), min_size=1, max_size=5), data=st.data())
+def test_failures_after_running_fire_once_in_any_order_within_the_window(failures, data):
+    events = [event(0, "flow-run.Running"), *(event(t, "flow-run.Failed") for t in failures)]
+    shuffled = data.draw(st.permutations(events), label="order")
+
+    run = replay(FAILED_TWICE_AFTER_RUNNING, shuffled)
+
+    assert len(run.firings) == int(len(failures) >= 2)
+    assert all(firing.count == 2 for firing in run.firings)
+
+
+def test_an_expected_event_before_the_after_event_is_dropped_when_the_window_opens():
+    run = replay(STUCK, [event(100, "flow-run.Completed"), event(200, "flow-run.Running")],
+                 until=1000)
+
+    assert fired(run) == [(800, ("flow-run.1",))]
