@@ -41,6 +41,7 @@ Implementation notes (the branches cite them):
 [8] An adaptive `within` is resolved when a window opens, from the durations
     the engine passes for the event's deployment or flow (`resolve_within`),
     and the window keeps that end.
+([9] is in automations.evaluation: composite triggers.)
 [10] Late events, reactive windows without `after`: two engine replicas split a
     bucket's events between their batches, and the one holding the later events may
     count them first. An event older than the window's start then moves the start
@@ -56,12 +57,13 @@ Implementation notes (the branches cite them):
     counts. Still order-dependent: events more than `within` apart (one that would
     push the latest out of the window is ignored, [7]); a window that an event of the
     next one found ended before the other replica's earlier events of it came (they
-    fall before the floor); a floor lost with its state (kept STATE_MARGIN after the
-    window's end; a composite's timer drops its children's ended windows).
+    fall before the floor); a floor lost with its state (the engine keeps a state
+    STATE_MARGIN_S after its window's end; a composite's timer drops its children's
+    ended windows).
 [11] Out of order, `after` and proactive windows (their starts never move, [7]): an
     expected event evaluated before the `after` event that precedes it (a replica
-    race, a redelivered batch) finds no window. The bucket keeps it (`early`, as
-    many refs as a window keeps); when an `after` event opens a window at or before
+    race, a redelivered batch) finds no window. The bucket keeps it (`early`, up to
+    MAX_EVENT_REFS); when an `after` event opens a window at or before
     it, it counts there, so a proactive trigger is satisfied instead of firing at its
     deadline for want of an event that came, and a reactive one counts it (firing at
     most once). Early events before the `after` event, or at or past the window's
@@ -183,8 +185,10 @@ def move_back(trigger: EventTrigger, bucket: BucketState, t: float) -> BucketSta
         return None  # a window before this one fired or ended there
     end = None
     if bucket.end is not None:
+        if bucket.latest is None:
+            return None  # nothing counted yet (after a firing), or a state stored before [10]
         end = t + (bucket.end - bucket.start)
-        if bucket.latest is not None and bucket.latest >= end:
+        if bucket.latest >= end:
             return None  # the window would lose the latest event it counted
     return BucketState(key=bucket.key, start=t, end=end, count=bucket.count,
                        events=bucket.events, latest=bucket.latest, floor=bucket.floor)
@@ -192,7 +196,7 @@ def move_back(trigger: EventTrigger, bucket: BucketState, t: float) -> BucketSta
 
 def late_reason(trigger: EventTrigger, bucket: BucketState, t: float) -> str:
     """Why `move_back` left a late event out, for the trace [7][10]."""
-    if bucket.floor is not None and t < bucket.floor:
+    if (bucket.floor is not None and t < bucket.floor) or bucket.count == 0:
         return "not counted: its window already fired or ended; counting started again after it"
     if trigger.posture == "Reactive" and not trigger.after:
         return ("not counted: it occurred before the window's start (late), and more than "

@@ -152,3 +152,14 @@ def test_an_expected_event_before_the_after_event_is_dropped_when_the_window_ope
                  until=1000)
 
     assert fired(run) == [(800, ("flow-run.1",))]
+
+
+def test_a_window_stored_before_the_latest_event_was_kept_does_not_move():
+    # a state written by an engine of the previous release: no `latest`, no `floor`
+    trigger = threshold_of(3, within=60)
+    stored = BucketState(key=("flow-run.1",), start=EPOCH + 100, end=EPOCH + 160, count=1)
+    cooling = BucketState(key=("flow-run.1",), start=EPOCH + 160, end=EPOCH + 220)
+
+    for state in (stored, cooling):
+        late = evaluate(trigger, state, event(90, "x"), EPOCH)
+        assert [step.step for step in late.trace] == ["late"] and not late.changed
