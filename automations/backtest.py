@@ -116,6 +116,7 @@ def backtest(automation: AutomationCore, events: Iterable[Event], now: float, *,
         result.events += 1
         replay.take(event, clock)
     replay.run_timers(now)
-    result.open_buckets = len(replay.states)
+    # a bucket holding only expected events that came with no window open has none open
+    result.open_buckets = len([state for state in replay.states.values() if not state.early])
     result.pending_deadlines = list(replay.deadlines.values())
     return result

@@ -10,7 +10,7 @@ trigger that watches from the start (no `after`, no `for_each`) is started by
 come from the events, the engine's time from `now` (seconds since the epoch).
 
 Event trigger windows are in `automations.windows`, with the implementation
-notes their branches cite ([1]-[8]). Composite triggers:
+notes their branches cite ([1]-[8], [10], [11]). Composite triggers:
 
 [9] Children are evaluated as triggers of their own (each event trigger with
     its buckets, nested in the composite's one state). A child firing is kept
@@ -175,6 +175,8 @@ def _timers(trigger: Trigger, state: BucketState | None) -> tuple[float | None, 
     if state is None:
         return None, None
     if isinstance(trigger, EventTrigger):
+        if state.early:  # no window yet: kept a while after its latest event (windows [11])
+            return None, state.latest
         waiting = state.fired is not None and bool(trigger.after)
         if trigger.posture == "Proactive" and not waiting:
             return state.end, None
@@ -194,6 +196,8 @@ def _timers(trigger: Trigger, state: BucketState | None) -> tuple[float | None, 
             child = node.triggers[int(slot.split(":", 1)[0])]
             if not isinstance(child, EventTrigger):
                 walk(child, child_state)
+            elif child_state.early:
+                ends.append(child_state.latest)
             elif child_state.end is None:
                 unbounded = True
             else:

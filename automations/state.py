@@ -87,8 +87,13 @@ class BucketState:
 
     Event trigger: the window [start, end) (end None: no window, `within` 0),
     the `count` of expected events in it, the events counted (and the `after`
-    event that opened it), and `fired`: when a proactive bucket fired and
-    still waits for an expected event to resolve it.
+    event that opened it), `fired`: when a proactive bucket fired and
+    still waits for an expected event to resolve it, `latest`: the time of the
+    latest event counted, and `floor`: how far back a late event may move a
+    reactive window's start (the end of the window that fired or ended before
+    it; windows.py note [10]). `early`: expected events of an `after` trigger
+    that came while no window was open (windows.py note [11]); such a bucket
+    has no window.
     Composite trigger: `children`, the state of each child ("<index>" for a
     composite child, "<index>:<bucket key values joined by \\x1f>" for an
     event child's bucket), and
@@ -103,6 +108,9 @@ class BucketState:
     count: int = 0
     events: tuple[EventRef, ...] = ()
     fired: float | None = None
+    latest: float | None = None
+    floor: float | None = None
+    early: tuple[EventRef, ...] = ()
     children: dict[str, BucketState] = field(default_factory=dict)
     child_firings: dict[int, ChildFiring] = field(default_factory=dict)
 
@@ -118,6 +126,12 @@ class BucketState:
             data["r"] = [ref.to_json() for ref in self.events]
         if self.fired is not None:
             data["f"] = self.fired
+        if self.latest is not None:
+            data["l"] = self.latest
+        if self.floor is not None:
+            data["o"] = self.floor
+        if self.early:
+            data["y"] = [ref.to_json() for ref in self.early]
         if self.children:
             data["c"] = {key: child.to_dict() for key, child in self.children.items()}
         if self.child_firings:
@@ -133,7 +147,8 @@ class BucketState:
             end=data.get("e"),
             count=data.get("n", 0),
             events=tuple(EventRef.from_json(ref) for ref in data.get("r", ())),
-            fired=data.get("f"),
+            fired=data.get("f"), latest=data.get("l"), floor=data.get("o"),
+            early=tuple(EventRef.from_json(ref) for ref in data.get("y", ())),
             children={key: cls.from_dict(child) for key, child in data.get("c", {}).items()},
             child_firings={int(index): ChildFiring(item[0], item[1],
                                                    tuple(EventRef.from_json(r) for r in item[2]))
@@ -206,7 +221,9 @@ class TraceStep:
     """One decision of an evaluation, for `explain`.
 
     `step` is one of: not-covered (`detail` says which part failed), armed,
-    opened, already-open, no-window, counted, late, duplicate, fired,
+    opened, already-open, early (an expected event kept until an `after` event
+    opens a window), counted, late, moved-back (a late event moved a reactive
+    window's start back to it), duplicate, fired,
     satisfied (proactive: enough expected events), expired (reactive window
     ended), resolved, unresolved, superseded; for composites child-fired and
     stale. `trigger` is the path of the trigger ("" the automation's own).

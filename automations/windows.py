@@ -30,15 +30,51 @@ Implementation notes (the branches cite them):
     whatever the count and the next one follows on (or starts when noticed, if
     a whole window went by unnoticed): a trigger that watches a steady flow of
     events fires once per empty window, and the next expected event resolves.
-[6] An expected event without an open window of an `after` trigger is ignored.
+[6] An expected event without an open window of an `after` trigger counts in no
+    window; it is kept for a window that an earlier `after` event may still open [11].
 [7] Out of order: an event older than its window's start is ignored (Prefect's
-    case 1); it may also be one redelivered after a firing reset the bucket.
+    case 1), unless [10] moves the window back to it; it may also be one
+    redelivered after a firing reset the bucket.
     An event already counted in the window (same id) is ignored: redelivery.
     Firing keys are digests of their cause, so a firing repeated by a
     redelivery has the same key and the engine records it once.
 [8] An adaptive `within` is resolved when a window opens, from the durations
     the engine passes for the event's deployment or flow (`resolve_within`),
     and the window keeps that end.
+([9] is in automations.evaluation: composite triggers.)
+[10] Late events, reactive windows without `after`: two engine replicas split a
+    bucket's events between their batches, and the one holding the later events may
+    count them first. An event older than the window's start then moves the start
+    (and the end, `within` later) back to it, if the window still holds every event
+    counted: the latest of them (`latest`) is before the event's time plus `within`.
+    So the same events, all within `within`, fire the same in any order: once, with
+    the same count, at the latest event's time (in time order the threshold is
+    reached there); the firing's key stays its cause's, the event that reached the
+    count. The start never moves back past `floor`: the end of the window that fired
+    (the next one starts there, [4]) or that an event found ended ([2]); an event
+    before the floor belongs to a window already decided, and counts nowhere (a
+    redelivery after a firing, too). Without a window (`within` 0) a late event
+    counts. Still order-dependent: events more than `within` apart (one that would
+    push the latest out of the window is ignored, [7]); a window that an event of the
+    next one found ended before the other replica's earlier events of it came (they
+    fall before the floor); a floor lost with its state (the engine keeps a state
+    STATE_MARGIN_S after its window's end; a composite's timer drops its children's
+    ended windows).
+[11] Out of order, `after` and proactive windows (their starts never move, [7]): an
+    expected event evaluated before the `after` event that precedes it (a replica
+    race, a redelivered batch) finds no window. The bucket keeps it (`early`, up to
+    MAX_EVENT_REFS); when an `after` event opens a window at or before
+    it, it counts there, so a proactive trigger is satisfied instead of firing at its
+    deadline for want of an event that came, and a reactive one counts it (firing at
+    most once). Early events before the `after` event, or at or past the window's
+    end, are dropped: the latter would have resolved a proactive firing in time
+    order, and the deadline now fires unresolved. A bucket holding only early events
+    has no window and expires (a Redis expiry) after its latest event. Proactive
+    windows without `after`: an expected event of a window, evaluated after an event
+    of the next window settled it ([2]), falls before the next window's start, and
+    the settled window may have fired for want of it. The timer does not race (it
+    follows the events' clock, engine.py [2]); an event that notices a window's end
+    does. A single engine evaluates a bucket's events in stream order.
 """
 
 from __future__ import annotations
@@ -141,6 +177,93 @@ def open_window(trigger: EventTrigger, key: tuple[str, ...], start: float, cx: C
     return BucketState(key=key, start=start, end=end, **fields)
 
 
+def move_back(trigger: EventTrigger, bucket: BucketState, t: float) -> BucketState | None:
+    """The window started at `t`, a late event's time, if [10] allows it; else None."""
+    if trigger.posture != "Reactive" or trigger.after:
+        return None
+    if bucket.floor is not None and t < bucket.floor:
+        return None  # a window before this one fired or ended there
+    end = None
+    if bucket.end is not None:
+        if bucket.latest is None:
+            return None  # nothing counted yet (after a firing), or a state stored before [10]
+        end = t + (bucket.end - bucket.start)
+        if bucket.latest >= end:
+            return None  # the window would lose the latest event it counted
+    return BucketState(key=bucket.key, start=t, end=end, count=bucket.count,
+                       events=bucket.events, latest=bucket.latest, floor=bucket.floor)
+
+
+def late_reason(trigger: EventTrigger, bucket: BucketState, t: float) -> str:
+    """Why `move_back` left a late event out, for the trace [7][10]."""
+    if (bucket.floor is not None and t < bucket.floor) or bucket.count == 0:
+        return "not counted: its window already fired or ended; counting started again after it"
+    if trigger.posture == "Reactive" and not trigger.after:
+        return ("not counted: it occurred before the window's start (late), and more than "
+                "`within` before the latest event counted")
+    return "not counted: it occurred before the window's start (late)"
+
+
+def early_step(trigger: EventTrigger, bucket: BucketState, cx: Context, path: str,
+               key: tuple[str, ...]) -> tuple[BucketState | None, list[Firing]]:
+    """One event through a bucket with no window and the expected events kept early [11]."""
+    t, name, threshold = cx.t, cx.event.event, trigger.threshold
+    if trigger.starts_after(name):
+        window = open_window(trigger, key, t, cx, events=(cx.ref,))
+        cx.step(path, key, "opened", f"'{name}' opened the window", window, threshold)
+        return take_early(trigger, window, bucket.early, cx, path)
+    if not trigger.expects(name) or any(ref.id == cx.ref.id for ref in bucket.early):
+        return bucket, []
+    return keep_early(trigger, bucket, cx, path, key), []
+
+
+def keep_early(trigger: EventTrigger, bucket: BucketState | None, cx: Context, path: str,
+               key: tuple[str, ...]) -> BucketState:
+    """An expected event with no window open, kept for one its `after` event may open [11]."""
+    t = cx.t
+    kept = (BucketState(key=key, start=t, latest=t, early=(cx.ref,)) if bucket is None else
+            BucketState(key=key, start=min(bucket.start, t), latest=max(bucket.latest or t, t),
+                        early=keep_refs(bucket.early, cx.ref)))
+    cx.step(path, key, "early", f"no open window: kept in case one of {trigger.after} that "
+            "occurred before it opens one", None, trigger.threshold)
+    return kept
+
+
+def take_early(trigger: EventTrigger, window: BucketState, early: tuple[EventRef, ...],
+               cx: Context, path: str) -> tuple[BucketState | None, list[Firing]]:
+    """A window just opened by an `after` event, with the expected events kept early that
+    fall inside it, in time order [11]."""
+    key, threshold = window.key, trigger.threshold
+    fitting = sorted((ref for ref in early if window.start <= ref.occurred
+                      and (window.end is None or ref.occurred < window.end)),
+                     key=lambda ref: ref.occurred)
+    if len(fitting) < len(early):
+        cx.step(path, key, "late", f"not counted: {len(early) - len(fitting)} expected event(s) "
+                "evaluated before the window opened fall outside it", window, threshold)
+    # reaching the threshold closes the window: in time order, later ones find none
+    inside = fitting[:threshold]
+    if not inside:
+        return window, []
+    events = window.events
+    for ref in inside:
+        events = keep_refs(events, ref)
+    counted = BucketState(key=key, start=window.start, end=window.end, count=len(inside),
+                          events=events, latest=inside[-1].occurred)
+    cx.step(path, key, "counted", f"{counted.count} of {threshold}, counting the expected "
+            "events evaluated before the window opened", counted, threshold)
+    if counted.count < threshold:
+        return counted, []
+    if trigger.posture == "Proactive":
+        cx.step(path, key, "satisfied", f"{counted.count} of {threshold} expected events "
+                "arrived in time: no firing", counted, threshold)
+        return None, []
+    firing = fire(trigger, counted, cx, path, (TRIGGERED, RESOLVED), counted.latest,
+                  f"{counted.count} of {threshold} events", "reached", inside[-1].id)
+    cx.step(path, key, "fired", f"{firing.reason}; counting starts again from zero", counted,
+            threshold)
+    return None, [firing]
+
+
 def fire(trigger: EventTrigger, bucket: BucketState, cx: Context, path: str,
           states: tuple[str, ...], occurred: float, reason: str, *cause: object) -> Firing:
     return Firing(path, states, bucket.key, trigger.triggering_labels(bucket.key), occurred,
@@ -191,7 +314,12 @@ def event_step(trigger: EventTrigger, bucket: BucketState | None, cx: Context, p
     assert cx.event is not None
     t, name, threshold = cx.t, cx.event.event, trigger.threshold
     firings: list[Firing] = []
+    if bucket is not None and bucket.early:
+        return early_step(trigger, bucket, cx, path, key)  # [11]
+    floor = None
     if bucket is not None and bucket.end is not None and bucket.end <= t:
+        if trigger.posture == "Reactive" and not trigger.after:
+            floor = bucket.end  # the window that ended keeps its late events [10]
         bucket, firings = settle(trigger, bucket, t, cx, path)  # [2]
     if trigger.starts_after(name):
         if bucket is None or bucket.fired is not None:
@@ -207,10 +335,8 @@ def event_step(trigger: EventTrigger, bucket: BucketState | None, cx: Context, p
         return bucket, firings
     if bucket is None:
         if trigger.after:
-            cx.step(path, key, "no-window",
-                    f"no open window: events count only after one of {trigger.after}", None, threshold)
-            return None, firings
-        bucket = open_window(trigger, key, t, cx)
+            return keep_early(trigger, None, cx, path, key), firings  # [6][11]
+        bucket = open_window(trigger, key, t, cx, floor=floor)
     elif trigger.after and bucket.fired is not None:
         resolving = BucketState(key=key, start=bucket.start, end=bucket.end, count=bucket.count,
                                 events=keep_refs(bucket.events, cx.ref), fired=bucket.fired)
@@ -219,16 +345,21 @@ def event_step(trigger: EventTrigger, bucket: BucketState | None, cx: Context, p
         cx.step(path, key, "resolved", firing.reason, bucket, threshold)
         return None, [*firings, firing]
     if t < bucket.start:
-        cooling = trigger.posture == "Reactive" and bucket.count == 0 and not bucket.events
-        cx.step(path, key, "late",
-                "not counted: after a firing, counting starts again with the next window" if
-                cooling else "not counted: it occurred before the window's start (late)", bucket, threshold)
-        return bucket, firings
+        moved = move_back(trigger, bucket, t)  # [10]
+        if moved is None:
+            cx.step(path, key, "late", late_reason(trigger, bucket, t), bucket, threshold)
+            return bucket, firings
+        cx.step(path, key, "moved-back",
+                f"'{name}' occurred before the window's start: the window now starts at it",
+                moved, threshold)
+        bucket = moved
     if any(ref.id == cx.ref.id for ref in bucket.events):
         cx.step(path, key, "duplicate", "already counted (the same event, delivered again)", bucket, threshold)
         return bucket, firings
     counted = BucketState(key=key, start=bucket.start, end=bucket.end, count=bucket.count + 1,
-                          events=keep_refs(bucket.events, cx.ref))
+                          events=keep_refs(bucket.events, cx.ref),
+                          latest=t if bucket.latest is None else max(bucket.latest, t),
+                          floor=bucket.floor)
     if bucket.fired is not None:
         firing = fire(trigger, counted, cx, path, (RESOLVED,), t,
                        f"'{name}' arrived after the firing", "resolved", cx.ref.id)
@@ -238,7 +369,8 @@ def event_step(trigger: EventTrigger, bucket: BucketState | None, cx: Context, p
         if counted.count < threshold:
             cx.step(path, key, "counted", f"{counted.count} of {threshold}", counted, threshold)
             return counted, firings
-        firing = fire(trigger, counted, cx, path, (TRIGGERED, RESOLVED), t,
+        # at the latest event's time, as in time order, whichever event reached it [10]
+        firing = fire(trigger, counted, cx, path, (TRIGGERED, RESOLVED), counted.latest,
                        f"{counted.count} of {threshold} events", "reached", cx.ref.id)
         firings.append(firing)
         if trigger.after or counted.end is None:
@@ -250,7 +382,8 @@ def event_step(trigger: EventTrigger, bucket: BucketState | None, cx: Context, p
                 "one ends", counted,
                 threshold)
         length = counted.end - counted.start
-        return BucketState(key=key, start=counted.end, end=counted.end + length), firings
+        return BucketState(key=key, start=counted.end, end=counted.end + length,
+                           floor=counted.end), firings
     if trigger.after and counted.count >= threshold:
         cx.step(path, key, "satisfied",
                 f"{counted.count} of {threshold} expected events arrived in time: no firing",

@@ -54,7 +54,12 @@ def append(client: redis.Redis | redis.client.Pipeline, keys: Keys, event: Event
     # the command `client.xadd(keys.events, to_fields(event), maxlen=maxlen, approximate=True)`
     # sends, without its argument handling: this runs for every event the SDK emits
     return client.execute_command("XADD", keys.events, "MAXLEN", "~", maxlen, "*",
-                                  "event", event.event, "data", event.model_dump_json())
+                                  *entry_fields(event))
+
+
+def entry_fields(event: Event) -> tuple[str, str, str, str]:
+    """An event's entry as `append` writes it: field, value, field, value (for scripts)."""
+    return ("event", event.event, "data", event.model_dump_json())
 
 
 def append_change(client: redis.Redis | redis.client.Pipeline, keys: Keys, automation_id: str,

@@ -22,6 +22,14 @@ Implementation notes:
   due-at sorted set uses), reads the bucket, and then sets
   the bucket's real deadline, or removes the member if it still holds the lease. A
   stale member costs one read; a missing one would be a deadline lost.
+- [5] A firing's `fired` key also says whether its `automation.triggered` event is on
+  the stream: the compare-and-set claims it ('1', [3]); EMIT_SCRIPT appends the event
+  and marks the key 'emitted' in one step, and appends nothing for a key so marked. Two
+  replicas recording the same outbox item (one its own firing, the other a batch it
+  claimed as dead), or a recording repeated after a crash or a lost answer, append the
+  event once. A missing key (expired) appends it: at least once rather than never. The
+  script touches two slots (the bucket's and the stream's): flowkeeper runs on one
+  primary, not a Cluster (docs/SCALING.md).
 """
 
 from __future__ import annotations
@@ -82,6 +90,16 @@ elseif leased then
 else
   redis.call('ZADD', KEYS[1], 'LT', ARGV[3], ARGV[1])
 end
+return 1
+"""
+
+
+EMIT_SCRIPT = """
+-- KEYS[1] the firing's 'fired' key, KEYS[2] the events stream
+-- ARGV[1] the fired key's ttl ms, ARGV[2] the stream's maxlen, ARGV[3..] the entry's fields
+if redis.call('GET', KEYS[1]) == 'emitted' then return 0 end
+redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[2], '*', unpack(ARGV, 3))
+redis.call('SET', KEYS[1], 'emitted', 'PX', ARGV[1])
 return 1
 """
 

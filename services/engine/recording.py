@@ -3,9 +3,10 @@ the action jobs (one per action): run control on the RQ `control` queue, notific
 on `notify` (services.core.queues), so a cancel never waits behind an email.
 
 Each step is idempotent, so draining an outbox again after a crash repeats no side
-effect: the record is keyed by the firing id, the event id is derived from it, and
-the job id from (firing id, action index); a job that is enqueued twice still acts
-once (services.actions takes a lease and marks it done).
+effect: the record is keyed by the firing id, the event (its id derived from the firing
+id) is appended once (buckets.py [5]), and the job id is derived from (firing id, action
+index); a job that is enqueued twice still acts once (services.actions takes a lease and
+marks it done).
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from services.core.firing_stats import count_firing_ops
 from services.core.firings import FiringRecord, firing_event_payload, firing_record_ops
 from services.core.keys import Keys
 from services.core.queues import ACTION_JOB, action_job_id, queue_for_action
-from services.engine.buckets import Slot, parse_outbox_item
+from services.engine.buckets import FIRED_TTL_MS, Slot, parse_outbox_item
 
 ACTION_JOB_TIMEOUT_S = 300
 ACTION_RESULT_TTL_S = 24 * 3600
@@ -102,15 +103,17 @@ def triggered_event(record: FiringRecord) -> Event:
 
 
 def record_ops(pipe: redis.client.Pipeline, keys: Keys, pending: list[Pending],
-               maxlen: int) -> None:
+               maxlen: int, emit: Any) -> None:
     """Store the records, count them in their automations' stats, and emit
-    `automation.triggered` for each."""
+    `automation.triggered` for each, once (`emit`: buckets.EMIT_SCRIPT, its note [5])."""
     firing_record_ops(pipe, keys, [item.record for item in pending])
     for item in pending:
-        record = item.record
+        record, slot = item.record, item.slot
         count_firing_ops(pipe, keys, record.automation_id, record.id, record.fired_at,
                          record.states)
-        stream.append(pipe, keys, triggered_event(record), maxlen)
+        emit(keys=[keys.bucket_fired(slot.loaded.id, slot.bucket, record.id), keys.events],
+             args=[FIRED_TTL_MS, maxlen, *stream.entry_fields(triggered_event(record))],
+             client=pipe)
 
 
 def enqueue_actions(rq_client: redis.Redis, pending: list[Pending]) -> int:

@@ -19,8 +19,9 @@ Implementation notes (at least once, effectively once):
   events are evaluated again; after MAX_CAS_ATTEMPTS the batch raises WriteConflict,
   unacknowledged, and is redelivered.
 - [5] Record: the firings in the outboxes (this batch's, and those recovered at [2]) are
-  recorded, `automation.triggered` is emitted and their action jobs are enqueued, each
-  under an id derived from the firing (recording.py), before anything is acknowledged.
+  recorded, `automation.triggered` is emitted (once: buckets.py [5]) and their action
+  jobs are enqueued, each under an id derived from the firing (recording.py), before
+  anything is acknowledged.
 - [6] Acknowledge: one pipeline drops the recorded firings from their outboxes, adds the
   deadlines (ZADD LT, buckets.py [4]), writes the traces (traces.py), the run durations
   and the dead letters, and ends with the XACK. An entry is acknowledged only once
@@ -107,6 +108,7 @@ class BatchSteps:
         self.traces = traces
         self.fault = fault
         self.cas = client.register_script(buckets.CAS_SCRIPT)
+        self.emit = client.register_script(buckets.EMIT_SCRIPT)
 
     def plan(self, entries: Sequence[stream.Entry], index: CandidateIndex) -> Plan:
         """[1] The slots each event falls in; no Redis."""
@@ -208,7 +210,7 @@ class BatchSteps:
         recorded = Recorded()
         if pending:
             pipe = self.client.pipeline(transaction=False)
-            recording.record_ops(pipe, self.keys, pending, self.events_maxlen)
+            recording.record_ops(pipe, self.keys, pending, self.events_maxlen, self.emit)
             pipe.execute()
             recorded.jobs = recording.enqueue_actions(self.rq_client, pending)
             recorded.firings = len(pending)

@@ -51,6 +51,13 @@ def test_a_deadline_still_ahead_is_pending_not_fired():
     assert result.open_buckets == 1
 
 
+def test_a_completion_without_a_running_window_is_no_open_window():
+    result = backtest(automation(**STUCK), [event(0, "flow-run.Completed")], EPOCH + 30,
+                      start=EPOCH)
+
+    assert (result.firings, result.open_buckets, result.pending_deadlines) == ([], 0, [])
+
+
 def test_reactive_thresholds_count_in_their_window():
     trigger = dict(expect=["flow-run.Failed"], threshold=3, within=100)
     events = [event(t, "flow-run.Failed", run=str(t)) for t in (0, 10, 20, 200, 210)]

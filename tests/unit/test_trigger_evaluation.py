@@ -123,7 +123,7 @@ def test_a_bucket_keeps_its_first_and_latest_events():
 def test_the_trace_explains_each_decision():
     result = evaluate(FAILURES, None, event(0, "flow-run.Failed"), EPOCH)
     assert [(s.step, s.count, s.threshold) for s in result.trace] == [("counted", 1, 3)]
-    late = evaluate(FAILURES, result.state, event(-5, "flow-run.Failed"), EPOCH)
+    late = evaluate(FAILURES, result.state, event(-3600, "flow-run.Failed"), EPOCH)
     assert late.trace[-1].step == "late"
     assert "before the window's start" in late.trace[-1].detail
 

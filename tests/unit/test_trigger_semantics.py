@@ -186,8 +186,12 @@ CASES: list[tuple[str, dict[str, Any], list[tuple], list[tuple], dict[str, Any]]
       (2, "flow-run.Failed", {"resource": {"env": "dev"}})],
      [(1, NO_KEY)], {}),
     # -- out of order -------------------------------------------------------------------------------
-    ("an event older than its window's start is ignored",
+    ("an event older than its window's start moves it back, and the firing is at the latest",
      {**FAILURES, "threshold": 2}, [(100, "flow-run.Failed"), (90, "flow-run.Failed"),
+                                    (110, "flow-run.Failed")],
+     [(100, NO_KEY)], {}),
+    ("an event older than within before the latest counted is ignored",
+     {**FAILURES, "threshold": 2}, [(100, "flow-run.Failed"), (40, "flow-run.Failed"),
                                     (110, "flow-run.Failed")],
      [(110, NO_KEY)], {}),
     ("a redelivered event is not counted twice",
