@@ -222,19 +222,17 @@ class BatchSteps:
                     now: float) -> int:
         """[6] Deadlines, traces, run durations, dead letters, then the XACK of `entry_ids`,
         in one pipeline after [5]'s outbox drops; the deadlines added."""
-        deadlines = 0
-        for slot in plan.slots:
-            if slot.deadline is not None:
-                pipe.zadd(self.keys.bucket_deadlines, {slot.member: slot.deadline}, lt=True)
-                deadlines += 1
-        marks = self.traces.ops(pipe, plan.slots, now)
+        due = {slot.member: slot.deadline for slot in plan.slots if slot.deadline is not None}
+        if due:  # one ZADD for the batch: each member is only added or lowered
+            pipe.zadd(self.keys.bucket_deadlines, due, lt=True)
+        self.traces.ops(pipe, plan.slots, now)
         buckets.history_ops(pipe, self.keys, [event for event, _ in plan.events])
         for entry in plan.unreadable:
             stream.dead_letter(pipe, self.keys, entry, entry.error or "unreadable entry")
             log.warning("dead-lettered stream entry %s: %s", entry.entry_id, entry.error)
         stream.ack(pipe, self.keys, self.group, entry_ids)
-        self.traces.after(pipe.execute(), marks)
-        return deadlines
+        pipe.execute()
+        return len(due)
 
 
 def _state_token(slot: Slot) -> object:
