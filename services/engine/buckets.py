@@ -34,7 +34,9 @@ Implementation notes:
   their outboxes. Its caller raises, and writes nothing more. A call touches the keys
   of several buckets, so several hash slots: Redis Cluster would refuse it, and
   flowkeeper runs on one primary (docs/SCALING.md). CAS_CHUNK bounds how long one call
-  holds Redis.
+  holds Redis. The call is an EVAL with the script's text: redis-py checks the scripts of
+  a pipeline of EVALSHA with a round trip of its own, and a few calls per batch make the
+  text's size nothing.
 """
 
 from __future__ import annotations
@@ -233,9 +235,9 @@ def take(slots: list[Slot], replies: list[Any], *, with_outbox: bool) -> list[An
     return replies[position:]
 
 
-def write(client: redis.Redis, script: Any, slots: list[Slot], now: float) -> list[Slot]:
+def write(client: redis.Redis, script: str, slots: list[Slot], now: float) -> list[Slot]:
     """Compare-and-set every slot that changed or fired [2][3], CAS_CHUNK slots a call
-    [5]; returns those in conflict."""
+    [5]; returns those in conflict. `script` is CAS_SCRIPT's text."""
     pending = [slot for slot in slots if slot.changed or slot.firings]
     if not pending:
         return []
@@ -254,7 +256,8 @@ def write(client: redis.Redis, script: Any, slots: list[Slot], now: float) -> li
                      *(slot.fired_key(firing) for firing, _ in slot.firings)]
             args += [len(items), slot.raw or "", value, slot.ttl_ms(now), *items]
             batches.append((items, causes))
-        script(keys=keys, args=args, client=pipe)
+        # EVAL, not EVALSHA [5]
+        pipe.eval(script, len(keys), *keys, *args)
     replies = [reply for chunk in pipe.execute() for reply in chunk]
     conflicts = []
     for slot, (items, causes), reply in zip(pending, batches, replies, strict=True):

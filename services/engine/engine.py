@@ -114,7 +114,7 @@ class Engine:
         self.clock = clock
         self._settle = client.register_script(buckets.SETTLE_DEADLINE_SCRIPT)
         self.automations = LoadedAutomations(client, self.keys)
-        self.traces = TraceKeeper(client, self.keys, settings.automation_trace_retention_s)
+        self.traces = TraceKeeper(self.keys, settings.automation_trace_retention_s)
         self.steps = BatchSteps(client, self.rq_client, self.keys, self.group,
                                 settings.events_maxlen, self.traces, self.automations.bad)
         stream.ensure_group(client, self.keys, self.group, start_id=group_start)

@@ -106,7 +106,7 @@ class BatchSteps:
         self.events_maxlen = events_maxlen
         self.traces = traces
         self.fault = fault
-        self.cas = client.register_script(buckets.CAS_SCRIPT)
+        self.cas = buckets.CAS_SCRIPT
 
     def plan(self, entries: Sequence[stream.Entry], index: CandidateIndex) -> Plan:
         """[1] The slots each event falls in; no Redis."""

@@ -93,10 +93,9 @@ def _entries_by_resource(slots: list[Slot], now: float) -> dict[str, list[str]]:
 class TraceKeeper:
     """Writes evaluation steps per resource, capped and expiring."""
 
-    def __init__(self, client: redis.Redis, keys: Keys, retention_s: int) -> None:
+    def __init__(self, keys: Keys, retention_s: int) -> None:
         self.keys = keys
         self.retention_s = retention_s
-        self.script = client.register_script(TRACE_SCRIPT)
 
     def ops(self, pipe: redis.client.Pipeline, slots: list[Slot], now: float) -> None:
         """Add the slots' steps to `pipe`, as one script call."""
@@ -108,4 +107,5 @@ class TraceKeeper:
             keys.append(self.keys.evaluation_trace(resource_id))
             args += [len(entries), *entries]
         if keys:
-            self.script(keys=keys, args=args, client=pipe)
+            # EVAL, as buckets.py [5] says why
+            pipe.eval(TRACE_SCRIPT, len(keys), *keys, *args)
