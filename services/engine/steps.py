@@ -20,7 +20,8 @@ Implementation notes (at least once, effectively once):
   unacknowledged, and is redelivered.
 - [5] Record: the firings in the outboxes (this batch's, and those recovered at [2]) are
   recorded, `automation.triggered` is emitted and their action jobs are enqueued, each
-  under an id derived from the firing (recording.py), before anything is acknowledged.
+  under an id derived from the firing (recording.py), in one transaction, before
+  anything is acknowledged.
 - [6] Acknowledge: one pipeline drops the recorded firings from their outboxes, adds the
   deadlines (ZADD LT, buckets.py [4]), writes the traces (traces.py), the run durations
   and the dead letters, and ends with the XACK. An entry is acknowledged only once
@@ -207,10 +208,10 @@ class BatchSteps:
         pending = [item for slot in slots for item in recording.pending_firings(slot)]
         recorded = Recorded()
         if pending:
-            pipe = self.client.pipeline(transaction=False)
-            recording.record_ops(pipe, self.keys, pending, self.events_maxlen)
-            pipe.execute()
-            recorded.jobs = recording.enqueue_actions(self.rq_client, pending)
+            with self.rq_client.pipeline() as pipe:  # one transaction (recording.py)
+                recording.record_ops(pipe, self.keys, pending, self.events_maxlen)
+                recorded.jobs = recording.enqueue_actions(self.rq_client, pending, pipe)
+                pipe.execute()
             recorded.firings = len(pending)
             for item in pending:
                 log.info("automation %s fired (%s): %s", item.record.automation_name,
