@@ -57,6 +57,40 @@ class RoundTrips:
          self._owner.pack_commands) = self._originals
 
 
+class StepTimes:
+    """Wall time spent in each step of steps.py (and the read and parse before them),
+    without cProfile's overhead: patched in for a run."""
+
+    STEPS = ("plan", "load", "evaluate", "write", "record", "acknowledge")
+
+    def __init__(self) -> None:
+        from services.core import stream
+        from services.engine.steps import BatchSteps
+
+        self.seconds: dict[str, float] = {}
+        self._patched = [(BatchSteps, name, getattr(BatchSteps, name)) for name in self.STEPS]
+        self._patched += [(stream, "read_group_raw", stream.read_group_raw),
+                          (stream, "parse_wanted", stream.parse_wanted)]
+        for owner, name, original in self._patched:
+            setattr(owner, name, self._timed(name, original))
+
+    def _timed(self, name: str, original):  # noqa: ANN001, ANN202
+        seconds = self.seconds
+
+        def timed(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+            started = time.perf_counter()
+            try:
+                return original(*args, **kwargs)
+            finally:
+                seconds[name] = seconds.get(name, 0.0) + time.perf_counter() - started
+
+        return timed
+
+    def close(self) -> None:
+        for owner, name, original in self._patched:
+            setattr(owner, name, original)
+
+
 def _commands(client) -> dict[str, int]:  # noqa: ANN001
     return {name.removeprefix("cmdstat_"): stats["calls"]
             for name, stats in client.info("commandstats").items()}
@@ -92,7 +126,7 @@ def one_run(url: str, automations: int, events: list, profile: int) -> dict:
     _append_all(client, keys, events)
     raw = _raw_rate(client, keys, len(events))
     before, redis_cpu = _commands(client), _redis_cpu(client)
-    trips = RoundTrips()
+    trips, steps = RoundTrips(), StepTimes()
     profiler = cProfile.Profile() if profile else None
     cpu, started = time.process_time(), time.perf_counter()
     try:
@@ -103,6 +137,7 @@ def one_run(url: str, automations: int, events: list, profile: int) -> dict:
             profiler.disable()
     finally:
         trips.close()
+        steps.close()
     elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu
     redis_cpu = _redis_cpu(client) - redis_cpu
     after = _commands(client)
@@ -121,6 +156,8 @@ def one_run(url: str, automations: int, events: list, profile: int) -> dict:
             "round_trips_per_1k": round(trips.count * per_k, 1),
             "client_commands_per_1k": round(trips.commands * per_k, 1),
             "commands_per_1k": round(sum(spent.values()), 1),
+            "step_share": {name: round(value / elapsed, 3)
+                           for name, value in steps.seconds.items()},
             "by_command_per_1k": {name: round(value, 1) for name, value in
                                   sorted(spent.items(), key=lambda item: -item[1])}}
 
