@@ -23,7 +23,7 @@ from automations.events import AUTOMATION, Event, flow_run_resource_id, resource
 from automations.schema import Automation
 from automations.state import TRIGGERED, EventRef, Firing
 from services.core import stream
-from services.core.firing_stats import count_firing_ops
+from services.core.firing_stats import count_firings_ops
 from services.core.firings import FiringRecord, firing_event_payload, firing_record_ops
 from services.core.keys import Keys
 from services.core.queues import ACTION_JOB, action_job_id, queue_for_action
@@ -109,11 +109,11 @@ def record_ops(pipe: redis.client.Pipeline, keys: Keys, pending: list[Pending],
                maxlen: int) -> None:
     """Store the records, count them in their automations' stats, and emit
     `automation.triggered` for each."""
-    firing_record_ops(pipe, keys, [item.record for item in pending])
-    for item in pending:
-        record = item.record
-        count_firing_ops(pipe, keys, record.automation_id, record.id, record.fired_at,
-                         record.states)
+    records = [item.record for item in pending]
+    firing_record_ops(pipe, keys, records)
+    count_firings_ops(pipe, keys, [(record.automation_id, record.id, record.fired_at,
+                                    record.states) for record in records])
+    for record in records:
         stream.append(pipe, keys, triggered_event(record), maxlen)
 
 
