@@ -28,15 +28,15 @@ Implementation notes:
   say: a conflict on one writes nothing of that bucket and does not stop the others,
   and the reply says, bucket by bucket, which were in conflict. A call stopped half
   way (an error, a Redis that died) leaves the buckets before that point written, each
-  whole (state, claimed firing keys, outbox items, as [3]), and the batch
-  unacknowledged: the case of an engine that dies after its writes and before the XACK
-  (services/engine/steps.py [6]), whose redelivery finds the firings claimed and in
-  their outboxes. Its caller raises, and writes nothing more. A call touches the keys
-  of several buckets, so several hash slots: Redis Cluster would refuse it, and
-  flowkeeper runs on one primary (docs/SCALING.md). CAS_CHUNK bounds how long one call
-  holds Redis. The call is an EVAL with the script's text: redis-py checks the scripts of
-  a pipeline of EVALSHA with a round trip of its own, and a few calls per batch make the
-  text's size nothing.
+  whole (state, claimed firing keys, outbox items, as [3]), as a pipeline of one call
+  per bucket did, and the batch unacknowledged: the case of an engine that dies after
+  its writes and before the XACK (services/engine/steps.py [6]), whose redelivery finds
+  the firings claimed and in their outboxes. The caller raises and writes nothing more.
+  A call (and the MGET of `load`) touches the keys of several buckets, so several hash
+  slots: Redis Cluster would refuse it, and flowkeeper runs on one primary
+  (docs/SCALING.md). CAS_CHUNK bounds how long one call holds Redis. The call is an
+  EVAL with the script's text: redis-py checks the scripts of a pipeline of EVALSHA
+  with a round trip of its own, and a few calls per batch make the text's size nothing.
 """
 
 from __future__ import annotations

@@ -6,8 +6,11 @@ Each step is idempotent, so draining an outbox again after a crash repeats no si
 effect: the record is keyed by the firing id, the event id is derived from it, and
 the job id from (firing id, action index); a job that is enqueued twice still acts
 once (services.actions takes a lease and marks it done). The records, the events and
-the jobs of a batch go in one transaction (one round trip; a worker never finds a job
-whose firing record is not written yet).
+the jobs of a batch go in one transaction (one round trip). A command that fails inside
+it does not stop the others (Redis does not roll back): a job may then find its firing
+unrecorded and drop the action ("missing", services/actions/executor.py, marking nothing
+done), and as the batch raises before its XACK, the redelivery records the firing and
+enqueues the job again under the same id.
 """
 
 from __future__ import annotations

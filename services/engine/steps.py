@@ -15,9 +15,9 @@ Implementation notes (at least once, effectively once):
   event of the batch sees it.
 - [4] Write: compare-and-set of every slot that changed or fired, in one round trip of
   a few script calls (buckets.py [5]); the same script claims each firing's key and puts
-  a new firing in the slot's outbox (buckets.py [2][3]). A slot written meanwhile by another replica is reloaded and its
-  events are evaluated again; after MAX_CAS_ATTEMPTS the batch raises WriteConflict,
-  unacknowledged, and is redelivered.
+  a new firing in the slot's outbox (buckets.py [2][3]). A slot written meanwhile by
+  another replica is reloaded and its events are evaluated again; after
+  MAX_CAS_ATTEMPTS the batch raises WriteConflict, unacknowledged, and is redelivered.
 - [5] Record: the firings in the outboxes (this batch's, and those recovered at [2]) are
   recorded, `automation.triggered` is emitted and their action jobs are enqueued, each
   under an id derived from the firing (recording.py), in one transaction, before
