@@ -2,13 +2,13 @@
 capped list that expires, written with one script call per batch.
 
 Implementation notes:
-- One script call per batch pushes every resource's steps (RPUSH), gives a list that
-  is new its expiry and trims one past TRACE_MAX_ENTRIES, in the same step. A command
-  per resource, and the expiry and trim a batch later, cost the engine a third of its
-  Redis commands: the call carries the lists' keys of many resources, so it crosses
-  hash slots (flowkeeper runs on one primary, docs/SCALING.md). The steps are a help
-  for people: a batch whose call is lost (an engine that dies) loses at most its steps,
-  and its redelivery writes them again.
+- One script call per batch (per TRACE_CALL_ENTRIES entries) pushes every resource's
+  steps (RPUSH), gives a list that is new its expiry and trims one past
+  TRACE_MAX_ENTRIES, in the same step. A command per resource, and the expiry and trim
+  a batch later, cost the engine a third of its Redis commands. The call carries the
+  lists of many resources, so it crosses hash slots (flowkeeper runs on one primary,
+  docs/SCALING.md). The steps are a help for people: a call that fails loses at most
+  its batch's steps.
 - An entry is JSON built from parts that repeat across a batch (the automation, the
   event, the steps of a shared evaluation), each encoded once.
 """
@@ -25,6 +25,9 @@ from services.engine.buckets import Slot
 
 # steps kept per resource (every automation's together)
 TRACE_MAX_ENTRIES = 500
+# a script call ends after the resource that takes it past this many entries: a batch
+# of 10,000 automations that all match may hold 50,000, and one call holds Redis
+TRACE_CALL_ENTRIES = 5_000
 
 TRACE_SCRIPT = """
 -- KEYS: one list per resource; ARGV[1] its expiry (s), ARGV[2] the entries kept, then,
@@ -98,14 +101,21 @@ class TraceKeeper:
         self.retention_s = retention_s
 
     def ops(self, pipe: redis.client.Pipeline, slots: list[Slot], now: float) -> None:
-        """Add the slots' steps to `pipe`, as one script call."""
+        """Add the slots' steps to `pipe`, as one script call per TRACE_CALL_ENTRIES."""
         if not self.retention_s:
             return
         keys: list[str] = []
-        args: list[str | int] = [self.retention_s, TRACE_MAX_ENTRIES]
+        args: list[str | int] = []
         for resource_id, entries in _entries_by_resource(slots, now).items():
             keys.append(self.keys.evaluation_trace(resource_id))
             args += [len(entries), *entries]
+            if len(args) >= TRACE_CALL_ENTRIES:
+                self._call(pipe, keys, args)
+                keys, args = [], []
         if keys:
-            # EVAL, as buckets.py [5] says why
-            pipe.eval(TRACE_SCRIPT, len(keys), *keys, *args)
+            self._call(pipe, keys, args)
+
+    def _call(self, pipe: redis.client.Pipeline, keys: list[str],
+              args: list[str | int]) -> None:
+        # EVAL, not EVALSHA: see services/engine/buckets.py [5]
+        pipe.eval(TRACE_SCRIPT, len(keys), *keys, self.retention_s, TRACE_MAX_ENTRIES, *args)
