@@ -8,9 +8,11 @@ Implementation notes:
    firing's own hash, in one script with the increment.
 2. Only firings that trigger count; a firing that only resolves (`automation.resolved`)
    does not, as people mean "it went off" when they read the count.
-3. The stats hash shares the automation's hash tag with its firings, so the script
-   touches one slot. It expires as the automation's index of firings does, the retention
-   after the latest firing: an automation deleted keeps it as long as its firings.
+3. The stats hash shares the automation's hash tag with its firings. It expires as the
+   automation's index of firings does, the retention after the latest firing: an
+   automation deleted keeps it as long as its firings.
+4. One script call counts a batch's firings (each firing as note 1 says), so it touches
+   the slots of several automations (flowkeeper runs on one primary, docs/SCALING.md).
 """
 
 from __future__ import annotations
@@ -25,14 +27,18 @@ from automations.state import TRIGGERED
 from services.core.firings import FIRING_RETENTION_S
 from services.core.keys import Keys
 
-# KEYS[1] the firing's hash, KEYS[2] the stats hash; ARGV[1] the firing time (epoch s),
-# ARGV[2] the retention (s)
+# KEYS, per firing: its hash, its automation's stats hash; ARGV[1] the retention (s),
+# ARGV[1 + i] the time of the i-th firing (epoch s)
 _COUNT_ONCE = """
-if redis.call('HSETNX', KEYS[1], 'counted', '1') == 0 then return 0 end
-redis.call('HINCRBY', KEYS[2], 'count', 1)
-local last = tonumber(redis.call('HGET', KEYS[2], 'last_fired') or '0')
-if tonumber(ARGV[1]) > last then redis.call('HSET', KEYS[2], 'last_fired', ARGV[1]) end
-redis.call('EXPIRE', KEYS[2], ARGV[2])
+for i = 1, #KEYS / 2 do
+  local firing, stats, at = KEYS[2 * i - 1], KEYS[2 * i], ARGV[i + 1]
+  if redis.call('HSETNX', firing, 'counted', '1') == 1 then
+    redis.call('HINCRBY', stats, 'count', 1)
+    local last = tonumber(redis.call('HGET', stats, 'last_fired') or '0')
+    if tonumber(at) > last then redis.call('HSET', stats, 'last_fired', at) end
+    redis.call('EXPIRE', stats, ARGV[1])
+  end
+end
 return 1
 """
 
@@ -44,14 +50,20 @@ class FiringStats(BaseModel):
     last_fired: datetime | None = None
 
 
-def count_firing_ops(pipe: redis.client.Pipeline, keys: Keys, automation_id: str,
-                     firing_id: str, fired_at: datetime, states: Iterable[str]) -> None:
-    """Count one recorded firing in its automation's stats (notes 1, 2)."""
-    if TRIGGERED not in states:
-        return
-    pipe.eval(_COUNT_ONCE, 2, keys.automation_firing(automation_id, firing_id),
-              keys.automation_stats(automation_id), repr(fired_at.timestamp()),
-              FIRING_RETENTION_S)
+def count_firings_ops(pipe: redis.client.Pipeline, keys: Keys,
+                      firings: Iterable[tuple[str, str, datetime, Iterable[str]]]) -> None:
+    """Count recorded firings, each (automation id, firing id, fired at, states), in their
+    automations' stats, with one script call (notes 1, 2, 4)."""
+    keys_of: list[str] = []
+    times: list[str] = []
+    for automation_id, firing_id, fired_at, states in firings:
+        if TRIGGERED not in states:
+            continue
+        keys_of += [keys.automation_firing(automation_id, firing_id),
+                    keys.automation_stats(automation_id)]
+        times.append(repr(fired_at.timestamp()))
+    if keys_of:  # EVAL, not EVALSHA: a pipeline of EVALSHA costs a SCRIPT EXISTS round trip
+        pipe.eval(_COUNT_ONCE, len(keys_of), *keys_of, FIRING_RETENTION_S, *times)
 
 
 def firing_stats(client: redis.Redis, keys: Keys,

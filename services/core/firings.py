@@ -9,6 +9,11 @@ Implementation notes:
   in one call instead of scanning every automation.
 - The engine writes the record (`firing_record_ops`, in the transaction that records the
   firing); the action executor adds the outcomes (`AutomationStore.record_outcome`).
+- `firing_record_ops` writes the records and indexes of many firings with one script
+  call: the engine records a batch's firings together, and a command per record and
+  index cost it more than the writes cost Redis. The call touches the keys of several
+  automations and runs, so several hash slots (flowkeeper runs on one primary,
+  docs/SCALING.md).
 """
 
 from __future__ import annotations
@@ -76,32 +81,63 @@ class FiringRecord(BaseModel):
         return found
 
 
+_RECORD_SCRIPT = """
+-- ARGV[1] the retention (s), ARGV[2] the number r of records; KEYS[1..r] the firings'
+-- hashes and ARGV[3..r+2] their records; then, per index KEYS[r+1..]: its cap, the number
+-- m of its new members, and m (score, member) pairs
+local retention, r = ARGV[1], tonumber(ARGV[2])
+for i = 1, r do
+  redis.call('HSET', KEYS[i], 'record', ARGV[2 + i])
+  redis.call('EXPIRE', KEYS[i], retention)
+end
+local a = 3 + r
+for k = r + 1, #KEYS do
+  local cap, m = tonumber(ARGV[a]), tonumber(ARGV[a + 1])
+  local added = 0
+  while added < m do  -- unpack() takes a bounded number of values
+    local upto = math.min(m, added + 500)
+    redis.call('ZADD', KEYS[k], unpack(ARGV, a + 2 + 2 * added, a + 1 + 2 * upto))
+    added = upto
+  end
+  redis.call('ZREMRANGEBYRANK', KEYS[k], 0, -cap - 1)
+  redis.call('EXPIRE', KEYS[k], retention)
+  a = a + 2 + 2 * m
+end
+return r
+"""
+
+
 def firing_record_ops(pipe: redis.client.Pipeline, keys: Keys,
                       records: Iterable[FiringRecord]) -> None:
-    """Store firing records and index them under their automations (idempotent)."""
+    """Store firing records and index them under their automations and runs (idempotent),
+    with one script call."""
     by_automation: dict[str, dict[str, float]] = {}
     by_run: dict[str, dict[str, float]] = {}
+    record_keys: list[str] = []
+    args: list[Any] = []
     for record in records:
-        key = keys.automation_firing(record.automation_id, record.id)
-        pipe.hset(key, "record", record.model_dump_json(exclude={"outcomes"}))
-        pipe.expire(key, FIRING_RETENTION_S)
+        record_keys.append(keys.automation_firing(record.automation_id, record.id))
+        args.append(record.model_dump_json(exclude={"outcomes"}))
         by_automation.setdefault(record.automation_id, {})[record.id] = \
             record.fired_at.timestamp()
         for run_id in record.flow_run_ids():
             by_run.setdefault(run_id, {})[run_firing_member(record.automation_id, record.id)] = \
                 record.fired_at.timestamp()
-    for automation_id, fired in by_automation.items():
-        _capped_index_ops(pipe, keys.automation_firings(automation_id), fired, MAX_FIRINGS_KEPT)
-    for run_id, fired in by_run.items():
-        _capped_index_ops(pipe, keys.flow_run_firings(run_id), fired, MAX_FIRINGS_PER_RUN)
-
-
-def _capped_index_ops(pipe: redis.client.Pipeline, index: str, fired: dict[str, float],
-                      cap: int) -> None:
-    """Add to a sorted set of firings, keep its newest `cap`, and let it expire with them."""
-    pipe.zadd(index, fired)
-    pipe.zremrangebyrank(index, 0, -cap - 1)
-    pipe.expire(index, FIRING_RETENTION_S)
+    if not record_keys:
+        return
+    index_keys: list[str] = []
+    for index, fired, cap in [
+            *((keys.automation_firings(automation_id), fired, MAX_FIRINGS_KEPT)
+              for automation_id, fired in by_automation.items()),
+            *((keys.flow_run_firings(run_id), fired, MAX_FIRINGS_PER_RUN)
+              for run_id, fired in by_run.items())]:
+        index_keys.append(index)
+        args += [cap, len(fired)]
+        for member, score in fired.items():
+            args += [repr(score), member]
+    # EVAL, not EVALSHA: a pipeline of EVALSHA costs redis-py a SCRIPT EXISTS round trip
+    pipe.eval(_RECORD_SCRIPT, len(record_keys) + len(index_keys), *record_keys, *index_keys,
+              FIRING_RETENTION_S, len(record_keys), *args)
 
 
 def run_firing_member(automation_id: str, firing_id: str) -> str:

@@ -3,7 +3,7 @@ round trip per batch and written by compare-and-set, with the firings it produce
 
 Implementation notes:
 - [1] A bucket's keys share the hash tag `{<automation id>:<bucket digest>}` (state,
-  outbox, one `fired` key per firing), so the compare-and-set script touches one slot.
+  outbox, one `fired` key per firing), so one bucket's keys live in one slot.
   The digest covers the trigger's fingerprint: a changed trigger starts from fresh
   state, and the old keys expire.
 - [2] Compare-and-set compares the whole stored value with the one read (the value
@@ -30,6 +30,21 @@ Implementation notes:
   event once. A missing key (expired) appends it: at least once rather than never. The
   script touches two slots (the bucket's and the stream's): flowkeeper runs on one
   primary, not a Cluster (docs/SCALING.md).
+- [6] One script call carries the compare-and-sets of up to CAS_CHUNK buckets, in one
+  pipeline for the batch (not one call per bucket: the calls cost the engine more than
+  the writes cost Redis). Each bucket is still compared and set on its own, as [2][3]
+  say: a conflict on one writes nothing of that bucket and does not stop the others,
+  and the reply says, bucket by bucket, which were in conflict. A call stopped half
+  way (an error, a Redis that died) leaves the buckets before that point written, each
+  whole (state, claimed firing keys, outbox items, as [3]), as a pipeline of one call
+  per bucket did, and the batch unacknowledged: the case of an engine that dies after
+  its writes and before the XACK (services/engine/steps.py [6]), whose redelivery finds
+  the firings claimed and in their outboxes. The caller raises and writes nothing more.
+  A call (and the MGET of `load`) touches the keys of several buckets, so several hash
+  slots: Redis Cluster would refuse it, and flowkeeper runs on one primary
+  (docs/SCALING.md). CAS_CHUNK bounds how long one call holds Redis. The call is an
+  EVAL with the script's text: redis-py checks the scripts of a pipeline of EVALSHA
+  with a round trip of its own, and a few calls per batch make the text's size nothing.
 """
 
 from __future__ import annotations
@@ -56,26 +71,43 @@ FIRED_TTL_MS = 24 * 3600 * 1000
 # a timer that claimed a deadline and died leaves it to another one after this long
 TIMER_LEASE_S = 15.0
 
+# buckets per compare-and-set call [5]
+CAS_CHUNK = 256
+
 CAS_SCRIPT = """
--- KEYS[1] state, KEYS[2] outbox, KEYS[3..] one 'fired' key per firing
--- ARGV[1] the value read ('' absent), ARGV[2] the new value ('' deletes), ARGV[3] its ttl ms,
--- ARGV[4] ttl ms of the fired keys and the outbox, ARGV[5..] one outbox item per firing
-local current = redis.call('GET', KEYS[1])
-if (current or '') ~= ARGV[1] then return -1 end
-if ARGV[2] == '' then
-  if current then redis.call('DEL', KEYS[1]) end
-elseif ARGV[2] ~= ARGV[1] then
-  redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
-end
-local fresh = {}
-for i = 3, #KEYS do
-  if redis.call('SET', KEYS[i], '1', 'NX', 'PX', ARGV[4]) then
-    redis.call('RPUSH', KEYS[2], ARGV[i + 2])
-    fresh[#fresh + 1] = i - 2
+-- one compare-and-set per bucket [2][3], for several buckets [6]
+-- ARGV[1] ttl ms of the fired keys and the outboxes; then, per bucket: the number n of its
+-- firings, the value read ('' absent), the new value ('' deletes), its ttl ms, and its n
+-- outbox items. KEYS, per bucket: its state, its outbox, and one 'fired' key per firing.
+-- Returns, per bucket, -1 (a conflict: nothing written) or the positions of its new firings.
+local replies = {}
+local k, a = 1, 2
+while a <= #ARGV do
+  local n = tonumber(ARGV[a])
+  local state, outbox, read, value = KEYS[k], KEYS[k + 1], ARGV[a + 1], ARGV[a + 2]
+  local current = redis.call('GET', state)
+  if (current or '') ~= read then
+    replies[#replies + 1] = -1
+  else
+    if value == '' then
+      if current then redis.call('DEL', state) end
+    elseif value ~= read then
+      redis.call('SET', state, value, 'PX', ARGV[a + 3])
+    end
+    local fresh = {}
+    for i = 1, n do
+      if redis.call('SET', KEYS[k + 1 + i], '1', 'NX', 'PX', ARGV[1]) then
+        redis.call('RPUSH', outbox, ARGV[a + 3 + i])
+        fresh[#fresh + 1] = i
+      end
+    end
+    if #fresh > 0 then redis.call('PEXPIRE', outbox, ARGV[1]) end
+    replies[#replies + 1] = fresh
   end
+  k = k + 2 + n
+  a = a + 4 + n
 end
-if #fresh > 0 then redis.call('PEXPIRE', KEYS[2], ARGV[4]) end
-return fresh
+return replies
 """
 
 SETTLE_DEADLINE_SCRIPT = """
@@ -194,13 +226,14 @@ class Slot:
 
 def load(client: redis.Redis, slots: list[Slot], *, with_outbox: bool,
          pipe: redis.client.Pipeline | None = None) -> None:
-    """Read the slots' states (and outboxes) in one round trip."""
+    """Read the slots' states (one MGET) and outboxes in one round trip."""
     own = pipe is None
     pipe = pipe if pipe is not None else client.pipeline(transaction=False)
-    for slot in slots:
-        pipe.get(slot.state_key)
+    if slots:
+        pipe.mget([slot.state_key for slot in slots])
         if with_outbox:
-            pipe.lrange(slot.outbox_key, 0, -1)
+            for slot in slots:
+                pipe.lrange(slot.outbox_key, 0, -1)
     if not own:
         return
     take(slots, pipe.execute(), with_outbox=with_outbox)
@@ -208,36 +241,44 @@ def load(client: redis.Redis, slots: list[Slot], *, with_outbox: bool,
 
 def take(slots: list[Slot], replies: list[Any], *, with_outbox: bool) -> list[Any]:
     """Assign the replies of `load` (queued on a shared pipeline); returns the rest."""
-    position = 0
-    for slot in slots:
-        slot.reset(replies[position])
-        position += 1
-        if with_outbox:
+    if not slots:
+        return replies
+    for slot, raw in zip(slots, replies[0], strict=True):
+        slot.reset(raw)
+    position = 1
+    if with_outbox:
+        for slot in slots:
             slot.recovered = list(replies[position])
             position += 1
     return replies[position:]
 
 
-def write(client: redis.Redis, script: Any, slots: list[Slot], now: float) -> list[Slot]:
-    """Compare-and-set every slot that changed or fired [2][3]; returns those in conflict."""
+def write(client: redis.Redis, script: str, slots: list[Slot], now: float) -> list[Slot]:
+    """Compare-and-set every slot that changed or fired [2][3], CAS_CHUNK slots a call
+    [5]; returns those in conflict. `script` is CAS_SCRIPT's text."""
     pending = [slot for slot in slots if slot.changed or slot.firings]
     if not pending:
         return []
     pipe = client.pipeline(transaction=False)
     batches = []
-    for slot in pending:
-        causes = [event.model_dump(mode="json") if event is not None else None
-                  for _, event in slot.firings]
-        items = [outbox_item(firing, cause)
-                 for (firing, _), cause in zip(slot.firings, causes, strict=True)]
-        fired = [slot.fired_key(firing) for firing, _ in slot.firings]
-        value = slot.state.to_json() if slot.state is not None else ""
-        script(keys=[slot.state_key, slot.outbox_key, *fired],
-               args=[slot.raw or "", value, slot.ttl_ms(now), FIRED_TTL_MS, *items],
-               client=pipe)
-        batches.append((items, causes))
+    for start in range(0, len(pending), CAS_CHUNK):
+        keys: list[str] = []
+        args: list[Any] = [FIRED_TTL_MS]
+        for slot in pending[start:start + CAS_CHUNK]:
+            causes = [event.model_dump(mode="json") if event is not None else None
+                      for _, event in slot.firings]
+            items = [outbox_item(firing, cause)
+                     for (firing, _), cause in zip(slot.firings, causes, strict=True)]
+            value = slot.state.to_json() if slot.state is not None else ""
+            keys += [slot.state_key, slot.outbox_key,
+                     *(slot.fired_key(firing) for firing, _ in slot.firings)]
+            args += [len(items), slot.raw or "", value, slot.ttl_ms(now), *items]
+            batches.append((items, causes))
+        # EVAL, not EVALSHA [5]
+        pipe.eval(script, len(keys), *keys, *args)
+    replies = [reply for chunk in pipe.execute() for reply in chunk]
     conflicts = []
-    for slot, (items, causes), reply in zip(pending, batches, pipe.execute(), strict=True):
+    for slot, (items, causes), reply in zip(pending, batches, replies, strict=True):
         if reply == -1:
             conflicts.append(slot)
             continue

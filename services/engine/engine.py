@@ -177,7 +177,6 @@ class Engine:
                 break
             report.add(batch)
             batches += 1
-        self.traces.flush(self.client)
         return report
 
     def claim_stale(self) -> BatchReport:
@@ -264,7 +263,6 @@ class Engine:
                           TIMER_BATCH, due_by=clock)
         members, lease = claim.members, claim.lease_until
         if not members:
-            self.traces.flush(self.client)
             return report
         parsed_members = [(member, parse_member(member)) for member in members]
         if any(parsed and parsed[0] not in self.automations.loaded
@@ -295,8 +293,8 @@ class Engine:
                 pipe.delete(self.keys.bucket_state(parsed[0], parsed[2]))
             self._settle(keys=[self.keys.bucket_deadlines], args=[member, repr(lease), ""],
                          client=pipe)
-        marks = self.traces.ops(pipe, slots, now)
-        self.traces.after(pipe.execute(), marks)
+        self.traces.ops(pipe, slots, now)
+        pipe.execute()
         report.deadlines = len(members)
         return report
 

@@ -6,7 +6,12 @@ Each step is idempotent, so draining an outbox again after a crash repeats no si
 effect: the record is keyed by the firing id, the event (its id derived from the firing
 id) is appended once (buckets.py [5]), and the job id is derived from (firing id, action
 index); a job that is enqueued twice still acts once (services.actions takes a lease and
-marks it done).
+marks it done). The records, the events and the jobs of a batch go in one transaction
+(one round trip). A command that fails inside it does not stop the others (Redis does
+not roll back): a job may then find its firing unrecorded and drop the action
+("missing", services/actions/executor.py, marking nothing done), and as the batch raises
+before its XACK, the redelivery records the firing and enqueues the job again under the
+same id.
 """
 
 from __future__ import annotations
@@ -22,7 +27,7 @@ from automations.events import AUTOMATION, Event, flow_run_resource_id, resource
 from automations.schema import Automation
 from automations.state import TRIGGERED, EventRef, Firing
 from services.core import stream
-from services.core.firing_stats import count_firing_ops
+from services.core.firing_stats import count_firings_ops
 from services.core.firings import FiringRecord, firing_event_payload, firing_record_ops
 from services.core.keys import Keys
 from services.core.queues import ACTION_JOB, action_job_id, queue_for_action
@@ -92,7 +97,9 @@ def triggered_event(record: FiringRecord) -> Event:
     related = [{"resource.id": flow_run_resource_id(run_id), "resource.role": "flow-run"}
                for run_id in record.flow_run_ids()]
     follows = record.events[-1][0] if record.events else None
-    return Event(
+    # built from a record validated a moment ago: validating it again as an event (the
+    # payload's depth and size checks) cost about a tenth of recording a firing
+    return Event.model_construct(
         id=uuid.uuid5(_EVENT_NAMESPACE, f"{record.automation_id}:{record.id}"),
         occurred=record.fired_at,
         event="automation.triggered" if TRIGGERED in record.states else "automation.resolved",
@@ -103,21 +110,25 @@ def triggered_event(record: FiringRecord) -> Event:
 
 
 def record_ops(pipe: redis.client.Pipeline, keys: Keys, pending: list[Pending],
-               maxlen: int, emit: Any) -> None:
+               maxlen: int, emit: str) -> None:
     """Store the records, count them in their automations' stats, and emit
-    `automation.triggered` for each, once (`emit`: buckets.EMIT_SCRIPT, its note [5])."""
-    firing_record_ops(pipe, keys, [item.record for item in pending])
+    `automation.triggered` for each, once (`emit`: the text of buckets.EMIT_SCRIPT, its
+    note [5], sent as EVAL like the compare-and-set, buckets.py [6])."""
+    records = [item.record for item in pending]
+    firing_record_ops(pipe, keys, records)
+    count_firings_ops(pipe, keys, [(record.automation_id, record.id, record.fired_at,
+                                    record.states) for record in records])
     for item in pending:
         record, slot = item.record, item.slot
-        count_firing_ops(pipe, keys, record.automation_id, record.id, record.fired_at,
-                         record.states)
-        emit(keys=[keys.bucket_fired(slot.loaded.id, slot.bucket, record.id), keys.events],
-             args=[FIRED_TTL_MS, maxlen, *stream.entry_fields(triggered_event(record))],
-             client=pipe)
+        pipe.eval(emit, 2, keys.bucket_fired(slot.loaded.id, slot.bucket, record.id),
+                  keys.events, FIRED_TTL_MS, maxlen,
+                  *stream.entry_fields(triggered_event(record)))
 
 
-def enqueue_actions(rq_client: redis.Redis, pending: list[Pending]) -> int:
-    """Enqueue one job per action of each firing on its action's queue, in one round trip."""
+def enqueue_actions(rq_client: redis.Redis, pending: list[Pending],
+                    pipe: redis.client.Pipeline) -> int:
+    """Enqueue one job per action of each firing on its action's queue, on `pipe` (a
+    pipeline of `rq_client`'s, which the caller executes); the jobs."""
     from rq import Queue, Retry
 
     by_queue: dict[str, list[Any]] = {}
@@ -134,12 +145,8 @@ def enqueue_actions(rq_client: redis.Redis, pending: list[Pending]) -> int:
                                 interval=ACTION_RETRY_INTERVALS_S),
                     description=f"{action.get('type')} of automation "
                                 f"{record.automation_name} (firing {record.id})"))
-    if not by_queue:
-        return 0
-    with rq_client.pipeline() as pipe:
-        for name, datas in by_queue.items():
-            Queue(name, connection=rq_client).enqueue_many(datas, pipeline=pipe)
-        pipe.execute()
+    for name, datas in by_queue.items():
+        Queue(name, connection=rq_client).enqueue_many(datas, pipeline=pipe)
     return sum(len(datas) for datas in by_queue.values())
 
 

@@ -13,15 +13,15 @@ Implementation notes (at least once, effectively once):
 - [3] Evaluate: the events in stream order, each against its slots; a completion then
   updates the batch's run history (`RunHistory.add`, as backtest does), so that a later
   event of the batch sees it.
-- [4] Write: compare-and-set of every slot that changed or fired, in one round trip; the
-  same script claims each firing's key and puts a new firing in the slot's outbox
-  (buckets.py [2][3]). A slot written meanwhile by another replica is reloaded and its
-  events are evaluated again; after MAX_CAS_ATTEMPTS the batch raises WriteConflict,
-  unacknowledged, and is redelivered.
+- [4] Write: compare-and-set of every slot that changed or fired, in one round trip of
+  a few script calls (buckets.py [6]); the same script claims each firing's key and puts
+  a new firing in the slot's outbox (buckets.py [2][3]). A slot written meanwhile by
+  another replica is reloaded and its events are evaluated again; after
+  MAX_CAS_ATTEMPTS the batch raises WriteConflict, unacknowledged, and is redelivered.
 - [5] Record: the firings in the outboxes (this batch's, and those recovered at [2]) are
   recorded, `automation.triggered` is emitted (once: buckets.py [5]) and their action
-  jobs are enqueued, each under an id derived from the firing (recording.py), before
-  anything is acknowledged.
+  jobs are enqueued, each under an id derived from the firing (recording.py), in one
+  transaction, before anything is acknowledged.
 - [6] Acknowledge: one pipeline drops the recorded firings from their outboxes, adds the
   deadlines (ZADD LT, buckets.py [4]), writes the traces (traces.py), the run durations
   and the dead letters, and ends with the XACK. An entry is acknowledged only once
@@ -107,8 +107,8 @@ class BatchSteps:
         self.events_maxlen = events_maxlen
         self.traces = traces
         self.fault = fault
-        self.cas = client.register_script(buckets.CAS_SCRIPT)
-        self.emit = client.register_script(buckets.EMIT_SCRIPT)
+        self.cas = buckets.CAS_SCRIPT
+        self.emit = buckets.EMIT_SCRIPT
 
     def plan(self, entries: Sequence[stream.Entry], index: CandidateIndex) -> Plan:
         """[1] The slots each event falls in; no Redis."""
@@ -209,10 +209,10 @@ class BatchSteps:
         pending = [item for slot in slots for item in recording.pending_firings(slot)]
         recorded = Recorded()
         if pending:
-            pipe = self.client.pipeline(transaction=False)
-            recording.record_ops(pipe, self.keys, pending, self.events_maxlen, self.emit)
-            pipe.execute()
-            recorded.jobs = recording.enqueue_actions(self.rq_client, pending)
+            with self.rq_client.pipeline() as pipe:  # one transaction (recording.py)
+                recording.record_ops(pipe, self.keys, pending, self.events_maxlen, self.emit)
+                recorded.jobs = recording.enqueue_actions(self.rq_client, pending, pipe)
+                pipe.execute()
             recorded.firings = len(pending)
             for item in pending:
                 log.info("automation %s fired (%s): %s", item.record.automation_name,
@@ -224,19 +224,17 @@ class BatchSteps:
                     now: float) -> int:
         """[6] Deadlines, traces, run durations, dead letters, then the XACK of `entry_ids`,
         in one pipeline after [5]'s outbox drops; the deadlines added."""
-        deadlines = 0
-        for slot in plan.slots:
-            if slot.deadline is not None:
-                pipe.zadd(self.keys.bucket_deadlines, {slot.member: slot.deadline}, lt=True)
-                deadlines += 1
-        marks = self.traces.ops(pipe, plan.slots, now)
+        due = {slot.member: slot.deadline for slot in plan.slots if slot.deadline is not None}
+        if due:  # one ZADD for the batch: each member is only added or lowered
+            pipe.zadd(self.keys.bucket_deadlines, due, lt=True)
+        self.traces.ops(pipe, plan.slots, now)
         buckets.history_ops(pipe, self.keys, [event for event, _ in plan.events])
         for entry in plan.unreadable:
             stream.dead_letter(pipe, self.keys, entry, entry.error or "unreadable entry")
             log.warning("dead-lettered stream entry %s: %s", entry.entry_id, entry.error)
         stream.ack(pipe, self.keys, self.group, entry_ids)
-        self.traces.after(pipe.execute(), marks)
-        return deadlines
+        pipe.execute()
+        return len(due)
 
 
 def _state_token(slot: Slot) -> object:

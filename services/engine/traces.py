@@ -1,13 +1,16 @@
 """The evaluation steps the engine keeps for `explain`: per resource (a flow run), a
-capped list that expires, written with one command per resource and batch.
+capped list that expires, written with one script call per batch.
 
 Implementation notes:
-- Each batch pushes its steps with one RPUSH per resource. RPUSH answers the list's
-  length: a list that is new gets its expiry, and one past TRACE_MAX_ENTRIES is
-  trimmed, with the next write (the next batch, or the timer's next look, at most a
-  fraction of a second later). The steps are a help for people, so a list that
-  misses its expiry when an engine dies at that moment is an acceptable leak; a third
-  of the engine's Redis commands per batch is not.
+- One script call per batch (per TRACE_CALL_ENTRIES entries) pushes every resource's
+  steps (RPUSH), gives a list that is new its expiry and trims one past
+  TRACE_MAX_ENTRIES, in the same step. A command per resource, and the expiry and trim
+  a batch later, cost the engine a third of its Redis commands. The call carries the
+  lists of many resources, so it crosses hash slots (flowkeeper runs on one primary,
+  docs/SCALING.md). The steps are a help for people: a call that fails loses at most
+  its batch's steps.
+- An entry is JSON built from parts that repeat across a batch (the automation, the
+  event, the steps of a shared evaluation), each encoded once.
 """
 
 from __future__ import annotations
@@ -22,9 +25,29 @@ from services.engine.buckets import Slot
 
 # steps kept per resource (every automation's together)
 TRACE_MAX_ENTRIES = 500
+# a script call ends after the resource that takes it past this many entries: a batch
+# of 10,000 automations that all match may hold 50,000, and one call holds Redis
+TRACE_CALL_ENTRIES = 5_000
 
-Marks = list[tuple[str, int, int]]
-"""(key, position of its RPUSH in the pipeline, entries pushed)."""
+TRACE_SCRIPT = """
+-- KEYS: one list per resource; ARGV[1] its expiry (s), ARGV[2] the entries kept, then,
+-- per list, the number n of its new entries and those n entries
+local kept = tonumber(ARGV[2])
+local a = 3
+for k = 1, #KEYS do
+  local n = tonumber(ARGV[a])
+  local length, pushed = 0, 0
+  while pushed < n do  -- unpack() takes a bounded number of values
+    local upto = math.min(n, pushed + 1000)
+    length = redis.call('RPUSH', KEYS[k], unpack(ARGV, a + 1 + pushed, a + upto))
+    pushed = upto
+  end
+  if length == n then redis.call('EXPIRE', KEYS[k], ARGV[1]) end
+  if length > kept then redis.call('LTRIM', KEYS[k], -kept, -1) end
+  a = a + 1 + n
+end
+return #KEYS
+"""
 
 
 def _state_resources(state: BucketState | None, found: set[str]) -> set[str]:
@@ -40,7 +63,13 @@ def _entries_by_resource(slots: list[Slot], now: float) -> dict[str, list[str]]:
     # identical triggers share an evaluation, and its list of steps (steps.py [7]): its
     # JSON is written once; the lists live in the slots until the batch ends
     steps_json: dict[int, str] = {}
+    automation_json: dict[str, str] = {}
+    event_json: dict[int, str] = {}
+    at = json.dumps(now)
     for slot in slots:
+        automation = automation_json.get(slot.loaded.id)
+        if automation is None:
+            automation = automation_json[slot.loaded.id] = json.dumps(slot.loaded.id)
         for event, steps in slot.traces:
             if event is not None:
                 resources = {event.resource_id}
@@ -53,59 +82,40 @@ def _entries_by_resource(slots: list[Slot], now: float) -> dict[str, list[str]]:
             if written is None:
                 written = steps_json[id(steps)] = json.dumps(
                     [step.to_dict() for step in steps], separators=(",", ":"))
-            head = json.dumps({
-                "automation_id": slot.loaded.id,
-                "event_id": str(event.id) if event is not None else None,
-                "event": event.event if event is not None else None, "at": now},
-                separators=(",", ":"))
-            entry = f'{head[:-1]},"steps":{written}}}'
+            about = event_json.get(id(event))
+            if about is None:
+                about = event_json[id(event)] = (
+                    f'"event_id":{json.dumps(str(event.id))},"event":{json.dumps(event.event)}'
+                    if event is not None else '"event_id":null,"event":null')
+            entry = f'{{"automation_id":{automation},{about},"at":{at},"steps":{written}}}'
             for resource_id in resources:
                 by_resource.setdefault(resource_id, []).append(entry)
     return by_resource
 
 
 class TraceKeeper:
-    """Writes evaluation steps per resource, and keeps the lists capped and expiring."""
+    """Writes evaluation steps per resource, capped and expiring."""
 
     def __init__(self, keys: Keys, retention_s: int) -> None:
         self.keys = keys
         self.retention_s = retention_s
-        self._upkeep: list[tuple[str, str]] = []
 
-    def ops(self, pipe: redis.client.Pipeline, slots: list[Slot], now: float) -> Marks:
-        """Add the slots' steps (and the upkeep due) to `pipe`; pass the marks to `after`."""
+    def ops(self, pipe: redis.client.Pipeline, slots: list[Slot], now: float) -> None:
+        """Add the slots' steps to `pipe`, as one script call per TRACE_CALL_ENTRIES."""
         if not self.retention_s:
-            return []
-        self._upkeep_ops(pipe)
-        marks = []
+            return
+        keys: list[str] = []
+        args: list[str | int] = []
         for resource_id, entries in _entries_by_resource(slots, now).items():
-            key = self.keys.evaluation_trace(resource_id)
-            marks.append((key, len(pipe), len(entries)))
-            pipe.rpush(key, *entries)
-        return marks
+            keys.append(self.keys.evaluation_trace(resource_id))
+            args += [len(entries), *entries]
+            if len(args) >= TRACE_CALL_ENTRIES:
+                self._call(pipe, keys, args)
+                keys, args = [], []
+        if keys:
+            self._call(pipe, keys, args)
 
-    def after(self, replies: list, marks: Marks) -> None:
-        """Note from the lists' lengths which are new (to expire) or long (to trim)."""
-        for key, position, pushed in marks:
-            length = replies[position]
-            if not isinstance(length, int):
-                continue
-            if length == pushed:
-                self._upkeep.append(("expire", key))
-            if length > TRACE_MAX_ENTRIES:
-                self._upkeep.append(("trim", key))
-
-    def flush(self, client: redis.Redis) -> None:
-        """Carry out the upkeep due now (when no batch follows)."""
-        if self._upkeep:
-            pipe = client.pipeline(transaction=False)
-            self._upkeep_ops(pipe)
-            pipe.execute()
-
-    def _upkeep_ops(self, pipe: redis.client.Pipeline) -> None:
-        for operation, key in self._upkeep:
-            if operation == "expire":
-                pipe.expire(key, self.retention_s)
-            else:
-                pipe.ltrim(key, -TRACE_MAX_ENTRIES, -1)
-        self._upkeep.clear()
+    def _call(self, pipe: redis.client.Pipeline, keys: list[str],
+              args: list[str | int]) -> None:
+        # EVAL, not EVALSHA: see services/engine/buckets.py [6]
+        pipe.eval(TRACE_SCRIPT, len(keys), *keys, self.retention_s, TRACE_MAX_ENTRIES, *args)

@@ -5,6 +5,7 @@ and the automation JSON schema."""
 from __future__ import annotations
 
 import json
+from types import SimpleNamespace
 
 import pytest
 
@@ -12,6 +13,7 @@ from services.api import create_app
 from services.core.firing_stats import firing_stats
 from services.core.models import StateType
 from services.engine import Engine
+from services.engine.buckets import EMIT_SCRIPT
 from services.engine.recording import record_ops
 from tests.integration.api_helpers import authorized_client
 from tests.integration.engine_helpers import (
@@ -66,12 +68,18 @@ def test_a_firing_recorded_twice_counts_once(settings, store, automations):
     class Again:  # the outbox drained again after a crash holds the same firing
         def __init__(self, record):
             self.record = record
+            # the bucket it fired in: its `fired` key marks the event as appended
+            self.slot = SimpleNamespace(loaded=SimpleNamespace(id=record.automation_id),
+                                        bucket="again")
 
-    pipe = store.client.pipeline(transaction=True)
-    record_ops(pipe, store.keys, [Again(record)], settings.events_maxlen)
-    pipe.execute()
+    events_before = store.client.xlen(store.keys.events)
+    for _ in range(2):
+        pipe = store.client.pipeline(transaction=True)
+        record_ops(pipe, store.keys, [Again(record)], settings.events_maxlen, EMIT_SCRIPT)
+        pipe.execute()
 
     assert firing_stats(store.client, store.keys, [failing.id])[failing.id].firing_count == 1
+    assert store.client.xlen(store.keys.events) == events_before + 1
 
 
 def test_the_list_pages_by_name_and_filters(api, automations):
