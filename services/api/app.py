@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
+
 import redis
 from fastapi import FastAPI
 
@@ -22,13 +25,17 @@ from services.api.routes import (
     system,
     tokens,
 )
+from services.api.token_cache import TokenCache
 from services.api.web import install_web
 from services.core.settings import Settings
 from services.core.store import Store
+from services.core.tokens import TokenStore
 
 
-def create_app(settings: Settings, client: redis.Redis) -> FastAPI:
-    """The API over this installation's Redis (a client with decode_responses=True)."""
+def create_app(settings: Settings, client: redis.Redis,
+               clock: Callable[[], float] = time.monotonic) -> FastAPI:
+    """The API over this installation's Redis (a client with decode_responses=True);
+    `clock` times the token cache's entries."""
     from services.api.routes.health import package_version
 
     app = FastAPI(
@@ -41,6 +48,8 @@ def create_app(settings: Settings, client: redis.Redis) -> FastAPI:
     app.state.settings = settings
     app.state.client = client
     app.state.store = Store(client, settings)
+    app.state.token_cache = TokenCache(TokenStore(client, app.state.store.keys),
+                                       settings.api_token_cache_s, clock)
     install_error_handlers(app)
     install_auth(app)
     # inside the body limit: a refused body is timed too, under the route it was sent to

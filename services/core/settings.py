@@ -70,6 +70,10 @@ class Settings(BaseSettings):
     # FLOWKEEPER_API_HOST/FLOWKEEPER_API_PORT, so links in messages point at it
     api_host: str = "127.0.0.1"
     api_port: int = 8000
+    # an API process trusts a token it verified for this long before asking Redis again,
+    # so a token revoked with the CLI (or through another API process) still works for up
+    # to this long there; 0 asks Redis on every request (services/api/token_cache.py)
+    api_token_cache_s: float = Field(5.0, ge=0, le=300)
     # an admin API token the API accepts (stored as a hash at each start, replacing the
     # previous value): how a container gets a token without running `flowkeeper token create`
     admin_token: SecretStr | None = None
