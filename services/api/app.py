@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable
 
@@ -64,16 +65,35 @@ def create_app(settings: Settings, client: redis.Redis,
 
 
 def run_api(settings: Settings, host: str | None = None, port: int | None = None) -> None:
-    """Serve the API with uvicorn until interrupted."""
+    """Serve the API with uvicorn until interrupted: in this process, or in
+    FLOWKEEPER_API_WORKERS worker processes that share the listening socket."""
     import uvicorn
 
     from services.core.connection import connect
     from services.core.keys import Keys
     from services.core.run_index import build_missing_indexes
 
+    host, port = host or settings.api_host, port or settings.api_port
     client = connect(settings)
     # runs written before the runs page's indexes existed (services/core/run_index.py [5])
     build_missing_indexes(client, Keys(settings.key_prefix))
-    app = create_app(settings, client)
-    uvicorn.run(app, host=host or settings.api_host, port=port or settings.api_port,
-                log_level="info")
+    if settings.api_workers == 1:
+        uvicorn.run(create_app(settings, client), host=host, port=port, log_level="info")
+        return
+    client.close()
+    # a worker process builds its settings from the environment, as this one did, with
+    # the address this one was given, so that its links point where it listens
+    os.environ["FLOWKEEPER_API_HOST"], os.environ["FLOWKEEPER_API_PORT"] = host, str(port)
+    uvicorn.run(f"{__name__}:app_from_environment", factory=True, host=host, port=port,
+                workers=settings.api_workers, log_level="info")
+
+
+def app_from_environment() -> FastAPI:
+    """The app of one of several worker processes (`run_api`): settings from the
+    environment, a Redis connection of its own."""
+    from services.core.connection import connect
+    from services.core.logs import configure_logging
+
+    configure_logging()
+    settings = Settings()
+    return create_app(settings, connect(settings))

@@ -70,6 +70,9 @@ class Settings(BaseSettings):
     # FLOWKEEPER_API_HOST/FLOWKEEPER_API_PORT, so links in messages point at it
     api_host: str = "127.0.0.1"
     api_port: int = 8000
+    # uvicorn worker processes of `flowkeeper api` (and so of `up`), each with its own
+    # event loop and Redis connections; more than the machine's cores adds nothing
+    api_workers: int = Field(1, ge=1, le=64)
     # an API process trusts a token it verified for this long before asking Redis again,
     # so a token revoked with the CLI (or through another API process) still works for up
     # to this long there; 0 asks Redis on every request (services/api/token_cache.py)
