@@ -78,14 +78,16 @@ def run_api(settings: Settings, host: str | None = None, port: int | None = None
     # runs written before the runs page's indexes existed (services/core/run_index.py [5])
     build_missing_indexes(client, Keys(settings.key_prefix))
     if settings.api_workers == 1:
-        uvicorn.run(create_app(settings, client), host=host, port=port, log_level="info")
+        uvicorn.run(create_app(settings, client), host=host, port=port, log_level="info",
+                    access_log=settings.api_access_log)
         return
     client.close()
     # a worker process builds its settings from the environment, as this one did, with
     # the address this one was given, so that its links point where it listens
     os.environ["FLOWKEEPER_API_HOST"], os.environ["FLOWKEEPER_API_PORT"] = host, str(port)
     uvicorn.run(f"{__name__}:app_from_environment", factory=True, host=host, port=port,
-                workers=settings.api_workers, log_level="info")
+                workers=settings.api_workers, log_level="info",
+                access_log=settings.api_access_log)
 
 
 def app_from_environment() -> FastAPI:

@@ -1,6 +1,7 @@
 """FLOWKEEPER_API_WORKERS: `flowkeeper api` (and so `up`) serves from that many uvicorn
 worker processes on one port, each with its own app and Redis connection; 1 (the
-default) serves from the process itself."""
+default) serves from the process itself. FLOWKEEPER_API_ACCESS_LOG turns uvicorn's
+access log off."""
 
 from __future__ import annotations
 
@@ -57,6 +58,14 @@ def test_one_worker_serves_the_app_from_this_process(served, monkeypatch):
     ((app, options),) = served
     assert app == "the app" and "workers" not in options
     assert (options["host"], options["port"]) == ("127.0.0.1", 8123)
+    assert options["access_log"] is True
+
+
+def test_the_access_log_can_be_turned_off(served):
+    api_app.run_api(Settings(api_access_log=False, api_workers=2), "127.0.0.1", 8123)
+
+    ((_app, options),) = served
+    assert options["access_log"] is False
 
 
 def test_several_workers_each_build_the_app_from_the_environment(served):
