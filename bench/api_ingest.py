@@ -148,7 +148,8 @@ def _raw_xadd_rate(url: str) -> float:
 
 
 def measure_all(before: Path | None, rounds: int = ROUNDS
-                ) -> tuple[dict[str, dict[str, float]], float]:
+                ) -> tuple[dict[str, dict[str, list[float]]], float]:
+    """Each server's figures, each sorted over the rounds; and the raw XADD rate."""
     import redis
 
     from services.core.keys import Keys
@@ -175,29 +176,38 @@ def measure_all(before: Path | None, rounds: int = ROUNDS
             for process, _port in started.values():
                 process.terminate()
                 process.wait(timeout=30)
-        found = {name: {figure: _median([run[figure] for run in measured])
+        found = {name: {figure: sorted(run[figure] for run in measured)
                         for figure in measured[0]}
                  for name, measured in runs.items()}
         return found, _raw_xadd_rate(url)
 
 
-def rows(found: dict[str, dict[str, float]], raw: float) -> list[Row]:
-    bare = found["bare"]
+def rows(found: dict[str, dict[str, list[float]]], raw: float) -> list[Row]:
+    """One row per server and measure: the median of the rounds, against the bare
+    endpoint's median, with the rounds' range."""
+    bare = {figure: _median(values) for figure, values in found["bare"].items()}
     table = []
-    for name, figures in found.items():
-        ratio = name != "bare"
+    for name, runs in found.items():
+        figures = {figure: _median(values) for figure, values in runs.items()}
+        ratio = f"{figures['single'] / bare['single']:.2f} of bare; " if name != "bare" else ""
         table += [
             Row(SECTION, f"{name}: single-event requests/s ({SINGLE_CONNECTIONS} keep-alive "
                 "connections)", f"{figures['single']:,.0f}", f"bare {bare['single']:,.0f}",
-                f"{figures['single'] / bare['single']:.2f}" if ratio else "", ">= 2,000"),
+                f"{ratio}{_spread(runs['single'], '{:,.0f}')}", ">= 2,000"),
             Row(SECTION, f"{name}: p50 / p99 at {RATE_PER_S} requests/s",
                 f"{figures['p50_ms']:.1f} / {figures['p99_ms']:.1f} ms",
-                f"bare {bare['p50_ms']:.1f} / {bare['p99_ms']:.1f} ms", "", "p99 <= 50 ms"),
+                f"bare {bare['p50_ms']:.1f} / {bare['p99_ms']:.1f} ms",
+                f"p99 {_spread(runs['p99_ms'], '{:.1f}')} ms", "p99 <= 50 ms"),
             Row(SECTION, f"{name}: batch events/s ({BATCH_SIZE} per request)",
                 f"{figures['batch']:,.0f}", f"raw XADD {raw:,.0f}/s",
-                f"{figures['batch'] / raw:.2f}", ">= 50,000"),
+                f"{figures['batch'] / raw:.2f} of raw; {_spread(runs['batch'], '{:,.0f}')}",
+                ">= 50,000"),
         ]
     return table
+
+
+def _spread(values: list[float], form: str) -> str:
+    return f"{form.format(min(values))}-{form.format(max(values))}"
 
 
 def run() -> list[Row]:
