@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import time
+from collections.abc import Callable
+
 import redis
 from fastapi import FastAPI
 
@@ -22,13 +26,17 @@ from services.api.routes import (
     system,
     tokens,
 )
+from services.api.token_cache import TokenCache
 from services.api.web import install_web
 from services.core.settings import Settings
 from services.core.store import Store
+from services.core.tokens import TokenStore
 
 
-def create_app(settings: Settings, client: redis.Redis) -> FastAPI:
-    """The API over this installation's Redis (a client with decode_responses=True)."""
+def create_app(settings: Settings, client: redis.Redis,
+               clock: Callable[[], float] = time.monotonic) -> FastAPI:
+    """The API over this installation's Redis (a client with decode_responses=True);
+    `clock` times the token cache's entries."""
     from services.api.routes.health import package_version
 
     app = FastAPI(
@@ -41,30 +49,56 @@ def create_app(settings: Settings, client: redis.Redis) -> FastAPI:
     app.state.settings = settings
     app.state.client = client
     app.state.store = Store(client, settings)
+    app.state.token_cache = TokenCache(TokenStore(client, app.state.store.keys),
+                                       settings.api_token_cache_s, clock)
     install_error_handlers(app)
     install_auth(app)
     # inside the body limit: a refused body is timed too, under the route it was sent to
     app.add_middleware(RequestLatency, store=app.state.store)
     # outermost, so that no other layer reads a body past the limit
     app.add_middleware(BodyLimit, max_body_bytes=settings.max_body_bytes)
-    for module in (health, flow_runs, deployments, events, automations, notifiers, notifications,
-                   silences, system, tokens, metrics):
+    # FastAPI tries the routers in this order for every request: events first, as the
+    # busiest route (POST /api/events: 7 % more single-event requests/s than when it was
+    # fourth, docs/PERFORMANCE.md); no path of one router is a path of another
+    for module in (events, health, flow_runs, deployments, automations, notifiers,
+                   notifications, silences, system, tokens, metrics):
         app.include_router(module.router, responses=error_responses(*COMMON_ERROR_STATUSES))
     install_web(app)
     return app
 
 
 def run_api(settings: Settings, host: str | None = None, port: int | None = None) -> None:
-    """Serve the API with uvicorn until interrupted."""
+    """Serve the API with uvicorn until interrupted: in this process, or in
+    FLOWKEEPER_API_WORKERS worker processes that share the listening socket."""
     import uvicorn
 
     from services.core.connection import connect
     from services.core.keys import Keys
     from services.core.run_index import build_missing_indexes
 
+    host, port = host or settings.api_host, port or settings.api_port
     client = connect(settings)
     # runs written before the runs page's indexes existed (services/core/run_index.py [5])
     build_missing_indexes(client, Keys(settings.key_prefix))
-    app = create_app(settings, client)
-    uvicorn.run(app, host=host or settings.api_host, port=port or settings.api_port,
-                log_level="info")
+    if settings.api_workers == 1:
+        uvicorn.run(create_app(settings, client), host=host, port=port, log_level="info",
+                    access_log=settings.api_access_log)
+        return
+    client.close()
+    # a worker process builds its settings from the environment, as this one did, with
+    # the address this one was given, so that its links point where it listens
+    os.environ["FLOWKEEPER_API_HOST"], os.environ["FLOWKEEPER_API_PORT"] = host, str(port)
+    uvicorn.run(f"{__name__}:app_from_environment", factory=True, host=host, port=port,
+                workers=settings.api_workers, log_level="info",
+                access_log=settings.api_access_log)
+
+
+def app_from_environment() -> FastAPI:
+    """The app of one of several worker processes (`run_api`): settings from the
+    environment, a Redis connection of its own."""
+    from services.core.connection import connect
+    from services.core.logs import configure_logging
+
+    configure_logging()
+    settings = Settings()
+    return create_app(settings, connect(settings))

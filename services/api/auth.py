@@ -6,11 +6,14 @@ route sees what it needs. The answers:
 - no token, or one that is unknown, expired or revoked: 401 with `WWW-Authenticate: Bearer`;
 - a token whose scope is too low: 403.
 Both bodies are `{"detail": ..., "required_scope": ...}`.
+
+A token verified lately is taken from this process's cache (services/api/token_cache.py)
+without a Redis round trip or a hop to the thread pool; only a lookup does both.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Annotated, Any
@@ -19,10 +22,11 @@ from fastapi import FastAPI, Request, Security
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from starlette.concurrency import run_in_threadpool
 
-from services.api.deps import StoreDep
 from services.api.errors import ErrorBody
-from services.core.tokens import ApiToken, Scope, TokenStore
+from services.api.token_cache import TokenCache
+from services.core.tokens import ApiToken, Scope
 
 bearer = HTTPBearer(
     auto_error=False,
@@ -54,14 +58,17 @@ AUTH_RESPONSES: dict[int | str, dict[str, Any]] = {
 }
 
 
-def check_token(store: StoreDep, credentials: HTTPAuthorizationCredentials | None,
-                scope: Scope) -> ApiToken:
-    """The caller's token when its scope includes `scope`; AccessDenied (401/403) if not."""
-    if credentials is None:
-        raise AccessDenied(401, f"this route needs a token of scope '{scope}' or higher: "
-                           "send 'Authorization: Bearer <token>'", scope, "Bearer")
-    token = TokenStore(store.client, store.keys).verify(credentials.credentials,
-                                                         datetime.now(UTC))
+def token_cache(request: Request) -> TokenCache:
+    return request.app.state.token_cache
+
+
+def _missing(scope: Scope) -> AccessDenied:
+    return AccessDenied(401, f"this route needs a token of scope '{scope}' or higher: "
+                        "send 'Authorization: Bearer <token>'", scope, "Bearer")
+
+
+def _decide(token: ApiToken | None, scope: Scope) -> ApiToken:
+    """`token` when it may call a route of `scope`; AccessDenied (401/403) if not."""
     if token is None:
         raise AccessDenied(401, "the bearer token is unknown, expired or revoked", scope,
                            'Bearer error="invalid_token"')
@@ -72,12 +79,27 @@ def check_token(store: StoreDep, credentials: HTTPAuthorizationCredentials | Non
     return token
 
 
-def _requires(scope: Scope) -> Callable[..., ApiToken]:
+def check_token(cache: TokenCache, credentials: HTTPAuthorizationCredentials | None,
+                scope: Scope) -> ApiToken:
+    """The caller's token when its scope includes `scope`; AccessDenied (401/403) if not.
+    May look the token up in Redis: for code running in the thread pool."""
+    if credentials is None:
+        raise _missing(scope)
+    return _decide(cache.verify(credentials.credentials, datetime.now(UTC)), scope)
+
+
+def _requires(scope: Scope) -> Callable[..., Awaitable[ApiToken]]:
     """The dependency that lets through tokens whose scope includes `scope`."""
 
-    def check(store: StoreDep, credentials: Annotated[
+    async def check(request: Request, credentials: Annotated[
             HTTPAuthorizationCredentials | None, Security(bearer)]) -> ApiToken:
-        return check_token(store, credentials, scope)
+        if credentials is None:
+            raise _missing(scope)
+        cache, now = token_cache(request), datetime.now(UTC)
+        token = cache.cached(credentials.credentials, now)
+        if token is None:
+            token = await run_in_threadpool(cache.verify, credentials.credentials, now)
+        return _decide(token, scope)
 
     check.__name__ = f"requires_{scope}_scope"
     check.required_scope = scope  # type: ignore[attr-defined]  (read by route_scopes)

@@ -34,7 +34,8 @@ def api(host: Host = None, port: Port = None) -> None:
 
     Its routes need a bearer token (`flowkeeper token create`). The first start on
     127.0.0.1 with no token creates an admin token in FLOWKEEPER_HOME/admin.token; any
-    other address needs a token first (or FLOWKEEPER_ADMIN_TOKEN).
+    other address needs a token first (or FLOWKEEPER_ADMIN_TOKEN). FLOWKEEPER_API_WORKERS
+    (default 1) serves from that many processes, up to one per core.
     """
     import logging
 
@@ -175,7 +176,9 @@ def up(
             supervisor.start(f"notify-worker-{number}", "worker", "--queue", NOTIFY_QUEUE)
         if wait_for_port(_reachable(host), port, API_START_TIMEOUT_S,
                          lambda: api_child.alive and not signals.count):
-            out.print(f"flowkeeper is up: API at http://{host}:{port}/api, docs at "
+            processes = (f" ({settings.api_workers} processes)"
+                         if settings.api_workers > 1 else "")
+            out.print(f"flowkeeper is up: API at http://{host}:{port}/api{processes}, docs at "
                       f"http://{host}:{port}/docs")
             out.print(f"Redis: {settings.redacted_redis()}; {workers} worker(s) on "
                       f"{', '.join(queues)}, 1 on {CONTROL_QUEUE}, {settings.notify_workers} "

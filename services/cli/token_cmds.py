@@ -77,9 +77,11 @@ def ls() -> None:
 
 @app.command("revoke")
 def revoke(name: Annotated[str, typer.Argument(help="the token's name")]) -> None:
-    """Revoke a token: the API refuses it from now on."""
-    _tokens(load_settings()).revoke(name)
-    console().print(f"revoked token '{name}'")
+    """Revoke a token: the API refuses it within FLOWKEEPER_API_TOKEN_CACHE_S (5 s)."""
+    settings = load_settings()
+    _tokens(settings).revoke(name)
+    console().print(f"revoked token '{name}': the API refuses it within "
+                    f"{settings.api_token_cache_s:g} s (FLOWKEEPER_API_TOKEN_CACHE_S)")
 
 
 def _seconds(text: str) -> float:

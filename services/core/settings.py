@@ -70,6 +70,16 @@ class Settings(BaseSettings):
     # FLOWKEEPER_API_HOST/FLOWKEEPER_API_PORT, so links in messages point at it
     api_host: str = "127.0.0.1"
     api_port: int = 8000
+    # uvicorn worker processes of `flowkeeper api` (and so of `up`), each with its own
+    # event loop and Redis connections; more than the machine's cores adds nothing
+    api_workers: int = Field(1, ge=1, le=64)
+    # an API process trusts a token it verified for this long before asking Redis again,
+    # so a token revoked with the CLI (or through another API process) still works for up
+    # to this long there; 0 asks Redis on every request (services/api/token_cache.py)
+    api_token_cache_s: float = Field(5.0, ge=0, le=300)
+    # uvicorn's line per request on stderr; off, a busy API spends about a quarter less
+    # time per small request (docs/PERFORMANCE.md), and /metrics still times every route
+    api_access_log: bool = True
     # an admin API token the API accepts (stored as a hash at each start, replacing the
     # previous value): how a container gets a token without running `flowkeeper token create`
     admin_token: SecretStr | None = None

@@ -51,10 +51,17 @@ def from_fields(fields: dict[str, str]) -> Event:
 def append(client: redis.Redis | redis.client.Pipeline, keys: Keys, event: Event,
            maxlen: int = DEFAULT_MAXLEN) -> Any:
     """XADD one event, trimming the stream to about `maxlen` entries."""
+    return append_json(client, keys, event.event, event.model_dump_json(), maxlen)
+
+
+def append_json(client: redis.Redis | redis.client.Pipeline, keys: Keys, name: str,
+                data: str, maxlen: int = DEFAULT_MAXLEN) -> Any:
+    """XADD one event given as its name and its JSON (`Event.model_dump_json()`), for a
+    writer that uses that JSON again."""
     # the command `client.xadd(keys.events, to_fields(event), maxlen=maxlen, approximate=True)`
     # sends, without its argument handling: this runs for every event the SDK emits
     return client.execute_command("XADD", keys.events, "MAXLEN", "~", maxlen, "*",
-                                  *entry_fields(event))
+                                  "event", name, "data", data)
 
 
 def entry_fields(event: Event) -> tuple[str, str, str, str]:

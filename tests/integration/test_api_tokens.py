@@ -23,9 +23,25 @@ def cli(settings, redis_client, monkeypatch):
     return lambda *args: runner.invoke(cli_app, list(args))
 
 
+class Clock:
+    """The token cache's clock, moved by hand."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
 @pytest.fixture()
-def api(settings, redis_client):
-    with TestClient(create_app(settings, redis_client), raise_server_exceptions=False) as client:
+def clock():
+    return Clock()
+
+
+@pytest.fixture()
+def api(settings, redis_client, clock):
+    with TestClient(create_app(settings, redis_client, clock=clock),
+                    raise_server_exceptions=False) as client:
         yield client
 
 
@@ -65,17 +81,43 @@ def test_only_a_hash_of_the_token_is_in_redis(cli, redis_client):
     assert hash_token(token) in stored
 
 
-def test_a_revoked_token_is_refused_at_once(cli, api):
+def test_a_token_revoked_with_the_cli_is_refused_once_the_token_cache_time_is_over(
+        cli, api, clock, settings):
     token = created_token(cli("token", "create", "--scope", "read", "--name", "dashboard"))
     assert api.get("/api/flow-runs", headers=bearer(token)).status_code == 200
 
     revoked = cli("token", "revoke", "dashboard")
 
     assert revoked.exit_code == 0, revoked.output
+    clock.now += settings.api_token_cache_s - 0.01  # this process verified it just now
+    assert api.get("/api/flow-runs", headers=bearer(token)).status_code == 200
+    clock.now += 0.01
     response = api.get("/api/flow-runs", headers=bearer(token))
     assert response.status_code == 401
     assert response.json()["detail"] == "the bearer token is unknown, expired or revoked"
     assert "dashboard" not in cli("token", "ls").stdout
+
+
+def test_a_token_revoked_through_the_api_is_refused_at_once_by_that_process(cli, api):
+    admin = created_token(cli("token", "create", "--scope", "admin", "--name", "ops"))
+    token = created_token(cli("token", "create", "--scope", "read", "--name", "dashboard"))
+    assert api.get("/api/flow-runs", headers=bearer(token)).status_code == 200
+
+    assert api.delete("/api/tokens/dashboard", headers=bearer(admin)).status_code == 204
+
+    assert api.get("/api/flow-runs", headers=bearer(token)).status_code == 401
+    assert api.get("/api/flow-runs", headers=bearer(admin)).status_code == 200
+
+
+def test_with_no_token_cache_a_revoked_token_is_refused_at_once(cli, settings, redis_client):
+    app = create_app(settings.model_copy(update={"api_token_cache_s": 0}), redis_client)
+    with TestClient(app, raise_server_exceptions=False) as api:
+        token = created_token(cli("token", "create", "--scope", "read", "--name", "dashboard"))
+        assert api.get("/api/flow-runs", headers=bearer(token)).status_code == 200
+
+        assert cli("token", "revoke", "dashboard").exit_code == 0
+
+        assert api.get("/api/flow-runs", headers=bearer(token)).status_code == 401
 
 
 def test_expiry_is_honoured(cli, store):

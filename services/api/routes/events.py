@@ -6,7 +6,7 @@ from __future__ import annotations
 import uuid
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Query, status
+from fastapi import APIRouter, Body, Query, Response, status
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, Field, ValidationError
 
@@ -165,20 +165,28 @@ def _refuse_system_names(caller: ApiToken, events: list[Event]) -> None:
 @router.post("", response_model=Event | EventsAccepted, status_code=status.HTTP_201_CREATED,
              openapi_extra=_EVENTS_BODY)
 def post_events(caller: RunScope, body: Annotated[Any, Body()], store: StoreDep,
-                settings: SettingsDep) -> Event | EventsAccepted:
+                settings: SettingsDep) -> Response:
     """Append one custom event (answered with the event) or a list of up to 1,000 (answered
     with their ids, all written in one round trip) to the stream; `id` and `occurred` are
     filled in when missing. Names in flowkeeper's own namespaces (flow-run.*, task-run.*,
     automation.*, ...) need an admin token: from a run token they would forge the system's
     word. A batch is taken whole or not at all."""
+    # A plain def: FastAPI runs it in its thread pool, the request's one hop there (every
+    # dependency is async), so the event loop goes on reading and answering other requests
+    # while a batch is validated and written. The answer is written here, not by FastAPI's
+    # response model: a single event is answered with the very JSON written to the stream.
     posted = events_of(body)
     events = posted if isinstance(posted, list) else [posted]
     _refuse_system_names(caller, events)
     pipe = store.client.pipeline(transaction=False)
-    for event in events:
-        stream.append(pipe, store.keys, event, settings.events_maxlen)
+    written = [event.model_dump_json() for event in events]
+    for event, data in zip(events, written, strict=True):
+        stream.append_json(pipe, store.keys, event.event, data, settings.events_maxlen)
     metrics.count_ops(pipe, store.keys, metrics.EVENTS_ACCEPTED, amount=len(events))
     pipe.execute()
     if isinstance(posted, list):
-        return EventsAccepted(ids=[event.id for event in events])
-    return posted
+        answer = EventsAccepted(ids=[event.id for event in events]).model_dump_json()
+    else:
+        answer = written[0]
+    return Response(answer, status_code=status.HTTP_201_CREATED,
+                    media_type="application/json")

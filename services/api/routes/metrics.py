@@ -14,7 +14,7 @@ from fastapi.security import HTTPAuthorizationCredentials
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from prometheus_client.registry import CollectorRegistry
 
-from services.api.auth import AUTH_RESPONSES, AccessDenied, bearer, check_token
+from services.api.auth import AUTH_RESPONSES, AccessDenied, bearer, check_token, token_cache
 from services.api.deps import SettingsDep, StoreDep
 from services.api.metrics import FlowkeeperCollector
 from services.core.tokens import Scope
@@ -22,7 +22,7 @@ from services.core.tokens import Scope
 router = APIRouter(tags=["metrics"], responses=AUTH_RESPONSES)
 
 
-def _metrics_reader(settings: SettingsDep, store: StoreDep, credentials: Annotated[
+def _metrics_reader(request: Request, settings: SettingsDep, credentials: Annotated[
         HTTPAuthorizationCredentials | None, Security(bearer)]) -> None:
     expected = settings.metrics_token
     if (credentials is not None and expected is not None
@@ -30,7 +30,7 @@ def _metrics_reader(settings: SettingsDep, store: StoreDep, credentials: Annotat
                                     expected.get_secret_value().encode())):
         return
     try:
-        check_token(store, credentials, Scope.READ)
+        check_token(token_cache(request), credentials, Scope.READ)
     except AccessDenied as denied:
         denied.detail += " (or FLOWKEEPER_METRICS_TOKEN)"
         raise

@@ -6,10 +6,10 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Response, status
+from fastapi import APIRouter, Depends, Request, Response, status
 from pydantic import BaseModel, ConfigDict, Field
 
-from services.api.auth import AUTH_RESPONSES, AdminScope
+from services.api.auth import AUTH_RESPONSES, AdminScope, token_cache
 from services.api.deps import StoreDep
 from services.api.errors import error_responses
 from services.core.tokens import (
@@ -60,7 +60,9 @@ def create_token(caller: AdminScope, spec: TokenCreate, tokens: TokensDep) -> To
 
 
 @router.delete("/{name}", status_code=status.HTTP_204_NO_CONTENT, responses=error_responses(404))
-def revoke_token(caller: AdminScope, name: str, tokens: TokensDep) -> Response:
-    """Revoke a token: requests that carry it are refused from now on."""
+def revoke_token(caller: AdminScope, name: str, tokens: TokensDep, request: Request) -> Response:
+    """Revoke a token: requests that carry it are refused from now on by this API process,
+    and by every other one within FLOWKEEPER_API_TOKEN_CACHE_S (5 s by default)."""
     tokens.revoke(name)
+    token_cache(request).forget_all()
     return Response(status_code=status.HTTP_204_NO_CONTENT)
