@@ -40,8 +40,11 @@ def served(monkeypatch):
     monkeypatch.setattr("uvicorn.run", lambda app, **options: calls.append((app, options)))
     monkeypatch.setattr(services.core.connection, "connect", lambda settings: _Client())
     monkeypatch.setattr(services.core.run_index, "build_missing_indexes", lambda *args: None)
-    monkeypatch.delenv("FLOWKEEPER_API_HOST", raising=False)
-    monkeypatch.delenv("FLOWKEEPER_API_PORT", raising=False)
+    for name in ("FLOWKEEPER_API_HOST", "FLOWKEEPER_API_PORT"):
+        # set, then deleted: monkeypatch then restores (removes) what run_api writes there;
+        # a delenv of an unset name records nothing, and the address leaked into later tests
+        monkeypatch.setenv(name, "")
+        monkeypatch.delenv(name)
     return calls
 
 
