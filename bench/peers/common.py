@@ -201,6 +201,14 @@ def descendants(root: int) -> list[int]:
     return found
 
 
+def parent_of(pid: int) -> int:
+    """The parent process id of `pid` (0 if it is gone)."""
+    try:
+        return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+    except (OSError, IndexError, ValueError):
+        return 0
+
+
 def process_name(pid: int) -> str:
     try:
         words = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
