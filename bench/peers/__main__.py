@@ -63,10 +63,13 @@ def render(peer: dict, ours: dict) -> str:
 
 def notes(side: dict) -> str:
     found = side.get("notes", {})
-    processes = ", ".join(f"{name} {mb:.0f} MB" for name, mb in
-                          found.get("processes", {}).items())
+    listed = found.get("processes", [])
+    if isinstance(listed, dict):  # written by the first version of the sides
+        listed = list(listed.items())
+    processes = ", ".join(f"{name} {mb:.0f} MB" for name, mb in listed)
+    servers = sum(mb for name, mb in listed if " worker" not in name)
     burst = found.get("burst", {})
-    return (f"{side['side']}: idle processes: {processes}\n"
+    return (f"{side['side']}: idle processes: {processes}; without workers {servers:.0f} MB\n"
             f"{side['side']}: burst outcomes {burst.get('outcomes')} in "
             f"{burst.get('seconds', 0):.1f} s")
 

@@ -58,9 +58,10 @@ MEASURES = [
     ("burst_refused", f"writes refused or unanswered in a burst of {BURST_REQUESTS:,} single-event "
      f"requests, {BURST_CONNECTIONS} in flight at once ({BURST_TIMEOUT_S:g} s timeout)",
      "refused", True),
-    ("idle_rss_mb", f"idle memory of the server processes ({IDLE_S:g} s after healthy)", "MB",
-     True),
-    ("cold_start_s", "cold start to healthy (fresh home and database)", "s", True),
+    ("idle_rss_mb", f"idle memory of all the start command runs ({IDLE_S:g} s after healthy)",
+     "MB", True),
+    ("cold_start_s", f"cold start to healthy, fresh home and database ({COLD_STARTS} starts)",
+     "s", True),
 ]
 
 
@@ -87,7 +88,10 @@ def advantage(peer: float, ours: float, lower_is_better: bool) -> float | None:
 
 
 def number(value: float) -> str:
-    """A figure with as many digits as it deserves: 12,345 / 123 / 12.3 / 1.23 / 0.123."""
+    """A figure with as many digits as it deserves: 12,345 / 123 / 12.3 / 1.23 / 0.123;
+    a whole number (a count) as it is."""
+    if float(value).is_integer():
+        return f"{int(value):,}"
     size = abs(value)
     if size >= 100:
         return f"{value:,.0f}"
@@ -210,11 +214,20 @@ def parent_of(pid: int) -> int:
 
 
 def process_name(pid: int) -> str:
+    """The start of a process's command line, its program without the folder."""
     try:
-        words = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+        words = [word.decode(errors="replace")
+                 for word in Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0") if word]
     except OSError:
         return "?"
-    return " ".join(word.decode(errors="replace") for word in words[:6] if word)[:90]
+    if not words:
+        return "?"
+    return " ".join([Path(words[0]).name, *words[1:6]])[:90]
+
+
+def memory_by_process(pids: list[int]) -> list[tuple[str, float]]:
+    """(command line, RSS MB) of each process, for the notes under the table."""
+    return [(process_name(pid), round(rss_mb(pid), 1)) for pid in pids]
 
 
 def rss_mb(pid: int) -> float:

@@ -192,8 +192,7 @@ def measure(out: str) -> dict:
                     client = connect(settings)
                     pids = _server_pids(process.pid, client)
                     measures["idle_rss_mb"].append(sum(common.rss_mb(pid) for pid in pids))
-                    result["notes"]["processes"] = {common.process_name(pid): round(
-                        common.rss_mb(pid), 1) for pid in pids}
+                    result["notes"]["processes"] = common.memory_by_process(pids)
                     if attempt < common.COLD_STARTS - 1:
                         client.close()
                         continue

@@ -191,8 +191,7 @@ def measure(out: str) -> dict:
                     time.sleep(common.IDLE_S)
                     pids = common.descendants(process.pid)
                     measures["idle_rss_mb"].append(sum(common.rss_mb(pid) for pid in pids))
-                    result["notes"]["processes"] = {common.process_name(pid): round(
-                        common.rss_mb(pid), 1) for pid in pids}
+                    result["notes"]["processes"] = common.memory_by_process(pids)
                     if attempt < common.COLD_STARTS - 1:
                         continue
                     # the SDK in this process talks to this server

@@ -38,7 +38,8 @@ def test_advantage_of_a_zero_count_is_none() -> None:
 
 
 def test_advantage_text_says_better_or_worse() -> None:
-    assert advantage_text([2.0, 2.2, 1.8], [0.5, 0.4, 0.6], True) == "x4.00 better"
+    assert advantage_text([2.0, 2.2, 1.8], [0.5, 0.4, 0.6], True) == "x4 better"
+    assert advantage_text([2.5], [1.0], True) == "x2.50 better"
     assert advantage_text([1.0], [4.0], True) == "x0.250 (worse)"
 
 
@@ -53,11 +54,13 @@ def test_number_keeps_the_digits_a_figure_deserves() -> None:
     assert number(12.34) == "12.3"
     assert number(1.234) == "1.23"
     assert number(0.01234) == "0.012"
+    assert number(2.0) == "2"
+    assert number(0.0) == "0"
 
 
 def test_spread_text_shows_median_and_range() -> None:
-    assert spread_text([1.0, 2.0, 3.0]) == "2.00 (1.00-3.00)"
-    assert spread_text([7.0]) == "7.00"
+    assert spread_text([1.5, 2.5, 3.5]) == "2.50 (1.50-3.50)"
+    assert spread_text([7.0]) == "7"
 
 
 def test_every_measure_says_which_way_is_better() -> None:
