@@ -27,7 +27,7 @@ from pathlib import Path
 import httpx
 
 from bench.peers import common
-from bench.peers.flowkeeper_side import _server_pids, _settings, installation
+from bench.peers.flowkeeper_side import installation, server_pids, settings_for
 
 EVENT_RATE_PER_S = 200
 TICK_S = 0.1
@@ -159,7 +159,7 @@ def soak(seconds: float) -> int:
     with tempfile.TemporaryDirectory(prefix="fk-soak-", dir="/tmp") as home:
         port = common.free_port()
         with installation(home, port, token) as (process, cold_s):
-            settings = _settings(home, token)
+            settings = settings_for(home, token)
             from services.core.connection import connect
 
             client = connect(settings)
@@ -207,7 +207,7 @@ def soak(seconds: float) -> int:
                 groups = client.xinfo_groups(store.keys.events)
                 lag = next((group.get("lag") or 0 for group in groups
                             if group["name"] == ENGINE_GROUP), 0)
-                pids = _server_pids(process.pid, client)
+                pids = server_pids(process.pid, client)
                 labels = _labels(pids, process.pid)
                 rss = {name: common.rss_mb(pid) for pid, name in labels.items()}
                 rows.append(_interval_row(number, posts, hooks, runs, lag, rss))

@@ -51,7 +51,9 @@ def installation(home: str, port: int, token: str):
         log.close()
 
 
-def _settings(home: str, token: str):
+def settings_for(home: str, token: str):
+    """The settings `flowkeeper up` in `home` runs with; this process's environment is set
+    to match, so the SDK and the store here find the same embedded Redis."""
     for name in [name for name in os.environ if name.startswith("FLOWKEEPER_")] + ["REDIS_URL"]:
         os.environ.pop(name, None)
     os.environ |= {"FLOWKEEPER_HOME": home, "FLOWKEEPER_ADMIN_TOKEN": token,
@@ -61,7 +63,7 @@ def _settings(home: str, token: str):
     return Settings()
 
 
-def _server_pids(up_pid: int, client) -> list[int]:
+def server_pids(up_pid: int, client) -> list[int]:
     """`flowkeeper up` with its children, and the embedded Redis it started (a daemon)."""
     return common.descendants(up_pid) + [int(client.info("server")["process_id"])]
 
@@ -186,11 +188,11 @@ def measure(out: str) -> dict:
                 with installation(home, port, token) as (process, cold_s):
                     measures["cold_start_s"].append(cold_s)
                     time.sleep(common.IDLE_S)
-                    settings = _settings(home, token)
+                    settings = settings_for(home, token)
                     from services.core.connection import connect
 
                     client = connect(settings)
-                    pids = _server_pids(process.pid, client)
+                    pids = server_pids(process.pid, client)
                     measures["idle_rss_mb"].append(sum(common.rss_mb(pid) for pid in pids))
                     result["notes"]["processes"] = common.memory_by_process(pids)
                     if attempt < common.COLD_STARTS - 1:
