@@ -65,11 +65,12 @@ def notes(side: dict) -> str:
     found = side.get("notes", {})
     listed = found.get("processes", [])
     if isinstance(listed, dict):  # written by the first version of the sides
-        listed = list(listed.items())
-    processes = ", ".join(f"{name} {mb:.0f} MB" for name, mb in listed)
-    servers = sum(mb for name, mb in listed if " worker" not in name)
+        listed = [(name, mb, mb) for name, mb in listed.items()]
+    listed = [(entry[0], entry[1], entry[-1]) for entry in listed]
+    processes = ", ".join(f"{name} {rss:.0f} MB (PSS {pss:.0f})" for name, rss, pss in listed)
+    servers = sum(pss for name, _rss, pss in listed if " worker" not in name)
     burst = found.get("burst", {})
-    return (f"{side['side']}: idle processes: {processes}; without workers {servers:.0f} MB\n"
+    return (f"{side['side']}: idle processes: {processes}; PSS without workers {servers:.0f} MB\n"
             f"{side['side']}: burst outcomes {burst.get('outcomes')} in "
             f"{burst.get('seconds', 0):.1f} s")
 

@@ -58,7 +58,9 @@ MEASURES = [
     ("burst_refused", f"writes refused or unanswered in a burst of {BURST_REQUESTS:,} single-event "
      f"requests, {BURST_CONNECTIONS} in flight at once ({BURST_TIMEOUT_S:g} s timeout)",
      "refused", True),
-    ("idle_rss_mb", f"idle memory of all the start command runs ({IDLE_S:g} s after healthy)",
+    ("idle_pss_mb", f"idle memory (PSS) of all the start command runs, {IDLE_S:g} s after "
+     "healthy", "MB", True),
+    ("idle_rss_mb", "the same as the sum of each process's RSS (counts shared pages again)",
      "MB", True),
     ("cold_start_s", f"cold start to healthy, fresh home and database ({COLD_STARTS} starts)",
      "s", True),
@@ -225,9 +227,22 @@ def process_name(pid: int) -> str:
     return " ".join([Path(words[0]).name, *words[1:6]])[:90]
 
 
-def memory_by_process(pids: list[int]) -> list[tuple[str, float]]:
-    """(command line, RSS MB) of each process, for the notes under the table."""
-    return [(process_name(pid), round(rss_mb(pid), 1)) for pid in pids]
+def pss_mb(pid: int) -> float:
+    """Proportional memory of one process, MB: its resident pages, each shared page split
+    between the processes sharing it (a forked child's pages are not counted twice, as
+    summing RSS would). Falls back to RSS where the kernel does not say."""
+    try:
+        for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+            if line.startswith("Pss:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return rss_mb(pid)
+
+
+def memory_by_process(pids: list[int]) -> list[tuple[str, float, float]]:
+    """(command line, RSS MB, PSS MB) of each process, for the notes under the table."""
+    return [(process_name(pid), round(rss_mb(pid), 1), round(pss_mb(pid), 1)) for pid in pids]
 
 
 def rss_mb(pid: int) -> float:

@@ -177,7 +177,7 @@ def measure(out: str) -> dict:
     headers = {"Authorization": f"Bearer {token}"}
     result: dict = {"side": "flowkeeper", "measures": {}, "notes": {}}
     measures = result["measures"]
-    for key in ("cold_start_s", "idle_rss_mb"):
+    for key in ("cold_start_s", "idle_rss_mb", "idle_pss_mb"):
         measures[key] = []
     stub = common.WebhookStub().start()
     try:
@@ -194,6 +194,7 @@ def measure(out: str) -> dict:
                     client = connect(settings)
                     pids = server_pids(process.pid, client)
                     measures["idle_rss_mb"].append(sum(common.rss_mb(pid) for pid in pids))
+                    measures["idle_pss_mb"].append(sum(common.pss_mb(pid) for pid in pids))
                     result["notes"]["processes"] = common.memory_by_process(pids)
                     if attempt < common.COLD_STARTS - 1:
                         client.close()

@@ -179,7 +179,7 @@ def measure(out: str) -> dict:
     result: dict = {"side": "prefect", "version": version("prefect"), "measures": {},
                     "notes": {}}
     measures = result["measures"]
-    measures["cold_start_s"], measures["idle_rss_mb"] = [], []
+    measures["cold_start_s"], measures["idle_rss_mb"], measures["idle_pss_mb"] = [], [], []
     stub = common.WebhookStub().start()
     try:
         for attempt in range(common.COLD_STARTS):
@@ -191,6 +191,7 @@ def measure(out: str) -> dict:
                     time.sleep(common.IDLE_S)
                     pids = common.descendants(process.pid)
                     measures["idle_rss_mb"].append(sum(common.rss_mb(pid) for pid in pids))
+                    measures["idle_pss_mb"].append(sum(common.pss_mb(pid) for pid in pids))
                     result["notes"]["processes"] = common.memory_by_process(pids)
                     if attempt < common.COLD_STARTS - 1:
                         continue
