@@ -106,7 +106,7 @@ drill-sentinel: $(INSTALLED) system-deps
 bench: $(INSTALLED)
 	$(BIN)/python -m bench
 
-# the same work on Prefect 3 and on flowkeeper in one run, as ratios (about 10 minutes; the
+# the same work on Prefect 3 and on flowkeeper in one run, as ratios (5-7 minutes here; the
 # first run installs the pinned Prefect from the package registry into .peers/venv, a venv
 # of the bench's own: Prefect is no dependency of flowkeeper). Not part of `make test`.
 PREFECT_VERSION ?= 3.9.1
