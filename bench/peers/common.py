@@ -224,6 +224,8 @@ def process_name(pid: int) -> str:
         return "?"
     if not words:
         return "?"
+    # a process may rewrite its command line into one string (redis-server does)
+    words = words[0].split(" ") + words[1:]
     return " ".join([Path(words[0]).name, *words[1:6]])[:90]
 
 
