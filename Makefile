@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 
-.PHONY: demo up test fuzz bench bench-installs lean-check lint compose-check clean system-deps vendor screenshots drill-sentinel drills
+.PHONY: demo up test fuzz bench bench-peers soak bench-installs lean-check lint compose-check clean system-deps vendor screenshots drill-sentinel drills
 
 # (re)install when the project's dependencies change; the demo and the tests train the taxi
 # model, so they get the taxi extra (a plain `pip install flowkeeper` does not)
@@ -106,6 +106,27 @@ drill-sentinel: $(INSTALLED) system-deps
 bench: $(INSTALLED)
 	$(BIN)/python -m bench
 
+# the same work on Prefect 3 and on flowkeeper in one run, as ratios (5-7 minutes here; the
+# first run installs the pinned Prefect from the package registry into .peers/venv, a venv
+# of the bench's own: Prefect is no dependency of flowkeeper). Not part of `make test`.
+PREFECT_VERSION ?= 3.9.1
+PEERS_VENV := .peers/venv
+PEERS_INSTALLED := $(PEERS_VENV)/.prefect-$(PREFECT_VERSION)
+$(PEERS_INSTALLED):
+	@test -x $(PEERS_VENV)/bin/python || $(PYTHON) -m venv $(PEERS_VENV)
+	$(PEERS_VENV)/bin/python -m pip install --quiet 'prefect==$(PREFECT_VERSION)'
+	@touch $(PEERS_INSTALLED)
+
+bench-peers: $(INSTALLED) $(PEERS_INSTALLED)
+	$(BIN)/python -m bench.peers
+
+# a steady event rate with workers running flows for SOAK_S seconds (an hour unless told):
+# RSS of every process and latency percentiles per interval; fails if memory grows past
+# its bound. Not in CI.
+SOAK_S ?= 3600
+soak: $(INSTALLED)
+	$(BIN)/python -m bench.soak --seconds $(SOAK_S)
+
 # installs into temporary venvs from the package registry (a few minutes, needs the network):
 # the size of a lean and a taxi install, and the import cost of redis-py 6 against 7
 bench-installs: $(INSTALLED)
@@ -123,4 +144,4 @@ compose-check:
 	docker-compose config --quiet
 
 clean:
-	rm -rf $(VENV) .flowkeeper build *.egg-info .coverage .coverage.*
+	rm -rf $(VENV) .peers .flowkeeper build *.egg-info .coverage .coverage.*

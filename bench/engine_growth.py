@@ -4,31 +4,40 @@
   its automations and index, by tracemalloc) at 10 to 10,000 automations, each as a ratio
   to the rate at 10;
 - throughput of the same mix while 1,000 to 100,000 runs are tracked (an open proactive
-  bucket each: a stuck-run deadline per flow), with what those buckets take in Redis,
-  each as a ratio to the rate at 1,000.
+  bucket each: a stuck-run deadline per flow), with what those buckets take in Redis and
+  how much the engine process grew opening them, each as a ratio to the rate of the same
+  automations with no tracked run, measured right after it (opening a million runs takes
+  minutes, over which the shared machine's load moves).
 
 The engine runs in this process on a private Redis, so the figures are the engine's
 cost and Redis's, without the process boundary (bench.engine_latency measures that).
-1,000,000 tracked runs would take about 10 minutes to open on two shared cores, so the
-largest size here is 100,000; Redis memory grows linearly with them (bytes per bucket).
+`make bench` stops at 100,000 tracked runs: 1,000,000 take several minutes to open on two
+shared cores. `python -m bench.engine_growth --tracked-runs 1000 10000 100000 1000000`
+measures them alone, each size bounded in time (`--open-deadline-s`: a size not opened by
+then is measured at the count reached, and says so).
 """
 
 from __future__ import annotations
 
+import argparse
 import os
+import sys
 import tempfile
 import time
 import tracemalloc
+from pathlib import Path
 
 from bench.engine import _append_all, automation_spec, make_events
 from bench.engine_memory import _running_events
-from bench.harness import Row, private_redis
+from bench.harness import Row, private_redis, render
 
 SECTION = "engine growth"
 AUTOMATION_SIZES = (10, 100, 1_000, 10_000)
 TRACKED_RUNS = (1_000, 10_000, 100_000)
 # the automations of the tracked-runs measure: one stuck-run deadline per flow among them
 TRACKING_AUTOMATIONS = 1_000
+OPEN_CHUNK = 10_000
+OPEN_DEADLINE_S = 900.0
 
 
 def _engine(url: str, prefix: str, specs: list[dict]):
@@ -88,26 +97,47 @@ def _tracking_specs() -> list[dict]:
     return proactive[:100] + reactive[:TRACKING_AUTOMATIONS - 100]
 
 
-def _by_tracked_runs(url: str, events: list) -> list[Row]:
-    rows, base = [], None
-    for runs in TRACKED_RUNS:
+def _rss_mb() -> float:
+    """This process's resident memory (the engine runs in it), MB."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def _by_tracked_runs(url: str, events: list, sizes: tuple[int, ...] = TRACKED_RUNS,
+                     deadline_s: float = OPEN_DEADLINE_S) -> list[Row]:
+    rows = []
+    for runs in sizes:
         engine, client, keys, _ = _engine(url, f"grow-r{runs}", _tracking_specs())
         before = client.info("memory")["used_memory"]
+        rss_before = _rss_mb()
         started = time.perf_counter()
-        for chunk in _running_events(runs, chunk=5_000):
+        opened_runs = 0
+        for chunk in _running_events(runs, chunk=min(OPEN_CHUNK, runs)):
             _append_all(client, keys, chunk)
             engine.run_until_idle()
-        opened = runs / (time.perf_counter() - started)
+            opened_runs += len(chunk)
+            if time.perf_counter() - started > deadline_s:
+                break
+        opened = opened_runs / (time.perf_counter() - started)
         tracked = client.zcard(keys.bucket_deadlines)
         per_bucket = (client.info("memory")["used_memory"] - before) / max(tracked, 1)
+        grown_mb = _rss_mb() - rss_before
         rate = _rate(engine, client, keys, events)
-        base = base or rate
+        # the same automations and events with no tracked run, right after: the machine's
+        # load moves within minutes, so each size gets a baseline of its own
+        empty_engine, empty_client, empty_keys, _ = _engine(url, f"grow-r{runs}-none",
+                                                            _tracking_specs())
+        base = _rate(empty_engine, empty_client, empty_keys, events)
+        empty_client.close()
+        cut = "" if opened_runs >= runs else f" (cut at {deadline_s:g} s of {runs:,} asked)"
         rows.append(Row(SECTION, f"{tracked:,} tracked runs (open buckets), "
-                        f"{TRACKING_AUTOMATIONS:,} automations: throughput",
+                        f"{TRACKING_AUTOMATIONS:,} automations: throughput{cut}",
                         f"{rate:,.0f} events/s",
                         f"opening them {opened:,.0f} runs/s; Redis {per_bucket:,.0f} B/run "
-                        "(with traces)",
-                        f"{rate / base:.2f} of the rate at {TRACKED_RUNS[0]:,}", ""))
+                        f"(with traces); engine process RSS +{grown_mb:,.0f} MB",
+                        f"{rate / base:.2f} of {base:,.0f}/s with none, right after", ""))
         client.flushdb()
         client.close()
     return rows
@@ -122,3 +152,21 @@ def run() -> list[Row]:
             return _by_automations(url, events) + _by_tracked_runs(url, events)
         finally:
             os.environ.pop("FLOWKEEPER_KEY_PREFIX", None)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--tracked-runs", type=int, nargs="+", default=list(TRACKED_RUNS))
+    parser.add_argument("--open-deadline-s", type=float, default=OPEN_DEADLINE_S)
+    args = parser.parse_args()
+    events = make_events()
+    with private_redis() as url, tempfile.TemporaryDirectory(prefix="fk-bench-home-") as home:
+        os.environ["REDIS_URL"] = url
+        os.environ["FLOWKEEPER_HOME"] = home
+        rows = _by_tracked_runs(url, events, tuple(args.tracked_runs), args.open_deadline_s)
+    print(render(rows))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
