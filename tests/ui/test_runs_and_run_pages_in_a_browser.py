@@ -163,3 +163,33 @@ def test_dark_mode_follows_the_system(browser, served, runs, screenshots):
     page.goto(f"{served.url}/runs/{runs['rich'].id}")
     page.screenshot(path=str(screenshots / "run-dark.png"), full_page=True)
     close(page)
+
+
+def test_a_run_that_ends_shows_its_final_page_without_a_reload(browser, served, runs):
+    from playwright.sync_api import expect
+
+    page = open_page(browser, served)
+    running = make_run(served.store, name="late-kestrel",
+                       states=(StateType.PENDING, StateType.RUNNING))
+    page.goto(f"{served.url}/runs/{running.id}")
+    expect(page.get_by_test_id("no-logs")).to_be_visible()
+    page.evaluate("window.notReloaded = true")
+
+    add_logs(served.store, running, 2)
+    expect(page.get_by_test_id("logs")).to_contain_text("line 1", timeout=5000)
+    # the live lines replace the "no log lines" of the first render
+    expect(page.get_by_test_id("no-logs")).to_be_hidden()
+    add_task_runs(served.store, running)
+    add_report(served.store, running, "# Final report")
+    served.store.transition(running.id, StateType.COMPLETED)
+
+    # the page loads its final form in place: graph, report, buttons of an ended run
+    expect(page.get_by_test_id("run-state")).to_have_text("Completed", timeout=5000)
+    expect(page.get_by_test_id("cancel")).to_be_disabled()
+    expect(page.locator(".markdown h1")).to_have_text("Final report")
+    expect(page.get_by_test_id("graph-node")).to_have_count(2, timeout=5000)
+    expect(page.get_by_test_id("retry")).to_be_enabled()
+    assert page.evaluate("window.notReloaded") is True
+    # the final page opens no stream: nothing reconnects once the run is over
+    assert page.locator("[sse-connect]").count() == 0
+    close(page)

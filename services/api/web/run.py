@@ -95,7 +95,8 @@ async def run_stream(request: Request, session: PageSession, store: StoreDep, ru
                      after: Annotated[int, Query(ge=0)] = 0, level: Level = "",
                      q: Search = "", start: StreamId = None) -> StreamingResponse:
     """As SSE until the run has ended: its live parts re-rendered as `run` messages (with
-    `part=run`), or its new log lines as `log` messages (`part=log`, after line `after`)."""
+    `part=run`), or its new log lines as `log` messages (`part=log`, after line `after`);
+    then one `ended` message (its data the final state), and the stream closes."""
     log_filter = LogFilter(level, q)
     resource = f"flow-run.{run_id}"
     last_event_id = request.headers.get("last-event-id") or ""
@@ -114,9 +115,13 @@ async def run_stream(request: Request, session: PageSession, store: StoreDep, ru
         if run is None:
             return []
         finished = run.state.is_final
+        # `ended` tells the page to load its final form once (buttons, graph, report,
+        # lineage), rather than reconnect to a stream that has nothing more to say
+        ended = [SseMessage("ended", run.state.value)] if finished else []
         if part == "log":
-            return []
-        return [SseMessage("run", render_fragment("_run_live.html", **live_view(store, run)))]
+            return ended
+        return [SseMessage("run", render_fragment("_run_live.html", **live_view(store, run))),
+                *ended]
 
     def new_log_lines() -> list[SseMessage]:
         nonlocal offset

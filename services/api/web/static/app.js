@@ -5,6 +5,11 @@
   // A row of the runs table that arrives by SSE replaces the row of the same run; a new
   // run is let through to htmx, which adds it at the top (on the first page only).
   document.addEventListener("htmx:sseBeforeMessage", function (event) {
+    if (event.detail.type === "ended") {
+      event.preventDefault();
+      loadFinalPage();
+      return;
+    }
     var rows = event.target.closest("[data-live-rows]");
     if (!rows) { return; }
     var holder = document.createElement("tbody");
@@ -16,6 +21,17 @@
       existing.replaceWith(row);
     }
   });
+
+  // A run that has ended: its page is loaded again once, in place, in its final form
+  // (buttons for an ended run, the task graph, the reports, lineage, firings); the final
+  // page opens no stream, so nothing reconnects. Both streams say `ended`: once is enough.
+  var finalPageRequested = false;
+  function loadFinalPage() {
+    if (finalPageRequested || !window.htmx) { return; }
+    finalPageRequested = true;
+    window.htmx.ajax("GET", window.location.pathname + window.location.search,
+                     { target: "#main", select: "#main", swap: "outerHTML" });
+  }
 
   // A filter form leaves its empty fields out of the address: `/runs?state=Failed`, a
   // link worth sharing, rather than `/runs?state=Failed&flow=&deployment=&tag=&since=`.
@@ -121,10 +137,17 @@
       });
   });
 
-  document.addEventListener("DOMContentLoaded", function () {
-    var chart = document.getElementById("runs-chart");
-    if (chart) { drawChart(chart); }
-    var graph = document.getElementById("task-graph");
-    if (graph) { drawGraph(graph); }
-  });
+  // each figure is drawn once: at load, and when a swap brings a new one (the run page's
+  // final form, loadFinalPage)
+  function drawFigures() {
+    [["runs-chart", drawChart], ["task-graph", drawGraph]].forEach(function (figure) {
+      var holder = document.getElementById(figure[0]);
+      if (holder && !holder.dataset.drawn) {
+        holder.dataset.drawn = "yes";
+        figure[1](holder);
+      }
+    });
+  }
+  document.addEventListener("DOMContentLoaded", drawFigures);
+  document.addEventListener("htmx:afterSettle", drawFigures);
 })();
