@@ -100,16 +100,18 @@ class ActionWorker(SurvivesRedisOutages, SimpleWorker):
 
 
 def run_worker(settings: Settings, queues: list[str], *, burst: bool = False,
-               name: str | None = None) -> None:
+               name: str | None = None, scheduler_queues: list[str] | None = None) -> None:
     """Work on `queues` until stopped; with `burst`, until they are empty. The worker
     also runs RQ's scheduler, which enqueues the retries of action jobs (Retry with
-    intervals) when they are due. Which queues by default is the `worker` command's
-    choice (services.cli.process_cmds), the one entry point."""
+    intervals) when they are due: for `scheduler_queues` (by default its own queues; none
+    runs no scheduler, when another worker's serves them). Which queues by default is the
+    `worker` command's choice (services.cli.process_cmds), the one entry point."""
     if not queues:
         raise ValueError("a worker needs at least one queue to take jobs from")
     _preload_job_code()
     connection = connect(settings, decode_responses=False)
     worker = create_worker(worker_class_for(queues), queues, connection, name)
+    worker.scheduler_queues = None if scheduler_queues is None else list(scheduler_queues)
     announce_stop = announce_worker(settings, worker)  # worker.started / worker.stopped
     try:
         work_until_stopped(worker, burst=burst)
