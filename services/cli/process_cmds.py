@@ -62,6 +62,14 @@ def worker(
     burst: Annotated[bool, typer.Option("--burst", help="exit when the queues are empty")] = False,
     name: Annotated[str | None, typer.Option(help="worker name (unique among live workers)")]
     = None,
+    scheduler_queue: Annotated[list[str] | None, typer.Option(
+        "--scheduler-queue", metavar="QUEUE",
+        help="queue whose jobs enqueued for later (retries of actions) this worker's RQ "
+             "scheduler enqueues when due (repeatable) [default: the worker's queues]")]
+    = None,
+    no_scheduler: Annotated[bool, typer.Option(
+        "--no-scheduler", help="run no RQ scheduler: another worker's serves these queues")]
+    = False,
 ) -> None:
     """Run flow runs from the work queues (an RQ worker).
 
@@ -70,9 +78,12 @@ def worker(
     from services.worker import run_worker
     from services.worker.entrypoints import add_start_folder_to_path
 
+    if no_scheduler and scheduler_queue:
+        raise typer.BadParameter("--no-scheduler and --scheduler-queue exclude each other")
     configure_logging()
     add_start_folder_to_path()
-    run_worker(load_settings(), queue or list(DEFAULT_QUEUES), burst=burst, name=name)
+    run_worker(load_settings(), queue or list(DEFAULT_QUEUES), burst=burst, name=name,
+               scheduler_queues=[] if no_scheduler else scheduler_queue)
 
 
 def scheduler(
@@ -167,13 +178,18 @@ def up(
         api_child = supervisor.start("api", "api", "--host", host, "--port", str(port))
         supervisor.start("scheduler", "scheduler")
         for number in range(1, workers + 1):
-            supervisor.start(f"worker-{number}", "worker",
+            supervisor.start(f"worker-{number}", "worker", "--no-scheduler",
                              *(arg for q in queues for arg in ("--queue", q)))
         # run control and notifications get workers of their own: a cancel never waits
-        # behind a notification to a provider that hangs
-        supervisor.start("control-worker", "worker", "--queue", CONTROL_QUEUE)
+        # behind a notification to a provider that hangs. The control worker, the one
+        # always started, runs the one RQ scheduler, for every queue here (one process,
+        # not one per queue): the retries of actions (control, notify) wait in it
+        supervisor.start("control-worker", "worker", "--queue", CONTROL_QUEUE,
+                         *(arg for q in scheduled_queues(queues)
+                           for arg in ("--scheduler-queue", q)))
         for number in range(1, settings.notify_workers + 1):
-            supervisor.start(f"notify-worker-{number}", "worker", "--queue", NOTIFY_QUEUE)
+            supervisor.start(f"notify-worker-{number}", "worker", "--no-scheduler",
+                             "--queue", NOTIFY_QUEUE)
         if wait_for_port(_reachable(host), port, API_START_TIMEOUT_S,
                          lambda: api_child.alive and not signals.count):
             processes = (f" ({settings.api_workers} processes)"
@@ -200,6 +216,12 @@ def up(
             stop_embedded(settings)
         signals.restore()
     out.print("stopped")
+
+
+def scheduled_queues(flow_run_queues: list[str]) -> list[str]:
+    """The queues whose jobs enqueued for later `up`'s one RQ scheduler serves: every
+    queue its workers take jobs from."""
+    return list(dict.fromkeys([*flow_run_queues, CONTROL_QUEUE, NOTIFY_QUEUE]))
 
 
 def _api_access(settings, host: str):

@@ -24,7 +24,10 @@ Implementation notes:
       asked to (an error none of the above covers), once Redis answers.
   (f) RQ's scheduler process (due scheduled jobs, the retries of action jobs) dies on
       the first connection error, with a traceback, and is started again by the next
-      maintenance pass; its loop here waits the outage out instead.
+      maintenance pass; its loop here waits the outage out instead. It serves the queues
+      `scheduler_queues` names (the worker's own unless told), and a worker told none
+      runs no scheduler process: `flowkeeper up` runs one for all its queues, not one
+      per queue.
   (g) RQ's handler raises StopRequested wherever the signal lands. Inside a logging
       handler (an outage logs a line a second) the logging module swallows it, prints
       "--- Logging error ---" with a traceback, and the stop is lost. An idle worker
@@ -81,6 +84,9 @@ class SurvivesRedisOutages:
     key: str
     name: str
     _stop_requested: bool
+    # the queues whose scheduled jobs this worker's RQ scheduler enqueues when due (f):
+    # None for the worker's own queues; empty for no scheduler
+    scheduler_queues: list[str] | None = None
 
     def _outage(self) -> OutageLog:
         outage = getattr(self, "_outage_log", None)
@@ -157,9 +163,15 @@ class SurvivesRedisOutages:
     def _start_scheduler(self, burst: bool = False, logging_level: str | None = "INFO",
                          date_format: str = DEFAULT_LOGGING_DATE_FORMAT,
                          log_format: str = DEFAULT_LOGGING_FORMAT) -> None:
-        """RQ's own, with the scheduler class that outlives outages (f)."""
+        """RQ's own, with the scheduler class that outlives outages, for the queues
+        `scheduler_queues` names (f)."""
+        queues = self.scheduler_queues
+        if queues is None:
+            queues = self.queues  # type: ignore[attr-defined]
+        if not queues:
+            return
         self.scheduler = OutageProofScheduler(
-            self.queues, connection=self.connection, logging_level=logging_level,  # type: ignore[attr-defined]
+            queues, connection=self.connection, logging_level=logging_level,
             date_format=date_format, log_format=log_format,
             serializer=self.serializer)  # type: ignore[attr-defined]
         self.scheduler.acquire_locks()
@@ -274,10 +286,12 @@ def create_worker(worker_class: type[T], queues: list[str], connection: Any,
 
 def work_until_stopped(worker: Any, *, burst: bool = False) -> None:
     """RQ's work loop until the worker is asked to stop (or, with `burst`, runs out of
-    jobs); restarted if it ends for any other reason (e)."""
+    jobs); restarted if it ends for any other reason (e). RQ's scheduler runs for the
+    worker's `scheduler_queues` (f)."""
     while True:
         try:
-            worker.work(burst=burst, logging_level="INFO", with_scheduler=True)
+            worker.work(burst=burst, logging_level="INFO",
+                        with_scheduler=worker.scheduler_queues != [])
         except REDIS_OUTAGE_ERRORS as error:  # raised by RQ's bootstrap
             worker._outage().lost(error)
         if burst or worker._shutdown_requested_date is not None or worker._stop_requested:

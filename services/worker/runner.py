@@ -31,7 +31,7 @@ from rq.worker import SHUTDOWN_SIGNAL, SimpleWorker, Worker
 
 from services.core.connection import connect
 from services.core.lifeline import die_with_parent
-from services.core.queues import ACTION_QUEUES, FLOW_RUN_JOB
+from services.core.queues import ACTION_QUEUES, FLOW_RUN_JOB, NOTIFY_QUEUE
 from services.core.settings import Settings
 from services.worker.jobs import end_killed_run
 from services.worker.outages import SurvivesRedisOutages, create_worker, work_until_stopped
@@ -100,16 +100,18 @@ class ActionWorker(SurvivesRedisOutages, SimpleWorker):
 
 
 def run_worker(settings: Settings, queues: list[str], *, burst: bool = False,
-               name: str | None = None) -> None:
+               name: str | None = None, scheduler_queues: list[str] | None = None) -> None:
     """Work on `queues` until stopped; with `burst`, until they are empty. The worker
     also runs RQ's scheduler, which enqueues the retries of action jobs (Retry with
-    intervals) when they are due. Which queues by default is the `worker` command's
-    choice (services.cli.process_cmds), the one entry point."""
+    intervals) when they are due: for `scheduler_queues` (by default its own queues; none
+    runs no scheduler, when another worker's serves them). Which queues by default is the
+    `worker` command's choice (services.cli.process_cmds), the one entry point."""
     if not queues:
         raise ValueError("a worker needs at least one queue to take jobs from")
-    _preload_job_code()
+    _preload_job_code(queues)
     connection = connect(settings, decode_responses=False)
     worker = create_worker(worker_class_for(queues), queues, connection, name)
+    worker.scheduler_queues = None if scheduler_queues is None else list(scheduler_queues)
     announce_stop = announce_worker(settings, worker)  # worker.started / worker.stopped
     try:
         work_until_stopped(worker, burst=burst)
@@ -125,13 +127,25 @@ def worker_class_for(queues: list[str]) -> type[Worker]:
     return ActionWorker if set(queues) <= ACTION_QUEUES else FlowWorker
 
 
-def _preload_job_code() -> None:
+def preloaded_modules(queues: list[str]) -> list[str]:
+    """What the jobs of `queues` run, imported once in the worker (`_preload_job_code`):
+    flow runs' code always; the actions' executor for a worker of an action queue; the
+    notification providers' clients (~16 MB of an interpreter) only for a worker of the
+    notify queue, the one queue whose jobs send."""
+    modules = ["flows.runtime", "services.worker.jobs"]
+    if set(queues) & ACTION_QUEUES:
+        modules += ["services.actions.executor", "jinja2.sandbox"]
+    if NOTIFY_QUEUE in queues:
+        modules += ["services.notify.actions", "httpx", "sendgrid", "slack_sdk",
+                    "slack_sdk.webhook"]
+    return modules
+
+
+def _preload_job_code(queues: list[str]) -> None:
     """Import what jobs run, once, in the worker: RQ forks a work horse per job, and a horse
     that imported these itself would spend ~0.25 s of every action (a notification's
     latency) on imports."""
     import importlib
 
-    for module in ("flows.runtime", "services.worker.jobs", "services.actions.executor",
-                   "services.notify.actions", "jinja2.sandbox", "httpx", "sendgrid",
-                   "slack_sdk", "slack_sdk.webhook"):
+    for module in preloaded_modules(queues):
         importlib.import_module(module)

@@ -130,4 +130,5 @@ class UpProcess:
         self.stop()
 
 
-__all__ = ["UpProcess", "aof_redis_fixture", "children_of", "free_port", "is_alive"]
+__all__ = ["UpProcess", "aof_redis_fixture", "children_of", "command_line", "free_port",
+           "is_alive"]

@@ -75,8 +75,38 @@ def test_the_defaults_are_the_commands_ones(started):
     assert calls["scheduler"] == ((), {"once": False})
     assert calls["notify"] == ((), {"once": False})
     # a worker serves flow runs, run control and notifications unless told otherwise
+    # and runs RQ's scheduler for them (scheduler_queues None: its own queues)
     assert calls["worker"] == (([FLOW_RUNS_QUEUE, CONTROL_QUEUE, NOTIFY_QUEUE],),
-                               {"burst": False, "name": None})
+                               {"burst": False, "name": None, "scheduler_queues": None})
+
+
+@pytest.mark.parametrize(("options", "scheduler_queues"), [
+    ([], None),
+    (["--no-scheduler"], []),
+    (["--scheduler-queue", "default", "--scheduler-queue", "notify"], ["default", "notify"]),
+])
+def test_the_worker_runs_rq_s_scheduler_for_the_queues_it_is_told(started, options,
+                                                                  scheduler_queues):
+    run(lambda: flowkeeper(["worker", "--queue", "control", *options]))
+
+    [(_, _, kwargs)] = [call for call in started if call[0] == "worker"]
+    assert kwargs["scheduler_queues"] == scheduler_queues
+
+
+def test_no_scheduler_and_scheduler_queues_exclude_each_other(started, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        flowkeeper(["worker", "--no-scheduler", "--scheduler-queue", "notify"])
+
+    assert exit_info.value.code == 2
+    assert "exclude each other" in capsys.readouterr().err
+    assert [call for call in started if call[0] == "worker"] == []
+
+
+def test_up_s_one_rq_scheduler_serves_every_queue_of_its_workers():
+    assert process_cmds.scheduled_queues([FLOW_RUNS_QUEUE]) == [
+        FLOW_RUNS_QUEUE, CONTROL_QUEUE, NOTIFY_QUEUE]
+    assert process_cmds.scheduled_queues(["gpu", "cpu"]) == [
+        "gpu", "cpu", CONTROL_QUEUE, NOTIFY_QUEUE]
 
 
 def test_an_unknown_option_is_refused_with_usage(started, capsys):
