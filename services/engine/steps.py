@@ -214,6 +214,7 @@ class BatchSteps:
         recorded = Recorded()
         if pending:
             with self.rq_client.pipeline() as pipe:  # one transaction (recording.py)
+                pipe.multi()  # before any command: enqueue_actions needs it so
                 recording.record_ops(pipe, self.keys, pending, self.events_maxlen, self.emit)
                 recorded.jobs = recording.enqueue_actions(self.rq_client, pending, pipe)
                 pipe.execute()
