@@ -64,11 +64,10 @@ def _entries_by_resource(slots: list[Slot], now: float) -> dict[str, list[str]]:
     by_resource: dict[str, list[str]] = {}
     # identical triggers share an evaluation, and its list of steps (steps.py [7]): the
     # part of an entry after the automation (the event, the time, the steps) is written
-    # once per event and list of steps, with the list of the event's resource; the lists
-    # of steps live in the slots until the batch ends
-    steps_json: dict[int, str] = {}
+    # once per list of steps (one evaluation's, of one event), with the list of the
+    # event's resource; the lists of steps live in the slots until the batch ends
+    tails: dict[int, tuple[str, list[str] | None]] = {}
     abouts: dict[int, str] = {}
-    tails: dict[tuple[int, int], tuple[str, list[str] | None]] = {}
     heads: dict[str, str] = {}
     at = json.dumps(now)
     for slot in slots:
@@ -78,17 +77,15 @@ def _entries_by_resource(slots: list[Slot], now: float) -> dict[str, list[str]]:
         if head is None:
             head = heads[slot.loaded.id] = f'{{"automation_id":{json.dumps(slot.loaded.id)},'
         for event, steps in slot.traces:
-            found = tails.get((id(event), id(steps)))
+            found = tails.get(id(steps))
             if found is None:
-                written = steps_json.get(id(steps))
-                if written is None:
-                    written = steps_json[id(steps)] = _ENCODE([step.to_dict() for step in steps])
                 about = abouts.get(id(event))
                 if about is None:
                     about = abouts[id(event)] = (
                         f'"event_id":{json.dumps(str(event.id))},"event":{json.dumps(event.event)}'
                         if event is not None else '"event_id":null,"event":null')
-                found = tails[(id(event), id(steps))] = (
+                written = _ENCODE([step.to_dict() for step in steps])
+                found = tails[id(steps)] = (
                     f'{about},"at":{at},"steps":{written}}}',
                     by_resource.setdefault(event.resource_id, []) if event is not None else None)
             tail, target = found
