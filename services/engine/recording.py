@@ -80,6 +80,8 @@ def firing_record(automation: Automation, firing: Firing,
 
 def pending_firings(slot: Slot) -> list[Pending]:
     """The firings of a slot to record: new ones, and any a crashed engine left behind."""
+    if not slot.fresh and not slot.recovered:  # most slots of a batch
+        return []
     automation = slot.loaded.automation
     found = [Pending(slot, item, firing_record(automation, firing, event))
              for item, firing, event in slot.fresh]
