@@ -24,8 +24,10 @@ Subject = tuple[str, str]
 
 def completed_run(event: Event) -> tuple[str, float] | None:
     """(run id, duration in s) when the event is a flow run's completion with its duration."""
+    if event.event != COMPLETED:  # first: it runs for every event of a batch, twice
+        return None
     run_id = flow_run_id_from_resource(event.resource_id)
-    if event.event != COMPLETED or run_id is None:
+    if run_id is None:
         return None
     duration = event.payload.get("duration_s")
     if isinstance(duration, bool) or not isinstance(duration, int | float):

@@ -174,9 +174,17 @@ def parse_wanted(raw: list[RawEntry],
     """The entries whose event name `wanted` accepts, parsed (change entries and broken
     ones too); the ids of the others apart (to acknowledge)."""
     kept, skipped = [], []
+    # a batch holds a few names: ask `wanted` once per name
+    answers: dict[str, bool] = {}
     for entry_id, fields in raw:
         name = fields.get("event") if fields is not None else None
-        if name is not None and not wanted(name):
+        if name is None:
+            kept.append((entry_id, fields))
+            continue
+        answer = answers.get(name)
+        if answer is None:
+            answer = answers[name] = wanted(name)
+        if not answer:
             skipped.append(entry_id)
         else:
             kept.append((entry_id, fields))

@@ -71,7 +71,10 @@ FIRED_TTL_MS = 24 * 3600 * 1000
 # a timer that claimed a deadline and died leaves it to another one after this long
 TIMER_LEASE_S = 15.0
 
-# buckets per compare-and-set call [5]
+# json.dumps(value, separators=(",", ":")) without building an encoder per call
+_ENCODE = json.JSONEncoder(separators=(",", ":")).encode
+
+# buckets per compare-and-set call [6]
 CAS_CHUNK = 256
 
 CAS_SCRIPT = """
@@ -153,7 +156,7 @@ def parse_member(member: str) -> tuple[str, str, str] | None:
 
 def outbox_item(firing: Firing, event: dict[str, Any] | None) -> str:
     """A firing as its bucket's outbox keeps it, with the event that caused it."""
-    return json.dumps({"f": firing.to_dict(), "e": event}, separators=(",", ":"))
+    return _ENCODE({"f": firing.to_dict(), "e": event})
 
 
 def parse_outbox_item(item: str) -> tuple[Firing, dict[str, Any] | None]:
@@ -213,7 +216,8 @@ class Slot:
             self.changed = True
         self.deadline = evaluation.deadline
         self.expires_at = evaluation.expires_at
-        self.firings.extend((firing, event) for firing in evaluation.firings)
+        if evaluation.firings:
+            self.firings.extend((firing, event) for firing in evaluation.firings)
         if evaluation.trace:
             self.traces.append((event, evaluation.trace))
 
@@ -255,26 +259,44 @@ def take(slots: list[Slot], replies: list[Any], *, with_outbox: bool) -> list[An
 
 def write(client: redis.Redis, script: str, slots: list[Slot], now: float) -> list[Slot]:
     """Compare-and-set every slot that changed or fired [2][3], CAS_CHUNK slots a call
-    [5]; returns those in conflict. `script` is CAS_SCRIPT's text."""
+    [6]; returns those in conflict. `script` is CAS_SCRIPT's text."""
     pending = [slot for slot in slots if slot.changed or slot.firings]
     if not pending:
         return []
     pipe = client.pipeline(transaction=False)
-    batches = []
+    batches: list[tuple[list[str], list[dict[str, Any] | None]]] = []
+    # slots that share an evaluation share its state and firings (steps.py [7]): each is
+    # encoded once per batch (the objects live in the slots until the batch ends)
+    values: dict[int, str] = {}
+    encoded: dict[tuple[int, int], tuple[str, dict[str, Any] | None]] = {}
     for start in range(0, len(pending), CAS_CHUNK):
         keys: list[str] = []
         args: list[Any] = [FIRED_TTL_MS]
         for slot in pending[start:start + CAS_CHUNK]:
-            causes = [event.model_dump(mode="json") if event is not None else None
-                      for _, event in slot.firings]
-            items = [outbox_item(firing, cause)
-                     for (firing, _), cause in zip(slot.firings, causes, strict=True)]
-            value = slot.state.to_json() if slot.state is not None else ""
-            keys += [slot.state_key, slot.outbox_key,
-                     *(slot.fired_key(firing) for firing, _ in slot.firings)]
+            state = slot.state
+            if state is None:
+                value = ""
+            else:
+                value = values.get(id(state))
+                if value is None:
+                    value = values[id(state)] = state.to_json()
+            keys += [slot.state_key, slot.outbox_key]
+            if not slot.firings:
+                args += [0, slot.raw or "", value, slot.ttl_ms(now)]
+                batches.append(_NO_FIRINGS)
+                continue
+            items, causes = [], []
+            for firing, event in slot.firings:
+                found = encoded.get((id(firing), id(event)))
+                if found is None:
+                    cause = event.model_dump(mode="json") if event is not None else None
+                    found = encoded[(id(firing), id(event))] = (outbox_item(firing, cause), cause)
+                items.append(found[0])
+                causes.append(found[1])
+                keys.append(slot.fired_key(firing))
             args += [len(items), slot.raw or "", value, slot.ttl_ms(now), *items]
             batches.append((items, causes))
-        # EVAL, not EVALSHA [5]
+        # EVAL, not EVALSHA [6]
         pipe.eval(script, len(keys), *keys, *args)
     replies = [reply for chunk in pipe.execute() for reply in chunk]
     conflicts = []
@@ -284,6 +306,9 @@ def write(client: redis.Redis, script: str, slots: list[Slot], now: float) -> li
             continue
         slot.fresh = [(items[i - 1], slot.firings[i - 1][0], causes[i - 1]) for i in reply]
     return conflicts
+
+
+_NO_FIRINGS: tuple[list[str], list[dict[str, Any] | None]] = ([], [])
 
 
 # --- run history: durations of completed runs, one sorted set per deployment and flow

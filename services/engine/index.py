@@ -33,6 +33,7 @@ class Loaded:
     fingerprint: str
     scopes: frozenset[str]
     arming: bool
+    id: str
 
     @classmethod
     def of(cls, automation: Automation) -> Loaded:
@@ -40,11 +41,7 @@ class Loaded:
         for _, trigger in automation.event_triggers():
             trigger.covers(_WARM_UP)
         return cls(automation, automation.trigger_fingerprint(), automation.history_scopes(),
-                   needs_arming(automation.trigger))
-
-    @property
-    def id(self) -> str:
-        return self.automation.id
+                   needs_arming(automation.trigger), automation.id)
 
     @property
     def trigger(self) -> Trigger:

@@ -149,6 +149,8 @@ class LoadedAutomations:
         loaded [4]."""
         changes = [change.version for item in items if (change := change_of(item))]
         self.catch_up(changes, clock())
+        if not changes:  # no change entry: one part (split_at_changes would find none)
+            return [evaluate(list(items), None)]
         loaded = self.version or 0
 
         def to_apply(item: T) -> AutomationChange | None:

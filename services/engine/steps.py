@@ -4,8 +4,9 @@ its timer uses load, write, record and a pipeline of its own for deadlines (engi
 
 Implementation notes (at least once, effectively once):
 - [1] Plan (no Redis): for each readable event, the buckets (slots) of the automations
-  whose trigger covers it (`Automation.bucket_key`), each slot once per batch with its
-  events in stream order, and the run histories their adaptive windows read. An entry
+  whose trigger covers it (`Automation.bucket_key`, a function of the trigger and the
+  event: computed once per event and trigger fingerprint), each slot once per batch with
+  its events in stream order, and the run histories their adaptive windows read. An entry
   that does not parse is set aside for the dead-letter stream; an automation that raises
   is logged and skipped, the others go on.
 - [2] Load: every slot's stored state, and for a redelivered batch its outbox (firings a
@@ -58,7 +59,7 @@ from services.core import stream
 from services.core.keys import Keys
 from services.engine import buckets, recording
 from services.engine.buckets import Slot, bucket_digest
-from services.engine.index import CandidateIndex
+from services.engine.index import CandidateIndex, Loaded
 from services.engine.traces import TraceKeeper
 
 log = logging.getLogger("flowkeeper.engine")
@@ -120,15 +121,18 @@ class BatchSteps:
                 plan.unreadable.append(entry)
                 continue
             touched = []
+            # the bucket is the trigger's: automations with one fingerprint share it
+            buckets_of: dict[str, str | BaseException | None] = {}
             for loaded in index.candidates(event):
-                try:
-                    key = loaded.automation.bucket_key(event)
-                except Exception as error:  # noqa: BLE001 - isolate one automation's fault
-                    self.fault(loaded.id, f"failed on event {event.id}: {error!r}", error)
+                fingerprint = loaded.fingerprint
+                bucket = buckets_of.get(fingerprint, _UNKNOWN)
+                if bucket is _UNKNOWN:
+                    bucket = buckets_of[fingerprint] = _bucket_of(loaded, event)
+                if bucket is None:
                     continue
-                if key is None:
+                if isinstance(bucket, BaseException):
+                    self.fault(loaded.id, f"failed on event {event.id}: {bucket!r}", bucket)
                     continue
-                bucket = bucket_digest(loaded.fingerprint, key)
                 slot = slots.get((loaded.id, bucket))
                 if slot is None:
                     slot = slots[(loaded.id, bucket)] = Slot(loaded, bucket, self.keys)
@@ -210,6 +214,7 @@ class BatchSteps:
         recorded = Recorded()
         if pending:
             with self.rq_client.pipeline() as pipe:  # one transaction (recording.py)
+                pipe.multi()  # before any command: enqueue_actions needs it so
                 recording.record_ops(pipe, self.keys, pending, self.events_maxlen, self.emit)
                 recorded.jobs = recording.enqueue_actions(self.rq_client, pending, pipe)
                 pipe.execute()
@@ -235,6 +240,19 @@ class BatchSteps:
         stream.ack(pipe, self.keys, self.group, entry_ids)
         pipe.execute()
         return len(due)
+
+
+_UNKNOWN = object()
+
+
+def _bucket_of(loaded: Loaded, event: Event) -> str | BaseException | None:
+    """The bucket digest of the event for the automation's trigger (None: not covered),
+    or the error its trigger raised."""
+    try:
+        key = loaded.automation.bucket_key(event)
+    except Exception as error:  # noqa: BLE001 - isolate one automation's fault
+        return error
+    return None if key is None else bucket_digest(loaded.fingerprint, key)
 
 
 def _state_token(slot: Slot) -> object:

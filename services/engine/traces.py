@@ -28,6 +28,8 @@ TRACE_MAX_ENTRIES = 500
 # a script call ends after the resource that takes it past this many entries: a batch
 # of 10,000 automations that all match may hold 50,000, and one call holds Redis
 TRACE_CALL_ENTRIES = 5_000
+# json.dumps(value, separators=(",", ":")) without building an encoder per call
+_ENCODE = json.JSONEncoder(separators=(",", ":")).encode
 
 TRACE_SCRIPT = """
 -- KEYS: one list per resource; ARGV[1] its expiry (s), ARGV[2] the entries kept, then,
@@ -60,36 +62,41 @@ def _state_resources(state: BucketState | None, found: set[str]) -> set[str]:
 
 def _entries_by_resource(slots: list[Slot], now: float) -> dict[str, list[str]]:
     by_resource: dict[str, list[str]] = {}
-    # identical triggers share an evaluation, and its list of steps (steps.py [7]): its
-    # JSON is written once; the lists live in the slots until the batch ends
-    steps_json: dict[int, str] = {}
-    automation_json: dict[str, str] = {}
-    event_json: dict[int, str] = {}
+    # identical triggers share an evaluation, and its list of steps (steps.py [7]): the
+    # part of an entry after the automation (the event, the time, the steps) is written
+    # once per list of steps (one evaluation's, of one event), with the list of the
+    # event's resource; the lists of steps live in the slots until the batch ends
+    tails: dict[int, tuple[str, list[str] | None]] = {}
+    abouts: dict[int, str] = {}
+    heads: dict[str, str] = {}
     at = json.dumps(now)
     for slot in slots:
-        automation = automation_json.get(slot.loaded.id)
-        if automation is None:
-            automation = automation_json[slot.loaded.id] = json.dumps(slot.loaded.id)
+        if not slot.traces:
+            continue
+        head = heads.get(slot.loaded.id)
+        if head is None:
+            head = heads[slot.loaded.id] = f'{{"automation_id":{json.dumps(slot.loaded.id)},'
         for event, steps in slot.traces:
-            if event is not None:
-                resources = {event.resource_id}
-            else:  # the timer: the resources of the bucket's events
-                resources = {ref.resource_id for firing, _ in slot.firings
-                             for ref in firing.events}
-                _state_resources(BucketState.from_json(slot.raw) if slot.raw else None,
-                                 resources)
-            written = steps_json.get(id(steps))
-            if written is None:
-                written = steps_json[id(steps)] = json.dumps(
-                    [step.to_dict() for step in steps], separators=(",", ":"))
-            about = event_json.get(id(event))
-            if about is None:
-                about = event_json[id(event)] = (
-                    f'"event_id":{json.dumps(str(event.id))},"event":{json.dumps(event.event)}'
-                    if event is not None else '"event_id":null,"event":null')
-            entry = f'{{"automation_id":{automation},{about},"at":{at},"steps":{written}}}'
+            found = tails.get(id(steps))
+            if found is None:
+                about = abouts.get(id(event))
+                if about is None:
+                    about = abouts[id(event)] = (
+                        f'"event_id":{json.dumps(str(event.id))},"event":{json.dumps(event.event)}'
+                        if event is not None else '"event_id":null,"event":null')
+                written = _ENCODE([step.to_dict() for step in steps])
+                found = tails[id(steps)] = (
+                    f'{about},"at":{at},"steps":{written}}}',
+                    by_resource.setdefault(event.resource_id, []) if event is not None else None)
+            tail, target = found
+            if target is not None:
+                target.append(head + tail)
+                continue
+            # the timer: the resources of the bucket's events
+            resources = {ref.resource_id for firing, _ in slot.firings for ref in firing.events}
+            _state_resources(BucketState.from_json(slot.raw) if slot.raw else None, resources)
             for resource_id in resources:
-                by_resource.setdefault(resource_id, []).append(entry)
+                by_resource.setdefault(resource_id, []).append(head + tail)
     return by_resource
 
 
