@@ -9,6 +9,7 @@ import threading
 import time
 
 import pytest
+from fastapi.testclient import TestClient
 
 from services.api.web.sse import SseMessage, follow_events, sse_chunk, start_id
 from services.core.models import StateType
@@ -130,16 +131,28 @@ def test_every_script_and_stylesheet_of_the_pages_is_served_by_the_app(app, stor
         assets |= set(re.findall(r'<link[^>]+href="([^"]+)"', html))
 
     assert {"/static/vendor/htmx.min.js", "/static/vendor/sse.min.js",
-            "/static/vendor/uPlot.iife.min.js", "/static/app.css"} <= assets
+            "/static/vendor/uPlot.iife.min.js", "/static/app.css",
+            "/static/favicon.svg"} <= assets
     for asset in assets:
         assert asset.startswith("/"), f"{asset} is not served by the app"
         assert browser.get(asset).status_code == 200, asset
 
 
+def test_a_browser_asking_for_favicon_ico_gets_the_icon(app):
+    client = TestClient(app)
+
+    answer = client.get("/favicon.ico", follow_redirects=False)
+
+    assert answer.status_code == 301 and answer.headers["location"] == "/static/favicon.svg"
+    icon = client.get("/favicon.ico")
+    assert icon.status_code == 200 and icon.headers["content-type"].startswith("image/svg+xml")
+
+
 def test_the_pages_are_not_in_the_openapi_document(app):
     paths = set(app.openapi()["paths"])
 
-    assert not {"/", "/runs", "/signin", "/runs/{run_id}", "/runs/stream"} & paths
+    assert not {"/", "/runs", "/signin", "/runs/{run_id}", "/runs/stream",
+                "/favicon.ico"} & paths
 
 
 def test_the_sse_helper_sends_accepted_events_with_their_ids_and_ends(store):

@@ -48,9 +48,15 @@ async def _on_forbidden(request: Request, error: Forbidden) -> HTMLResponse:
     return problem(request, 403, "Not allowed", error.reason)
 
 
+async def _favicon() -> RedirectResponse:
+    return RedirectResponse("/static/favicon.svg", status_code=301)
+
+
 def install_web(app: FastAPI) -> None:
     """Serve the pages and their static files from `app`."""
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    # what a browser asks for on a page without an icon link (the API docs, a JSON answer)
+    app.add_api_route("/favicon.ico", _favicon, methods=["GET"], include_in_schema=False)
     for router in ROUTERS:
         app.include_router(router)
     app.add_exception_handler(SignInNeeded, _on_signin_needed)
