@@ -5,7 +5,6 @@ action's retry (Retry with an interval) still run on each queue."""
 from __future__ import annotations
 
 import os
-import time
 from datetime import timedelta
 
 import pytest
@@ -25,7 +24,7 @@ def forked_by_children(up_pid: int) -> list[int]:
 
 
 def test_up_runs_one_rq_scheduler_for_every_queue(settings, redis_client):
-    from rq import Queue, Retry
+    from rq import Queue, Retry, Worker
     from rq.job import Job, JobStatus
 
     from services.core.queues import rq_connection
@@ -39,7 +38,11 @@ def test_up_runs_one_rq_scheduler_for_every_queue(settings, redis_client):
         locks = [f"rq:scheduler-lock:{queue}" for queue in QUEUES]
         wait_until(lambda: all(connection.get(lock) for lock in locks), 30,
                    message="a scheduler lock on every queue")
-        time.sleep(1.0)  # any other worker that took a lock has forked by now
+        # RQ starts a worker's scheduler (taking the locks, forking) before its first
+        # dequeue marks it idle: once every worker is idle, every one has had its chance
+        wait_until(lambda: all(worker.get_state() == "idle"
+                               for worker in Worker.all(connection=connection)), 30,
+                   message="every worker idle")
 
         # one scheduler holds every queue's lock, and it is the control worker's
         assert len({connection.get(lock) for lock in locks}) == 1
