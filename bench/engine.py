@@ -105,7 +105,9 @@ def _raw_rate(client, keys, count: int) -> float:
     return done / (time.perf_counter() - started)
 
 
-def _engine_rate(url: str, automations: int, events: list) -> tuple[float, float, int]:
+def loaded_engine(url: str, automations: int, events: list, prefix: str):  # noqa: ANN201
+    """An engine over `automations` of the mix, under its own key prefix, with the events
+    appended and not yet read; returns (engine, client, keys)."""
     import redis
 
     from automations.schema import AutomationCreate
@@ -115,7 +117,6 @@ def _engine_rate(url: str, automations: int, events: list) -> tuple[float, float
     from services.engine.collector import keep_automations_out_of_the_collector
     from services.engine.engine import Engine
 
-    prefix = f"bench{automations}"
     os.environ["FLOWKEEPER_KEY_PREFIX"] = prefix
     settings = Settings()
     client = redis.Redis.from_url(url, decode_responses=True)
@@ -127,6 +128,11 @@ def _engine_rate(url: str, automations: int, events: list) -> tuple[float, float
     keep_automations_out_of_the_collector(engine)  # as the engine process does
     engine.refresh_automations(force=True)
     _append_all(client, keys, events)
+    return engine, client, keys
+
+
+def _engine_rate(url: str, automations: int, events: list) -> tuple[float, float, int]:
+    engine, client, keys = loaded_engine(url, automations, events, f"bench{automations}")
     raw = _raw_rate(client, keys, len(events))
     started = time.perf_counter()
     report = engine.run_until_idle()

@@ -18,7 +18,7 @@ import statistics
 import tempfile
 import time
 
-from bench.engine import _append_all, _raw_rate, automation_spec, make_events
+from bench.engine import _raw_rate, loaded_engine, make_events
 from bench.harness import private_redis
 
 
@@ -103,27 +103,7 @@ def _redis_cpu(client) -> float:  # noqa: ANN001
 
 def one_run(url: str, automations: int, events: list, profile: int) -> dict:
     """Load `automations`, append the events, time raw reading, then the engine."""
-    import redis
-
-    from automations.schema import AutomationCreate
-    from services.core.automation_store import AutomationStore
-    from services.core.keys import Keys
-    from services.core.settings import Settings
-    from services.engine.collector import keep_automations_out_of_the_collector
-    from services.engine.engine import Engine
-
-    prefix = f"profile{automations}"
-    os.environ["FLOWKEEPER_KEY_PREFIX"] = prefix
-    settings = Settings()
-    client = redis.Redis.from_url(url, decode_responses=True)
-    keys = Keys(prefix)
-    store = AutomationStore(client, settings)
-    for index in range(automations):
-        store.create(AutomationCreate.model_validate(automation_spec(index, automations)))
-    engine = Engine(settings, client, group_start="0")
-    keep_automations_out_of_the_collector(engine)
-    engine.refresh_automations(force=True)
-    _append_all(client, keys, events)
+    engine, client, keys = loaded_engine(url, automations, events, f"profile{automations}")
     raw = _raw_rate(client, keys, len(events))
     before, redis_cpu = _commands(client), _redis_cpu(client)
     trips, steps = RoundTrips(), StepTimes()
