@@ -128,7 +128,7 @@ def one_run(url: str, automations: int, events: list, profile: int) -> dict:
     client.flushdb()
     client.close()
     if profiler:
-        pstats.Stats(profiler).sort_stats("cumulative").print_stats(profile)
+        pstats.Stats(profiler).sort_stats(os.environ.get("PROFILE_SORT", "cumulative")).print_stats(profile)
     rate = len(events) / elapsed
     return {"automations": automations, "events": len(events), "firings": report.firings,
             "rate": round(rate), "raw": round(raw), "ratio": round(rate / raw, 4),

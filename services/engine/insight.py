@@ -19,6 +19,7 @@ from services.core.firings import MAX_FIRINGS_KEPT
 from services.core.store import Store
 from services.engine.buckets import bucket_digest, deadline_member, durations_of
 from services.engine.index import Loaded
+from services.engine.traces import trace_names
 
 # backtests read at most this many events (the stream keeps about events_maxlen)
 MAX_BACKTEST_EVENTS = 200_000
@@ -73,7 +74,7 @@ def explain_run(store: Store, automations: AutomationStore, ref: str, run_ref: s
     trace_key = store.keys.evaluation_trace(flow_run_resource_id(run.id))
     raw_traces = store.client.lrange(trace_key, 0, -1)
     traces = [entry for entry in map(json.loads, raw_traces)
-              if entry.get("automation_id") == automation.id]
+              if trace_names(entry, automation.id)]
     firings = [{**record.model_dump(mode="json"), "fired_at": record.fired_at.timestamp()}
                for record in automations.firings(automation.id, limit=MAX_FIRINGS_KEPT)
                if run.id in record.flow_run_ids()]

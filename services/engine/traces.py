@@ -9,8 +9,11 @@ Implementation notes:
   lists of many resources, so it crosses hash slots (flowkeeper runs on one primary,
   docs/SCALING.md). The steps are a help for people: a call that fails loses at most
   its batch's steps.
-- An entry is JSON built from parts that repeat across a batch (the automation, the
-  event, the steps of a shared evaluation), each encoded once.
+- An entry is one evaluation of one event, with the automations that took it
+  (`automation_ids`): identical triggers share their evaluation (steps.py [7]), and an
+  entry per automation made the traces the engine's largest cost at 1,000 automations.
+  Its JSON is built from parts that repeat across a batch (the event, the steps), each
+  encoded once. Readers also accept the older form, one `automation_id` per entry.
 """
 
 from __future__ import annotations
@@ -19,7 +22,8 @@ import json
 
 import redis
 
-from automations.state import BucketState
+from automations.events import Event
+from automations.state import BucketState, TraceStep
 from services.core.keys import Keys
 from services.engine.buckets import Slot
 
@@ -28,6 +32,9 @@ TRACE_MAX_ENTRIES = 500
 # a script call ends after the resource that takes it past this many entries: a batch
 # of 10,000 automations that all match may hold 50,000, and one call holds Redis
 TRACE_CALL_ENTRIES = 5_000
+# automations named by one entry: 10,000 that share an evaluation take 200 entries, not
+# one of 400 kB, and TRACE_MAX_ENTRIES still bounds a list's size
+MAX_IDS_PER_ENTRY = 50
 # json.dumps(value, separators=(",", ":")) without building an encoder per call
 _ENCODE = json.JSONEncoder(separators=(",", ":")).encode
 
@@ -61,43 +68,64 @@ def _state_resources(state: BucketState | None, found: set[str]) -> set[str]:
 
 
 def _entries_by_resource(slots: list[Slot], now: float) -> dict[str, list[str]]:
-    by_resource: dict[str, list[str]] = {}
-    # identical triggers share an evaluation, and its list of steps (steps.py [7]): the
-    # part of an entry after the automation (the event, the time, the steps) is written
-    # once per list of steps (one evaluation's, of one event), with the list of the
-    # event's resource; the lists of steps live in the slots until the batch ends
-    tails: dict[int, tuple[str, list[str] | None]] = {}
+    # identical triggers share an evaluation, and its list of steps (steps.py [7]): one
+    # entry per list of steps (one evaluation's, of one event) and resource, naming the
+    # automations that took it, at most MAX_IDS_PER_ENTRY each; the lists of steps live
+    # in the slots until the batch ends
+    groups: dict[int, _Group] = {}
+    by_resource: dict[str, list[_Group]] = {}
     abouts: dict[int, str] = {}
-    heads: dict[str, str] = {}
     at = json.dumps(now)
     for slot in slots:
         if not slot.traces:
             continue
-        head = heads.get(slot.loaded.id)
-        if head is None:
-            head = heads[slot.loaded.id] = f'{{"automation_id":{json.dumps(slot.loaded.id)},'
+        automation_id = slot.loaded.id
         for event, steps in slot.traces:
-            found = tails.get(id(steps))
-            if found is None:
-                about = abouts.get(id(event))
-                if about is None:
-                    about = abouts[id(event)] = (
-                        f'"event_id":{json.dumps(str(event.id))},"event":{json.dumps(event.event)}'
-                        if event is not None else '"event_id":null,"event":null')
-                written = _ENCODE([step.to_dict() for step in steps])
-                found = tails[id(steps)] = (
-                    f'{about},"at":{at},"steps":{written}}}',
-                    by_resource.setdefault(event.resource_id, []) if event is not None else None)
-            tail, target = found
-            if target is not None:
-                target.append(head + tail)
-                continue
-            # the timer: the resources of the bucket's events
-            resources = {ref.resource_id for firing, _ in slot.firings for ref in firing.events}
-            _state_resources(BucketState.from_json(slot.raw) if slot.raw else None, resources)
-            for resource_id in resources:
-                by_resource.setdefault(resource_id, []).append(head + tail)
-    return by_resource
+            if event is None:  # the timer: an entry per slot, for its bucket's resources
+                group = _Group(_tail(None, steps, at, abouts))
+                resources = {ref.resource_id for firing, _ in slot.firings
+                             for ref in firing.events}
+                _state_resources(BucketState.from_json(slot.raw) if slot.raw else None,
+                                 resources)
+                for resource_id in resources:
+                    by_resource.setdefault(resource_id, []).append(group)
+            else:
+                group = groups.get(id(steps))
+                if group is None or len(group.ids) >= MAX_IDS_PER_ENTRY:
+                    group = groups[id(steps)] = _Group(_tail(event, steps, at, abouts))
+                    by_resource.setdefault(event.resource_id, []).append(group)
+            group.ids.append(automation_id)
+    return {resource_id: [group.entry() for group in found]
+            for resource_id, found in by_resource.items()}
+
+
+class _Group:
+    """The automations that took one evaluation of one event, and the rest of its entry."""
+
+    __slots__ = ("ids", "tail")
+
+    def __init__(self, tail: str) -> None:
+        self.ids: list[str] = []
+        self.tail = tail
+
+    def entry(self) -> str:
+        return f'{{"automation_ids":{_ENCODE(self.ids)},{self.tail}'
+
+
+def _tail(event: Event | None, steps: list[TraceStep], at: str, abouts: dict[int, str]) -> str:
+    about = abouts.get(id(event))
+    if about is None:
+        about = abouts[id(event)] = (
+            f'"event_id":{json.dumps(str(event.id))},"event":{json.dumps(event.event)}'
+            if event is not None else '"event_id":null,"event":null')
+    return f'{about},"at":{at},"steps":{_ENCODE([step.to_dict() for step in steps])}}}'
+
+
+def trace_names(entry: dict, automation_id: str) -> bool:
+    """Whether a kept entry is about `automation_id` (entries written before shared ones
+    name a single `automation_id`)."""
+    return (automation_id in entry.get("automation_ids", ())
+            or entry.get("automation_id") == automation_id)
 
 
 class TraceKeeper:

@@ -352,7 +352,7 @@ def test_the_evaluation_steps_are_kept_per_flow_run(store, automations, engine):
 
     [entry] = [json.loads(raw) for raw in store.client.lrange(
         store.keys.evaluation_trace(f"flow-run.{run.id}"), 0, -1)]
-    assert entry["automation_id"] == automation.id
+    assert entry["automation_ids"] == [automation.id]
     assert [step["step"] for step in entry["steps"]] == ["opened"]
     assert store.client.ttl(store.keys.evaluation_trace(f"flow-run.{run.id}")) > 0
 

@@ -124,3 +124,25 @@ def test_backtest_only_reads_the_hours_asked_for(store, automations):
                                  now=time.time() + 7200)
 
     assert (result.events, result.firings) == (0, [])
+
+
+def test_explain_reads_shared_entries_and_those_kept_before_them(store, automations, engine):
+    import json
+
+    automation = create(automations, STUCK)
+    run = a_run()
+    store_run(store, run, StateType.RUNNING)
+    engine.run_until_idle()
+    key = store.keys.evaluation_trace(f"flow-run.{run.id}")
+    [shared] = [json.loads(raw) for raw in store.client.lrange(key, 0, -1)]
+    assert automation.id in shared["automation_ids"]
+    # an entry of the form written before shared entries, about another automation too
+    older = {**shared, "automation_id": automation.id}
+    del older["automation_ids"]
+    other = {**older, "automation_id": "another"}
+    store.client.rpush(key, json.dumps(older), json.dumps(other))
+
+    explanation = explain_run(store, automations, automation.id, run.id)
+
+    [running] = [line for line in explanation.events if line.event == "flow-run.Running"]
+    assert running.steps == shared["steps"] * 2

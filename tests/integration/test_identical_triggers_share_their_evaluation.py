@@ -87,8 +87,9 @@ def _traces(store, names: dict[str, str]) -> list:
     for run in RUNS:
         for raw in store.client.lrange(store.keys.evaluation_trace(f"flow-run.{run.id}"), 0, -1):
             entry = json.loads(raw)
-            found.append((run.id, names[entry["automation_id"]], entry["event_id"],
-                          json.dumps(entry["steps"], sort_keys=True)))
+            found += [(run.id, names[automation_id], entry["event_id"],
+                       json.dumps(entry["steps"], sort_keys=True))
+                      for automation_id in entry["automation_ids"]]
     return sorted(found)
 
 
@@ -147,3 +148,28 @@ def test_a_copy_whose_evaluation_raises_is_reported_alone(store, automations, mo
     engine.run_until_idle()
 
     assert sorted(faults) == sorted(copy.id for copy in copies)
+
+
+def test_copies_keep_one_trace_entry_per_evaluation_naming_each_copy(store, automations,
+                                                                     monkeypatch):
+    import json
+
+    from services.engine import traces
+
+    monkeypatch.setattr(traces, "MAX_IDS_PER_ENTRY", 2)
+    copies = [create(automations, automation_doc(TWO_FAILURES, name=f"copy-{n}"))
+              for n in range(3)]
+    engine = Engine(store.settings, store.client, consumer="engine-a")
+    engine.run_until_idle()
+    run = RUNS[0]
+    emit(store, run_event(run, StateType.FAILED))
+
+    engine.run_until_idle()
+
+    entries = [json.loads(raw) for raw in store.client.lrange(
+        store.keys.evaluation_trace(f"flow-run.{run.id}"), 0, -1)]
+    # three copies, at most two per entry: two entries of the one evaluation
+    assert [len(entry["automation_ids"]) for entry in entries] == [2, 1]
+    assert sorted(i for entry in entries for i in entry["automation_ids"]) == sorted(
+        copy.id for copy in copies)
+    assert entries[0]["steps"] == entries[1]["steps"]
