@@ -8,14 +8,15 @@ every server alike), each figure the median of the rounds:
 - `bare`: a Starlette endpoint doing the same XADD with nothing else (the floor);
 - `before` (only with `--before DIR`, or BENCH_API_BEFORE=DIR): `flowkeeper api` from
   another source tree of this project, e.g. the commit before a change, exported with
-  `git archive`;
+  `git archive`; with `--before-workers N` it serves from N processes
+  (FLOWKEEPER_API_WORKERS), to compare with `api x2`;
 - `api asyncio+h11`: the API's app on uvicorn's pure-Python loop and HTTP parser;
 - `api`: `flowkeeper api` as shipped (one process, uvloop and httptools);
 - `api no access log`: the same with FLOWKEEPER_API_ACCESS_LOG=false;
 - `api x2`: the same with FLOWKEEPER_API_WORKERS=2.
 Raw pipelined XADD on the same redis-server is the batch baseline.
 
-`python -m bench.api_ingest [--before DIR] [--rounds N]`, or `python -m bench --only
+`python -m bench.api_ingest [--before DIR [--before-workers N]] [--rounds N]`, or `python -m bench --only
 api_ingest`."""
 
 from __future__ import annotations
@@ -61,12 +62,15 @@ class Server:
     cwd: Path = PROJECT
 
 
-def servers(before: Path | None) -> list[Server]:
+def servers(before: Path | None, before_workers: int = 1) -> list[Server]:
     api = ["-m", "services.cli.main", "api", "--port"]
     found = [Server("bare", ["-m", "uvicorn", "bench.bare_ingest_app:app", "--log-level",
                              "warning", "--port"])]
     if before is not None:
-        found.append(Server("before", api, {"PYTHONPATH": str(before)}, cwd=before))
+        name = "before" if before_workers == 1 else f"before x{before_workers}"
+        found.append(Server(name, api, {"PYTHONPATH": str(before),
+                                        "FLOWKEEPER_API_WORKERS": str(before_workers)},
+                            cwd=before))
     # as `flowkeeper api` serves it (log level info: an access log line per request)
     found.append(Server("api asyncio+h11", [
         "-m", "uvicorn", "services.api.app:app_from_environment", "--factory", "--loop",
@@ -147,7 +151,7 @@ def _raw_xadd_rate(url: str) -> float:
     return RAW_EVENTS / (time.perf_counter() - started)
 
 
-def measure_all(before: Path | None, rounds: int = ROUNDS
+def measure_all(before: Path | None, rounds: int = ROUNDS, before_workers: int = 1
                 ) -> tuple[dict[str, dict[str, list[float]]], float]:
     """Each server's figures, each sorted over the rounds; and the raw XADD rate."""
     import redis
@@ -165,7 +169,7 @@ def measure_all(before: Path | None, rounds: int = ROUNDS
         env = os.environ | {"REDIS_URL": url, "FLOWKEEPER_HOME": home}
         started: dict[str, tuple[subprocess.Popen, int]] = {}
         try:
-            for server in servers(before):
+            for server in servers(before, before_workers):
                 started[server.name] = _start(server, env, errors)
             runs: dict[str, list[dict[str, float]]] = {name: [] for name in started}
             for number in range(1, rounds + 1):
@@ -219,10 +223,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--before", type=Path, help="another source tree of this project "
                                                     "to measure in the same run")
+    parser.add_argument("--before-workers", type=int, default=1,
+                        help="API processes of the `before` server")
     parser.add_argument("--rounds", type=int, default=ROUNDS)
     args = parser.parse_args()
     before = args.before.resolve() if args.before else None
-    print(render(rows(*measure_all(before, args.rounds))))
+    print(render(rows(*measure_all(before, args.rounds, args.before_workers))))
 
 
 if __name__ == "__main__":

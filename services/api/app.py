@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import socket
+import sys
 import time
 from collections.abc import Callable
 
@@ -31,6 +33,9 @@ from services.api.web import install_web
 from services.core.settings import Settings
 from services.core.store import Store
 from services.core.tokens import TokenStore
+
+# uvicorn's default backlog of pending connections
+LISTEN_BACKLOG = 2048
 
 
 def create_app(settings: Settings, client: redis.Redis,
@@ -67,9 +72,12 @@ def create_app(settings: Settings, client: redis.Redis,
     return app
 
 
-def run_api(settings: Settings, host: str | None = None, port: int | None = None) -> None:
-    """Serve the API with uvicorn until interrupted: in this process, or in
-    FLOWKEEPER_API_WORKERS worker processes that share the listening socket."""
+def run_api(settings: Settings, host: str | None = None, port: int | None = None, *,
+            shared_port: bool = False) -> None:
+    """Serve the API with uvicorn until interrupted: in this process; with `shared_port`, on
+    a listening socket of its own that the other processes of `flowkeeper api` bind too
+    (see `shares_port_across_processes`); or, where sockets cannot share a port,
+    in FLOWKEEPER_API_WORKERS uvicorn worker processes that share one socket."""
     import uvicorn
 
     from services.core.connection import connect
@@ -80,6 +88,11 @@ def run_api(settings: Settings, host: str | None = None, port: int | None = None
     client = connect(settings)
     # runs written before the runs page's indexes existed (services/core/run_index.py [5])
     build_missing_indexes(client, Keys(settings.key_prefix))
+    if shared_port:
+        config = uvicorn.Config(create_app(settings, client), host=host, port=port,
+                                log_level="info", access_log=settings.api_access_log)
+        uvicorn.Server(config).run(sockets=[port_socket(host, port, listen=True)])
+        return
     if settings.api_workers == 1:
         uvicorn.run(create_app(settings, client), host=host, port=port, log_level="info",
                     access_log=settings.api_access_log)
@@ -91,6 +104,33 @@ def run_api(settings: Settings, host: str | None = None, port: int | None = None
     uvicorn.run(f"{__name__}:app_from_environment", factory=True, host=host, port=port,
                 workers=settings.api_workers, log_level="info",
                 access_log=settings.api_access_log)
+
+
+def shares_port_across_processes() -> bool:
+    """Whether processes that each listen on the port get its connections in turn: Linux's
+    SO_REUSEPORT spreads new connections over the listening sockets by their addresses.
+    uvicorn's workers share one socket instead, and the first to wake accepts every
+    connection waiting: four keep-alive clients could all land on one of two processes
+    (batches at 37,000-79,000 events/s from run to run, docs/PERFORMANCE.md)."""
+    return sys.platform.startswith("linux") and hasattr(socket, "SO_REUSEPORT")
+
+
+def port_socket(host: str, port: int, *, listen: bool) -> socket.socket:
+    """A TCP socket bound to host:port with SO_REUSEPORT: listening (a process's own), or
+    only bound (the parent's, which keeps the port from programs that do not share it and
+    takes no connections); OSError when the address is in use or not this machine's."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        sock.bind((host, port))
+        if listen:
+            sock.listen(LISTEN_BACKLOG)
+    except OSError:
+        sock.close()
+        raise
+    return sock
 
 
 def app_from_environment() -> FastAPI:

@@ -8,8 +8,7 @@ These commands are the one entry point of each process: `python -m services.engi
 
 from __future__ import annotations
 
-import signal
-import threading
+import os
 from typing import Annotated
 
 import typer
@@ -29,7 +28,11 @@ API_START_TIMEOUT_S = 30.0
 SUPERVISE_INTERVAL_S = 1.0
 
 
-def api(host: Host = None, port: Port = None) -> None:
+def api(host: Host = None, port: Port = None,
+        process_of: Annotated[int | None, typer.Option(
+            "--process-of", hidden=True,
+            help="serve as one of the processes of the `flowkeeper api` of this pid")] = None,
+        ) -> None:
     """Serve the JSON API (docs at /docs).
 
     Its routes need a bearer token (`flowkeeper token create`). The first start on
@@ -39,7 +42,7 @@ def api(host: Host = None, port: Port = None) -> None:
     """
     import logging
 
-    from services.api.app import run_api
+    from services.api.app import run_api, shares_port_across_processes
     from services.cli.token_cmds import access_lines
 
     configure_logging()
@@ -48,13 +51,55 @@ def api(host: Host = None, port: Port = None) -> None:
     settings = settings.model_copy(update={"api_host": host or settings.api_host,
                                            "api_port": port or settings.api_port})
     host, port = settings.api_host, settings.api_port
+    if process_of is not None:  # the parent below checked the access and took the port
+        from services.core.lifeline import die_with_parent
+
+        # its pid, not os.getppid(): a parent that died while this one started is gone
+        die_with_parent(process_of)
+        run_api(settings, host, port, shared_port=True)
+        return
     access = _api_access(settings, host)
     lines = access_lines(access, f"http://{_reachable(host)}:{port}/api")
     if access.created_token:
         console(stderr=True).print("\n".join(lines), soft_wrap=True, markup=False)
     else:
         logging.getLogger("flowkeeper.api").info(lines[0])
+    if settings.api_workers > 1 and shares_port_across_processes():
+        _serve_api_processes(settings, host, port)
+        return
     run_api(settings, host, port)
+
+
+def _serve_api_processes(settings, host: str, port: int) -> None:
+    """FLOWKEEPER_API_WORKERS children of this command, each listening on the port with a
+    socket of its own (services/api/app.py `shares_port_across_processes`), started again
+    when one exits and stopped with this command."""
+    import logging
+
+    from services.api.app import port_socket
+    from services.cli.supervisor import SignalLatch, Supervisor, child_environment
+
+    log = logging.getLogger("flowkeeper.api")
+    try:
+        # bound, not listening: an address in use fails here, once, not in every child
+        reserved = port_socket(host, port, listen=False)
+    except OSError as error:
+        raise typer.BadParameter(f"cannot listen on {host}:{port}: {error.strerror}",
+                                 param_hint="--host/--port") from error
+    signals = SignalLatch()
+    supervisor = Supervisor(child_environment(str(settings.home_dir)))
+    try:
+        for number in range(1, settings.api_workers + 1):
+            supervisor.start(f"api process {number}", "api", "--host", host, "--port",
+                             str(port), "--process-of", str(os.getpid()))
+        log.info("serving from %d processes on %s:%d", settings.api_workers, host, port)
+        while not signals.wait(SUPERVISE_INTERVAL_S):
+            for line in supervisor.restart_exited():
+                log.warning(line)
+    finally:
+        supervisor.stop(force_requested=lambda: signals.count > 1)
+        signals.restore()
+        reserved.close()
 
 
 def worker(
@@ -145,7 +190,12 @@ def up(
     again (and the embedded Redis, from its append-only file). Ctrl-C stops everything;
     a second Ctrl-C stops it without waiting for running jobs.
     """
-    from services.cli.supervisor import Supervisor, child_environment, wait_for_port
+    from services.cli.supervisor import (
+        SignalLatch,
+        Supervisor,
+        child_environment,
+        wait_for_port,
+    )
     from services.cli.token_cmds import access_lines
     from services.core.connection import start_embedded, stop_embedded
     from services.core.queues import CONTROL_QUEUE, FLOW_RUNS_QUEUE, NOTIFY_QUEUE
@@ -156,7 +206,7 @@ def up(
     port = port or settings.api_port
     queues = queue or [FLOW_RUNS_QUEUE]
     out = console()
-    signals = _SignalLatch()
+    signals = SignalLatch()
     started_redis = start_embedded(settings)
     try:
         # before any child starts: a refused address starts nothing
@@ -268,24 +318,3 @@ def _apply_examples(settings, out) -> None:
 def _reachable(host: str) -> str:
     """The address to connect to for a server listening on `host`."""
     return {"0.0.0.0": "127.0.0.1", "": "127.0.0.1", "::": "::1"}.get(host, host)
-
-
-class _SignalLatch:
-    """Counts SIGINT/SIGTERM while installed, instead of letting them raise."""
-
-    def __init__(self) -> None:
-        self.count = 0
-        self._event = threading.Event()
-        self._previous = {signum: signal.signal(signum, self._on_signal)
-                          for signum in (signal.SIGINT, signal.SIGTERM)}
-
-    def _on_signal(self, _signum: int, _frame: object) -> None:
-        self.count += 1
-        self._event.set()
-
-    def wait(self, timeout: float) -> bool:
-        return self._event.wait(timeout)
-
-    def restore(self) -> None:
-        for signum, handler in self._previous.items():
-            signal.signal(signum, handler)

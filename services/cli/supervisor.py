@@ -20,6 +20,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -156,6 +157,27 @@ def _signal(pid: int, signum: int, *, group: bool) -> None:
             os.kill(pid, signum)
     except ProcessLookupError:
         pass
+
+
+class SignalLatch:
+    """Counts SIGINT/SIGTERM while installed, instead of letting them raise."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self._event = threading.Event()
+        self._previous = {signum: signal.signal(signum, self._on_signal)
+                          for signum in (signal.SIGINT, signal.SIGTERM)}
+
+    def _on_signal(self, _signum: int, _frame: object) -> None:
+        self.count += 1
+        self._event.set()
+
+    def wait(self, timeout: float) -> bool:
+        return self._event.wait(timeout)
+
+    def restore(self) -> None:
+        for signum, handler in self._previous.items():
+            signal.signal(signum, handler)
 
 
 def wait_for_port(host: str, port: int, timeout_s: float,

@@ -1,14 +1,18 @@
-"""FLOWKEEPER_API_WORKERS: `flowkeeper api` (and so `up`) serves from that many uvicorn
-worker processes on one port, each with its own app and Redis connection; 1 (the
-default) serves from the process itself. FLOWKEEPER_API_ACCESS_LOG turns uvicorn's
+"""FLOWKEEPER_API_WORKERS: `flowkeeper api` (and so `up`) serves from that many
+processes on one port, each with its own app, Redis connection and (on Linux) listening
+socket, started again when one dies and ending with the command; 1 (the default) serves
+from the process itself. FLOWKEEPER_API_ACCESS_LOG turns uvicorn's
 access log off."""
 
 from __future__ import annotations
 
 import os
+import signal
+import socket
 import subprocess
 import sys
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 
@@ -83,29 +87,115 @@ def test_several_workers_each_build_the_app_from_the_environment(served):
 
 
 @pytest.mark.slow
-def test_the_api_serves_events_from_two_worker_processes(settings, store):
+def test_the_api_serves_events_from_two_processes_that_each_take_connections(settings, store):
     token, _ = TokenStore(store.client, store.keys).create("ingest", Scope.RUN,
                                                            datetime.now(UTC))
     port = free_port()
-    env = os.environ | {"FLOWKEEPER_API_WORKERS": "2"}
-    api = subprocess.Popen([sys.executable, "-m", "services.cli.main", "api", "--port",
-                            str(port)], env=env, stdout=subprocess.DEVNULL,
-                           stderr=subprocess.DEVNULL)
+    api = _start_api(port)
     try:
         wait_until(lambda: len(_worker_processes(api.pid)) == 2, timeout=60,
                    message="the API's two worker processes")
         wait_until(lambda: _posted(port, token), timeout=60, message="an event accepted")
-
         assert store.client.xlen(store.keys.events) == 1
-        assert len(_worker_processes(api.pid)) == 2
+        wait_until(lambda: _listening(port) == 2, timeout=60, message="two listening sockets")
+
+        # each process listens on a socket of its own: the kernel spreads connections
+        # over both (all 16 on one: a chance of 1 in 32,768)
+        clients = [socket.create_connection(("127.0.0.1", port)) for _ in range(16)]
+        try:
+            wait_until(lambda: sum(_connections(port).values()) == 16, timeout=10,
+                       message="16 connections accepted")
+            assert set(_connections(port)) == set(_worker_processes(api.pid))
+        finally:
+            for client in clients:
+                client.close()
     finally:
         api.terminate()
-        assert api.wait(timeout=30) is not None
+        assert api.wait(timeout=30) == 0
+    assert _worker_processes(api.pid) == []
+
+
+@pytest.mark.slow
+def test_a_process_that_dies_is_started_again_and_none_outlives_the_command(settings, store):
+    token, _ = TokenStore(store.client, store.keys).create("ingest", Scope.RUN,
+                                                           datetime.now(UTC))
+    port = free_port()
+    api = _start_api(port)
+    try:
+        wait_until(lambda: len(_worker_processes(api.pid)) == 2, timeout=60,
+                   message="the API's two worker processes")
+        first, second = _worker_processes(api.pid)
+        os.kill(first, signal.SIGKILL)
+        wait_until(lambda: len(set(_worker_processes(api.pid)) - {first, second}) == 1,
+                   timeout=30, message="the killed process started again")
+        wait_until(lambda: _posted(port, token), timeout=60, message="an event accepted")
+        workers = _worker_processes(api.pid)
+    finally:
+        api.kill()  # no chance to stop its children: they see it go
+        api.wait(timeout=30)
+    wait_until(lambda: not any(_running(pid) for pid in workers),
+               timeout=30, message="the processes ended with the command")
+
+
+def test_a_port_in_use_is_refused_once_with_the_address(settings, store, monkeypatch):
+    monkeypatch.setenv("FLOWKEEPER_API_WORKERS", "2")
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        answer = subprocess.run([sys.executable, "-m", "services.cli.main", "api", "--port",
+                                 str(port)], capture_output=True, text=True, timeout=60)
+    assert answer.returncode == 2
+    assert f"cannot listen on 127.0.0.1:{port}: Address already in use" in answer.stderr
+    assert "Traceback" not in answer.stderr
+
+
+def _start_api(port: int) -> subprocess.Popen:
+    env = os.environ | {"FLOWKEEPER_API_WORKERS": "2"}
+    return subprocess.Popen([sys.executable, "-m", "services.cli.main", "api", "--port",
+                             str(port)], env=env, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
 
 
 def _worker_processes(pid: int) -> list[int]:
-    # uvicorn starts its workers with multiprocessing's spawn
-    return [child for child in children_of(pid) if "spawn_main" in command_line(child)]
+    return sorted(child for child in children_of(pid)
+                  if "--process-of" in command_line(child))
+
+
+def _connections(port: int) -> dict[int, int]:
+    """Established connections to `port` on loopback, per process that holds them (from
+    /proc: the sockets of the table, then the processes whose descriptors are those)."""
+    established = set()
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        fields = line.split()
+        local_port, state, inode = int(fields[1].split(":")[1], 16), fields[3], fields[9]
+        if local_port == port and state == "01":  # TCP_ESTABLISHED
+            established.add(f"socket:[{inode}]")
+    counts: dict[int, int] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            held = sum(os.readlink(fd) in established for fd in (entry / "fd").iterdir())
+        except OSError:
+            continue
+        if held:
+            counts[int(entry.name)] = held
+    return counts
+
+
+def _listening(port: int) -> int:
+    """The sockets listening on `port`."""
+    return sum(int(line.split()[1].split(":")[1], 16) == port and line.split()[3] == "0A"
+               for line in Path("/proc/net/tcp").read_text().splitlines()[1:])
+
+
+def _running(pid: int) -> bool:
+    """Alive and not a zombie (an orphan's reaper may be slow to collect it)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
 
 
 def _posted(port: int, token: str) -> bool:
