@@ -115,10 +115,22 @@ def shares_port_across_processes() -> bool:
     return sys.platform.startswith("linux") and hasattr(socket, "SO_REUSEPORT")
 
 
+def reserve_port(host: str, port: int) -> socket.socket:
+    """The socket of `flowkeeper api`'s parent: bound to host:port with SO_REUSEPORT and
+    not listening, so that programs that do not share the port cannot take it and it takes
+    no connections itself. OSError when anything else holds the port: a plain bind comes
+    first, because a second `flowkeeper api` of the same user could join the first's
+    processes on the port, unnoticed, if only SO_REUSEPORT were asked."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        probe.bind((host, port))
+    return port_socket(host, port, listen=False)
+
+
 def port_socket(host: str, port: int, *, listen: bool) -> socket.socket:
-    """A TCP socket bound to host:port with SO_REUSEPORT: listening (a process's own), or
-    only bound (the parent's, which keeps the port from programs that do not share it and
-    takes no connections); OSError when the address is in use or not this machine's."""
+    """A TCP socket bound to host:port with SO_REUSEPORT, listening (a process's own) or
+    not (`reserve_port`); OSError when the address is in use or not this machine's."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     try:

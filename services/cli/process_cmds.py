@@ -76,13 +76,13 @@ def _serve_api_processes(settings, host: str, port: int) -> None:
     when one exits and stopped with this command."""
     import logging
 
-    from services.api.app import port_socket
+    from services.api.app import reserve_port
     from services.cli.supervisor import SignalLatch, Supervisor, child_environment
 
     log = logging.getLogger("flowkeeper.api")
     try:
         # bound, not listening: an address in use fails here, once, not in every child
-        reserved = port_socket(host, port, listen=False)
+        reserved = reserve_port(host, port)
     except OSError as error:
         raise typer.BadParameter(f"cannot listen on {host}:{port}: {error.strerror}",
                                  param_hint="--host/--port") from error

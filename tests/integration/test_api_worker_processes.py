@@ -150,6 +150,25 @@ def test_a_port_in_use_is_refused_once_with_the_address(settings, store, monkeyp
     assert "Traceback" not in answer.stderr
 
 
+@pytest.mark.slow
+def test_a_second_api_on_the_port_is_refused_rather_than_joining_the_first(settings, store):
+    port = free_port()
+    first = _start_api(port)
+    try:
+        wait_until(lambda: _listening(port) == 2, timeout=60, message="two listening sockets")
+
+        second = subprocess.run([sys.executable, "-m", "services.cli.main", "api", "--port",
+                                 str(port)], env=os.environ | {"FLOWKEEPER_API_WORKERS": "2"},
+                                capture_output=True, text=True, timeout=60)
+
+        assert second.returncode == 2
+        assert f"cannot listen on 127.0.0.1:{port}: Address already in use" in second.stderr
+        assert _listening(port) == 2
+    finally:
+        first.terminate()
+        assert first.wait(timeout=30) == 0
+
+
 def _start_api(port: int) -> subprocess.Popen:
     env = os.environ | {"FLOWKEEPER_API_WORKERS": "2"}
     return subprocess.Popen([sys.executable, "-m", "services.cli.main", "api", "--port",
