@@ -139,10 +139,11 @@ class Settings(BaseSettings):
         self.redis_sentinel  # noqa: B018 - a bad Sentinel setting fails here, naming its variable
         return self
 
-    @field_validator("admin_token", mode="before")
+    @field_validator("admin_token", "redis_url", mode="before")
     @classmethod
     def _empty_is_unset(cls, value: object) -> object:
-        # docker-compose passes `${FLOWKEEPER_ADMIN_TOKEN:-}` as an empty string
+        # docker-compose passes `${FLOWKEEPER_ADMIN_TOKEN:-}` as an empty string, and a
+        # shell `REDIS_URL=` means no URL: the embedded Redis, not a URL without a scheme
         if isinstance(value, str) and not value.strip():
             return None
         return value

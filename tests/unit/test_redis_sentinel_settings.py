@@ -128,3 +128,11 @@ def test_connect_builds_a_client_of_the_master_the_sentinels_name(
     sentinels = pool.sentinel_manager.sentinels
     assert [s.connection_pool.connection_kwargs["port"] for s in sentinels] == [1, 2]
     assert sentinels[0].connection_pool.connection_kwargs["password"] == "sentinel-pw"
+
+
+@pytest.mark.parametrize("value", ["", "  "])
+def test_an_empty_redis_url_means_the_embedded_redis(monkeypatch, value):
+    monkeypatch.setenv("REDIS_URL", value)
+    settings = Settings()
+    assert settings.redis_url is None
+    assert settings.uses_embedded_redis
