@@ -88,13 +88,8 @@ def test_several_workers_each_build_the_app_from_the_environment(served):
 
 @pytest.mark.slow
 def test_the_api_serves_events_from_two_processes_that_each_take_connections(settings, store):
-    token, _ = TokenStore(store.client, store.keys).create("ingest", Scope.RUN,
-                                                           datetime.now(UTC))
-    port = free_port()
-    api = _start_api(port)
+    token, port, api = _started_with_two_processes(store)
     try:
-        wait_until(lambda: len(_worker_processes(api.pid)) == 2, timeout=60,
-                   message="the API's two worker processes")
         wait_until(lambda: _posted(port, token), timeout=60, message="an event accepted")
         assert store.client.xlen(store.keys.events) == 1
         wait_until(lambda: _listening(port) == 2, timeout=60, message="two listening sockets")
@@ -117,13 +112,8 @@ def test_the_api_serves_events_from_two_processes_that_each_take_connections(set
 
 @pytest.mark.slow
 def test_a_process_that_dies_is_started_again_and_none_outlives_the_command(settings, store):
-    token, _ = TokenStore(store.client, store.keys).create("ingest", Scope.RUN,
-                                                           datetime.now(UTC))
-    port = free_port()
-    api = _start_api(port)
+    token, port, api = _started_with_two_processes(store)
     try:
-        wait_until(lambda: len(_worker_processes(api.pid)) == 2, timeout=60,
-                   message="the API's two worker processes")
         first, second = _worker_processes(api.pid)
         os.kill(first, signal.SIGKILL)
         wait_until(lambda: len(set(_worker_processes(api.pid)) - {first, second}) == 1,
@@ -167,6 +157,21 @@ def test_a_second_api_on_the_port_is_refused_rather_than_joining_the_first(setti
     finally:
         first.terminate()
         assert first.wait(timeout=30) == 0
+
+
+def _started_with_two_processes(store) -> tuple[str, int, subprocess.Popen]:
+    """A run token, a free port, and `flowkeeper api` on it once both processes run."""
+    token, _ = TokenStore(store.client, store.keys).create("ingest", Scope.RUN,
+                                                           datetime.now(UTC))
+    port = free_port()
+    api = _start_api(port)
+    try:
+        wait_until(lambda: len(_worker_processes(api.pid)) == 2, timeout=60,
+                   message="the API's two worker processes")
+    except AssertionError:
+        api.kill()
+        raise
+    return token, port, api
 
 
 def _start_api(port: int) -> subprocess.Popen:
