@@ -166,6 +166,18 @@ def read_group_raw(client: redis.Redis, keys: Keys, group: str, consumer: str,
     this consumer read before and has not acknowledged (after a restart)."""
     response = client.xreadgroup(group, consumer, {keys.events: start_id}, count=count,
                                  block=block_ms)
+    return raw_entries(response)
+
+
+def queue_read_group(pipe: redis.client.Pipeline, keys: Keys, group: str, consumer: str,
+                     count: int) -> None:
+    """Queue the read of new entries for this consumer (XREADGROUP ... >, not waiting) on
+    `pipe`; `raw_entries` takes its reply."""
+    pipe.xreadgroup(group, consumer, {keys.events: ">"}, count=count)
+
+
+def raw_entries(response: Any) -> list[RawEntry]:
+    """The entries of an XREADGROUP reply on the events stream, unparsed."""
     return list(response[0][1]) if response else []
 
 

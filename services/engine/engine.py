@@ -30,6 +30,20 @@ Implementation notes:
   name filter of [1] is applied part by part, with the automations of that part, so
   an event for a trigger created a moment ago is parsed and evaluated. Why every
   replica honours a change whose entry another replica read: loading.py [1]-[5].
+- [7] Reading ahead: a full batch (a backlog) sends its acknowledging pipeline (steps.py
+  [6]) with the read of the next batch and of the version counter at its end, and does
+  not wait for the replies: the next batch in hand (read ahead by the pipeline before)
+  is parsed and planned while Redis runs it, and the replies are read (`settle`) before
+  that batch loads anything, and before any other command of this engine. So one batch
+  is acknowledged before the next one touches Redis, as without reading ahead; the
+  version read after the batch ahead is [6]'s read for it (loading.py [2]); a batch
+  with a change entry, or read after the counter moved, settles first, as reloading
+  and applying changes read Redis. The batch read ahead is pending for this consumer
+  like the one being processed: an engine that dies leaves both to be claimed [5],
+  and one that stops processes it before it exits (`finish`). A batch that is not full
+  settles at once: no read ahead, nothing left in flight. Why each step sends only
+  after the one before answered: Redis runs one connection's commands in order, but
+  not several connections' (services/core/pipelined.py [2]).
 """
 
 from __future__ import annotations
@@ -49,13 +63,14 @@ from automations.evaluation import expire
 from automations.history import COMPLETED
 from services.core import stream
 from services.core.due import claim_due
+from services.core.pipelined import SentPipeline
 from services.core.queues import rq_connection
 from services.core.settings import Settings
 from services.core.store import Store
 from services.engine import buckets
 from services.engine.buckets import Slot, parse_member
 from services.engine.index import CandidateIndex, Loaded
-from services.engine.loading import LoadedAutomations
+from services.engine.loading import LoadedAutomations, version_of
 from services.engine.steps import BatchSteps
 from services.engine.traces import TraceKeeper
 
@@ -120,6 +135,10 @@ class Engine:
         self.steps = BatchSteps(client, self.rq_client, self.keys, self.group,
                                 settings.events_maxlen, self.traces, self.automations.bad)
         stream.ensure_group(client, self.keys, self.group, start_id=group_start)
+        # the last batch's acknowledgement, sent and not yet read, and whether it reads
+        # ahead; the batch it read ahead, with the version counter after it [7]
+        self._acknowledging: tuple[SentPipeline, bool] | None = None
+        self._ahead: list[tuple[list[stream.RawEntry], int]] = []
 
     # --- automations [3][4]
     @property
@@ -132,20 +151,51 @@ class Engine:
 
     def refresh_automations(self, *, force: bool = False, poll_now: bool = False) -> bool:
         """Reload the automations if they changed; True if they did."""
+        self.settle()
         return self.automations.refresh(self.clock(), force=force, poll_now=poll_now)
 
     # --- reading the stream
     def read_and_process(self, block_ms: int | None = 100) -> BatchReport:
-        """Read one batch of new entries (waiting up to `block_ms`) and process it."""
-        raw = stream.read_group_raw(self.client, self.keys, self.group, self.consumer,
-                                    count=BATCH_SIZE, block_ms=block_ms)
+        """Process the batch read ahead [7], else read one batch of new entries (waiting up
+        to `block_ms`) and process it."""
+        if not self._ahead:
+            self.settle()  # which may bring batches read ahead
+        if self._ahead:
+            raw, version = self._ahead.pop(0)
+        else:
+            raw = stream.read_group_raw(self.client, self.keys, self.group, self.consumer,
+                                        count=BATCH_SIZE, block_ms=block_ms)
+            version = None
         if not raw:
             self.refresh_automations()  # idle: the periodic poll [3]
             return BatchReport()
-        return self.process_raw(raw)
+        return self.process_raw(raw, version=version, read_ahead=len(raw) == BATCH_SIZE)
+
+    def settle(self) -> None:
+        """Read the replies of the last batch's acknowledgement if they are still due [7]
+        (it raises what failed in it), keeping the batch it read ahead."""
+        if self._acknowledging is None:
+            return
+        (sent, read_ahead), self._acknowledging = self._acknowledging, None
+        replies = sent.replies()
+        if read_ahead:
+            raw, version = stream.raw_entries(replies[-2]), version_of(replies[-1])
+            self._ahead += [(raw[start:start + BATCH_SIZE], version)
+                            for start in range(0, len(raw), BATCH_SIZE)]
+
+    def finish(self) -> BatchReport:
+        """Before the engine stops: settle, and process the batch read ahead, without
+        reading more [7]."""
+        self.settle()
+        report = BatchReport()
+        while self._ahead:
+            raw, version = self._ahead.pop(0)
+            report.add(self.process_raw(raw, version=version))
+        return report
 
     def recover_own(self) -> BatchReport:
         """Process the entries this consumer read before a restart and never acknowledged."""
+        self.settle()
         report = BatchReport()
         self.refresh_automations(force=True)
         while True:
@@ -155,34 +205,40 @@ class Engine:
                 return report
             report.add(self.process_raw(raw, redelivered=True))
 
-    def process_raw(self, raw: list[stream.RawEntry], *,
-                    redelivered: bool = False) -> BatchReport:
+    def process_raw(self, raw: list[stream.RawEntry], *, redelivered: bool = False,
+                    version: int | None = None, read_ahead: bool = False) -> BatchReport:
         """Process entries as read, parsing only those whose name the automations in force
-        at their place in the stream listen to [1][6]."""
+        at their place in the stream listen to [1][6]. `version`: the counter read right
+        after them [7], if it was; `read_ahead`: read the next batch with the
+        acknowledgement, and leave it in flight [7]."""
+        changes = [change for _, fields in raw if (change := stream.change_of(fields))]
+        if version is None or version != self.automations.version or changes:
+            self.settle()  # loading and applying changes read Redis [7]
+
         def evaluate(part: list[stream.RawEntry], change_id: str | None) -> BatchReport:
             listens_to = self.index.listens_to
             entries, ignored = stream.parse_wanted(
                 part, lambda name: name == COMPLETED or listens_to(name))
-            return self._process_part(entries, redelivered, ignored, change_id)
+            # the last part (the one no change entry ends) acknowledges the batch
+            return self._process_part(entries, redelivered, ignored, change_id,
+                                      read_ahead=read_ahead and change_id is None)
 
         return BatchReport.total(self.automations.in_order(
             raw, lambda item: stream.change_of(item[1]), lambda item: item[0], evaluate,
-            self.clock))
+            self.clock, version))
 
-    def run_until_idle(self, max_batches: int | None = None) -> BatchReport:
+    def run_until_idle(self) -> BatchReport:
         """Process new entries until the stream has none left (for tests and benchmarks)."""
         report = BatchReport()
-        batches = 0
-        while max_batches is None or batches < max_batches:
+        while True:
             batch = self.read_and_process(block_ms=None)
             if not batch.entries and not batch.changes:
-                break
+                return report  # the empty read settled first: nothing is in flight
             report.add(batch)
-            batches += 1
-        return report
 
     def claim_stale(self) -> BatchReport:
         """Take over and process the entries of consumers that died [5]."""
+        self.settle()
         report = BatchReport()
         failing = stream.claim_failing(self.client, self.keys, self.group, self.consumer,
                                        CLAIM_IDLE_MS, MAX_DELIVERIES, count=BATCH_SIZE)
@@ -206,6 +262,7 @@ class Engine:
 
     def forget_dead_consumers(self) -> int:
         """Remove consumers idle for a day with nothing pending (stopped replicas)."""
+        self.settle()
         return stream.forget_idle_consumers(self.client, self.keys, self.group, self.consumer,
                                             CONSUMER_IDLE_FORGET_MS)
 
@@ -214,28 +271,34 @@ class Engine:
                         ignored: Sequence[str] = ()) -> BatchReport:
         """Evaluate a batch of parsed stream entries and acknowledge it (with the `ignored`
         ones: entries of names no automation listens to)."""
+        self.settle()
         return BatchReport.total(self.automations.in_order(
             entries, lambda entry: entry.change, lambda entry: entry.entry_id,
             lambda part, change_id: self._process_part(
                 part, redelivered, ignored if change_id is None else (), change_id), self.clock))
 
     def _process_part(self, entries: list[stream.Entry], redelivered: bool,
-                      ignored: Sequence[str], change_id: str | None) -> BatchReport:
+                      ignored: Sequence[str], change_id: str | None, *,
+                      read_ahead: bool = False) -> BatchReport:
         """Evaluate entries with the automations in force, and acknowledge them with the
-        `ignored` ones and the change entry after them [1][6]: the steps of steps.py."""
+        `ignored` ones and the change entry after them [1][6]: the steps of steps.py;
+        `read_ahead`, the acknowledgement reads the next batch and is left in flight [7]."""
         loaded_changes = [entry.entry_id for entry in entries if entry.change is not None]
         if loaded_changes:  # changes already loaded: nothing waits for them [6]
+            self.settle()
             stream.ack(self.client, self.keys, self.group, loaded_changes)
             entries = [entry for entry in entries if entry.change is None]
         acks = [*ignored, change_id] if change_id else list(ignored)
         report = BatchReport(entries=len(entries) + len(ignored),
                              changes=len(loaded_changes) + bool(change_id))
         if not entries:
+            self.settle()
             if acks:
                 stream.ack(self.client, self.keys, self.group, acks)
             return report
         steps, now = self.steps, self.clock()
         plan = steps.plan(entries, self.index)  # steps.py [1]
+        self.settle()  # the batch before is acknowledged before this one loads [7]
         history = steps.load(plan, with_outbox=redelivered)  # [2]
         report.evaluated = steps.evaluate(plan, history, now)  # [3]
         report.conflicts = steps.write(plan.slots, now, lambda slot: [  # [4]
@@ -243,14 +306,26 @@ class Engine:
         pipe = self.client.pipeline(transaction=False)
         recorded = steps.record(plan.slots, then=pipe)  # [5]
         report.firings, report.jobs = recorded.firings, recorded.jobs
-        report.deadlines = steps.acknowledge(  # [6]: the XACK last
-            pipe, plan, [entry.entry_id for entry in entries] + acks, now)
+        try:
+            report.deadlines = steps.acknowledge(  # [6]: the XACK last
+                pipe, plan, [entry.entry_id for entry in entries] + acks, now)
+        finally:
+            recorded.wait()  # [5] answered before [6] is sent
+        if read_ahead:  # two batches when none is in hand: the next one is then parsed
+            # and planned while this pipeline runs [7]
+            count = BATCH_SIZE if self._ahead else 2 * BATCH_SIZE
+            stream.queue_read_group(pipe, self.keys, self.group, self.consumer, count)
+            self.automations.queue_version_read(pipe)
+        self._acknowledging = (SentPipeline(pipe), read_ahead)
+        if not read_ahead:
+            self.settle()
         report.dead_lettered = len(plan.unreadable)
         return report
 
     # --- proactive deadlines [2][4]
     def events_clock(self, now: float) -> float:
         """The time up to which the group has evaluated every event (at most `now`)."""
+        self.settle()
         oldest = stream.oldest_unfinished(self.client, self.keys, self.group)
         return now if oldest is None else min(now, stream.entry_time(oldest))
 
@@ -258,7 +333,7 @@ class Engine:
         """Fire the proactive deadlines that are due on the events' clock."""
         report = BatchReport()
         # a deadline of an automation paused a moment ago must not fire: look now
-        self.refresh_automations(poll_now=True)
+        self.refresh_automations(poll_now=True)  # which settles first [7]
         now = self.clock()
         clock = self.events_clock(now)
         claim = claim_due(self.client, self.keys.bucket_deadlines, now, buckets.TIMER_LEASE_S,
@@ -285,6 +360,7 @@ class Engine:
         report.conflicts = self.steps.write(slots, now, lambda slot: self._expire(slot, clock))
         pipe = self.client.pipeline(transaction=False)
         recorded = self.steps.record(slots, then=pipe)
+        recorded.wait()
         report.firings, report.jobs = recorded.firings, recorded.jobs
         for slot in slots:
             deadline = "" if slot.deadline is None else repr(slot.deadline)

@@ -9,7 +9,8 @@ Implementation notes (why an event accepted after a change meets the change):
   change entry in the stream is appended, in particular before any event a client
   posts after the API answered (or `automation apply` returned).
 - [2] After reading a batch, before evaluating any of it, the engine reads the version
-  counter (`catch_up`: one GET). The batch's entries were all appended before the
+  counter (`catch_up`: one GET; for a batch read ahead, the GET that follows its read in
+  the same pipeline, engine.py [7]). The batch's entries were all appended before the
   read, so the counter includes every change whose change entry precedes any of them,
   whichever replica the consumer group gave that change entry to.
 - [3] If every change since the loaded version has its change entry in this very
@@ -87,6 +88,11 @@ def split_at_changes(items: list[T], change_of: Callable[[T], AutomationChange |
     return parts
 
 
+def version_of(reply: str | None) -> int:
+    """The version counter from its GET's reply (none yet: 0)."""
+    return int(reply or 0)
+
+
 def _nothing(whole: bool) -> None:
     return None
 
@@ -124,11 +130,18 @@ class LoadedAutomations:
         self._load_all(version, now)
         return True
 
-    def catch_up(self, changes_in_batch: list[int], now: float) -> bool:
+    def catch_up(self, changes_in_batch: list[int], now: float,
+                 version: int | None = None) -> bool:
         """Before a batch is evaluated: reload, unless nothing changed or every change
         since the loaded version stands in the batch (`changes_in_batch`: their
-        versions) and applies where it stands [2][3]; True if reloaded."""
-        version = self._read_version()
+        versions) and applies where it stands [2][3]; True if reloaded. `version`: the
+        counter as read right after the batch, if it was (else it is read now)."""
+        if version is None:
+            version = self._read_version()
+        elif self.version is not None and version < self.version:
+            # read with a batch read ahead, before this engine loaded a later change (at
+            # a poll): what the batch needs is loaded already (engine.py [7])
+            return False
         if version == self.version:
             return False
         missed = version - (self.version or 0)
@@ -142,13 +155,13 @@ class LoadedAutomations:
 
     def in_order(self, items: list[T], change_of: Callable[[T], AutomationChange | None],
                  id_of: Callable[[T], str], evaluate: Callable[[list[T], str | None], R],
-                 clock: Callable[[], float]) -> list[R]:
+                 clock: Callable[[], float], version: int | None = None) -> list[R]:
         """Evaluate a batch part by part (`evaluate(part, id of the change entry after it)`,
-        acknowledged with it): caught up first [2], then each change not loaded yet
-        applied where its entry stands [3]; a part may hold change entries already
-        loaded [4]."""
+        acknowledged with it): caught up first [2] (`version`: the counter read right
+        after the batch, if it was), then each change not loaded yet applied where its
+        entry stands [3]; a part may hold change entries already loaded [4]."""
         changes = [change.version for item in items if (change := change_of(item))]
-        self.catch_up(changes, clock())
+        self.catch_up(changes, clock(), version)
         if not changes:  # no change entry: one part (split_at_changes would find none)
             return [evaluate(list(items), None)]
         loaded = self.version or 0
@@ -185,7 +198,12 @@ class LoadedAutomations:
         self._install(loaded, raw, change.version, now, whole=False)
 
     def _read_version(self) -> int:
-        return int(self.client.get(self.keys.automations_version) or 0)
+        return version_of(self.client.get(self.keys.automations_version))
+
+    def queue_version_read(self, pipe: redis.client.Pipeline) -> None:
+        """Queue the read of the version counter on `pipe` (`version_of` takes its reply):
+        right after a batch's read, it is [2]'s read for that batch."""
+        pipe.get(self.keys.automations_version)
 
     def _parse(self, automation_id: str, text: str) -> Loaded | None:
         previous = self.loaded.get(automation_id)

@@ -59,6 +59,7 @@ def run_engine(settings: Settings, *, consumer: str | None = None,
     replica = _Replica(settings, client, consumer)
     try:
         run_loop(replica.step, stop, name="engine", log=log)
+        replica.finish()
     finally:
         restore()
         client.close()
@@ -95,6 +96,19 @@ class _Replica:
         count_reports(self.tally, reports)
         self.tally.flush_if_due(self.client)
         return 0.0
+
+    def finish(self) -> None:
+        """On the way out: the batch read ahead is processed, not left to be claimed
+        (engine.py [7]); if Redis is gone, it is claimed later like any pending entry."""
+        if self.engine is None:
+            return
+        try:
+            count_reports(self.tally, [self.engine.finish()])
+            self.tally.flush(self.client)
+        except REDIS_OUTAGE_ERRORS as error:
+            log.warning("could not finish the batch in hand (%s): it will be claimed", error)
+        except Exception:  # noqa: BLE001 - stopping anyway; its entries stay pending
+            log.exception("could not finish the batch in hand: it will be claimed")
 
     def _start(self) -> Engine:
         """The engine (its constructor needs Redis), with this process's collector policy;

@@ -22,11 +22,13 @@ Implementation notes (at least once, effectively once):
 - [5] Record: the firings in the outboxes (this batch's, and those recovered at [2]) are
   recorded, `automation.triggered` is emitted (once: buckets.py [5]) and their action
   jobs are enqueued, each under an id derived from the firing (recording.py), in one
-  transaction, before anything is acknowledged.
+  transaction, before anything is acknowledged: the caller builds [6] while Redis runs
+  it, and reads its replies (`Recorded.wait`) before [6] is sent.
 - [6] Acknowledge: one pipeline drops the recorded firings from their outboxes, adds the
   deadlines (ZADD LT, buckets.py [4]), writes the traces (traces.py), the run durations
-  and the dead letters, and ends with the XACK. An entry is acknowledged only once
-  everything it caused is written: an engine that dies before this pipeline leaves the
+  and the dead letters, and ends with the XACK; it is sent after [5] has answered, and
+  its replies are read before the next batch loads anything (engine.py [7]). An entry
+  is acknowledged only once everything it caused is written: an engine that dies before this pipeline leaves the
   batch pending, its redelivery finds the firings claimed at [4] (none made twice) and
   the outboxes still holding what [5] had not finished, and [5] repeats nothing it did
   already (derived ids). At least once in reading, effectively once in firing.
@@ -57,6 +59,7 @@ from automations.history import RunHistory, Subject, subjects
 from automations.state import Evaluation
 from services.core import stream
 from services.core.keys import Keys
+from services.core.pipelined import SentPipeline
 from services.engine import buckets, recording
 from services.engine.buckets import Slot, bucket_digest
 from services.engine.index import CandidateIndex, Loaded
@@ -87,10 +90,18 @@ class Plan:
 
 @dataclass(slots=True)
 class Recorded:
-    """What recording did [5]."""
+    """What recording did [5]: its transaction is sent, and `wait` reads its replies."""
 
     firings: int = 0
     jobs: int = 0
+    sent: SentPipeline | None = None
+
+    def wait(self) -> None:
+        """Read the transaction's replies (raising what failed in it): before anything
+        that depends on it is sent, the acknowledgement [6] first of all."""
+        sent, self.sent = self.sent, None
+        if sent is not None:
+            sent.replies()
 
 
 class BatchSteps:
@@ -208,16 +219,17 @@ class BatchSteps:
                             "attempts; the batch will be redelivered")
 
     def record(self, slots: list[Slot], then: redis.client.Pipeline) -> Recorded:
-        """[5] Record and enqueue the slots' firings; `then` (the acknowledging pipeline)
-        drops them from their outboxes."""
+        """[5] Send the transaction that records and enqueues the slots' firings (the
+        caller builds the acknowledgement while Redis runs it, then `wait`s); `then` (the
+        acknowledging pipeline) drops them from their outboxes."""
         pending = [item for slot in slots for item in recording.pending_firings(slot)]
         recorded = Recorded()
         if pending:
-            with self.rq_client.pipeline() as pipe:  # one transaction (recording.py)
-                pipe.multi()  # before any command: enqueue_actions needs it so
-                recording.record_ops(pipe, self.keys, pending, self.events_maxlen, self.emit)
-                recorded.jobs = recording.enqueue_actions(self.rq_client, pending, pipe)
-                pipe.execute()
+            pipe = self.rq_client.pipeline()  # one transaction (recording.py)
+            pipe.multi()  # before any command: enqueue_actions needs it so
+            recording.record_ops(pipe, self.keys, pending, self.events_maxlen, self.emit)
+            recorded.jobs = recording.enqueue_actions(self.rq_client, pending, pipe)
+            recorded.sent = SentPipeline(pipe)
             recorded.firings = len(pending)
             for item in pending:
                 log.info("automation %s fired (%s): %s", item.record.automation_name,
@@ -227,8 +239,9 @@ class BatchSteps:
 
     def acknowledge(self, pipe: redis.client.Pipeline, plan: Plan, entry_ids: list[str],
                     now: float) -> int:
-        """[6] Deadlines, traces, run durations, dead letters, then the XACK of `entry_ids`,
-        in one pipeline after [5]'s outbox drops; the deadlines added."""
+        """[6] Queue the deadlines, traces, run durations, dead letters, then the XACK of
+        `entry_ids` on `pipe`, after [5]'s outbox drops (the caller sends it: engine.py
+        [7]); the deadlines added."""
         due = {slot.member: slot.deadline for slot in plan.slots if slot.deadline is not None}
         if due:  # one ZADD for the batch: each member is only added or lowered
             pipe.zadd(self.keys.bucket_deadlines, due, lt=True)
@@ -238,7 +251,6 @@ class BatchSteps:
             stream.dead_letter(pipe, self.keys, entry, entry.error or "unreadable entry")
             log.warning("dead-lettered stream entry %s: %s", entry.entry_id, entry.error)
         stream.ack(pipe, self.keys, self.group, entry_ids)
-        pipe.execute()
         return len(due)
 
 

@@ -7,6 +7,7 @@ import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
+import redis
 
 from automations.schema import AutomationCore
 from services.core import stream
@@ -196,6 +197,27 @@ def test_a_crash_after_the_state_is_written_leaves_the_firing_for_redelivery(
     assert store.client.xpending(store.keys.events, engine.group)["pending"] == 0
     outboxes = list(store.client.scan_iter(match=f"{store.keys.prefix}:auto:*:outbox"))
     assert outboxes == []
+
+
+def test_a_recording_refused_by_redis_leaves_the_batch_unacknowledged(store, automations,
+                                                                        engine):
+    # the recording transaction is sent, and the acknowledgement built while Redis runs
+    # it: it is sent only once the transaction has answered without an error (steps.py [5])
+    automation = create(automations, ON_FAILURE)
+    emit(store, run_event(a_run(), StateType.FAILED))
+    emit_script = engine.steps.emit
+    engine.steps.emit = "return redis.error_reply('refused')"
+    with pytest.raises(redis.ResponseError, match="refused"):
+        engine.run_until_idle()
+    assert store.client.xpending(store.keys.events, engine.group)["pending"] == 1
+    engine.steps.emit = emit_script
+
+    report = engine.recover_own()
+
+    assert (report.entries, report.firings) == (1, 1)
+    assert len(automations.firings(automation.id)) == 1
+    assert len(triggered_events(store, automation.id)) == 1
+    assert store.client.xpending(store.keys.events, engine.group)["pending"] == 0
 
 
 def age_pending(store, group: str, consumer: str, times: int = 1) -> None:
