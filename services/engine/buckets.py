@@ -60,6 +60,7 @@ from automations.events import Event
 from automations.history import HISTORY_KEPT, completed_run, subjects
 from automations.state import BucketState, Evaluation, Firing, TraceStep
 from services.core.keys import Keys
+from services.core.pipelined import SentPipeline
 from services.engine.index import Loaded
 
 # a state whose window ended is kept this much longer (a backlog may still need it)
@@ -260,9 +261,41 @@ def take(slots: list[Slot], replies: list[Any], *, with_outbox: bool) -> list[An
 def write(client: redis.Redis, script: str, slots: list[Slot], now: float) -> list[Slot]:
     """Compare-and-set every slot that changed or fired [2][3], CAS_CHUNK slots a call
     [6]; returns those in conflict. `script` is CAS_SCRIPT's text."""
+    return send_write(client, script, slots, now).conflicts()
+
+
+class SentWrite:
+    """A compare-and-set sent [6]; `conflicts` reads what Redis answered."""
+
+    def __init__(self, pending: list[Slot],
+                 batches: list[tuple[list[str], list[dict[str, Any] | None]]],
+                 sent: SentPipeline | None) -> None:
+        self.pending = pending
+        self.batches = batches
+        self.sent = sent
+
+    def conflicts(self) -> list[Slot]:
+        """The slots in conflict; each other slot's `fresh` is set to its new firings."""
+        if self.sent is None:
+            return []
+        replies = [reply for chunk in self.sent.replies() for reply in chunk]
+        conflicts = []
+        for slot, (items, causes), reply in zip(self.pending, self.batches, replies,
+                                                strict=True):
+            if reply == -1:
+                conflicts.append(slot)
+                continue
+            slot.fresh = [(items[i - 1], slot.firings[i - 1][0], causes[i - 1]) for i in reply]
+        return conflicts
+
+
+def send_write(client: redis.Redis, script: str, slots: list[Slot], now: float) -> SentWrite:
+    """`write`, sent: until its `conflicts()` are read, each slot's `fresh` holds all its
+    firings, as if all were new (the common case, which the caller may prepare
+    meanwhile: services/engine/steps.py [4])."""
     pending = [slot for slot in slots if slot.changed or slot.firings]
     if not pending:
-        return []
+        return SentWrite([], [], None)
     pipe = client.pipeline(transaction=False)
     batches: list[tuple[list[str], list[dict[str, Any] | None]]] = []
     # slots that share an evaluation share its state and firings (steps.py [7]): each is
@@ -298,14 +331,10 @@ def write(client: redis.Redis, script: str, slots: list[Slot], now: float) -> li
             batches.append((items, causes))
         # EVAL, not EVALSHA [6]
         pipe.eval(script, len(keys), *keys, *args)
-    replies = [reply for chunk in pipe.execute() for reply in chunk]
-    conflicts = []
-    for slot, (items, causes), reply in zip(pending, batches, replies, strict=True):
-        if reply == -1:
-            conflicts.append(slot)
-            continue
-        slot.fresh = [(items[i - 1], slot.firings[i - 1][0], causes[i - 1]) for i in reply]
-    return conflicts
+    for slot, (items, causes) in zip(pending, batches, strict=True):
+        slot.fresh = [(item, firing, cause) for item, (firing, _), cause
+                      in zip(items, slot.firings, causes, strict=True)]
+    return SentWrite(pending, batches, SentPipeline(pipe))
 
 
 _NO_FIRINGS: tuple[list[str], list[dict[str, Any] | None]] = ([], [])

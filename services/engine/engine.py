@@ -71,7 +71,7 @@ from services.engine import buckets
 from services.engine.buckets import Slot, parse_member
 from services.engine.index import CandidateIndex, Loaded
 from services.engine.loading import LoadedAutomations, version_of
-from services.engine.steps import BatchSteps
+from services.engine.steps import BatchSteps, Prepared
 from services.engine.traces import TraceKeeper
 
 log = logging.getLogger("flowkeeper.engine")
@@ -211,10 +211,6 @@ class Engine:
         at their place in the stream listen to [1][6]. `version`: the counter read right
         after them [7], if it was; `read_ahead`: read the next batch with the
         acknowledgement, and leave it in flight [7]."""
-        changes = [change for _, fields in raw if (change := stream.change_of(fields))]
-        if version is None or version != self.automations.version or changes:
-            self.settle()  # loading and applying changes read Redis [7]
-
         def evaluate(part: list[stream.RawEntry], change_id: str | None) -> BatchReport:
             listens_to = self.index.listens_to
             entries, ignored = stream.parse_wanted(
@@ -225,7 +221,7 @@ class Engine:
 
         return BatchReport.total(self.automations.in_order(
             raw, lambda item: stream.change_of(item[1]), lambda item: item[0], evaluate,
-            self.clock, version))
+            self.clock, version, before_reading=self.settle))  # [7]
 
     def run_until_idle(self) -> BatchReport:
         """Process new entries until the stream has none left (for tests and benchmarks)."""
@@ -301,10 +297,13 @@ class Engine:
         self.settle()  # the batch before is acknowledged before this one loads [7]
         history = steps.load(plan, with_outbox=redelivered)  # [2]
         report.evaluated = steps.evaluate(plan, history, now)  # [3]
+        prepared: list[Prepared] = []  # [5] built while Redis runs [4]
         report.conflicts = steps.write(plan.slots, now, lambda slot: [  # [4]
-            steps.evaluate_slot(slot, event, now, history) for event in slot.items])
+            steps.evaluate_slot(slot, event, now, history) for event in slot.items],
+            meanwhile=lambda: prepared.append(steps.prepare(plan.slots)))
         pipe = self.client.pipeline(transaction=False)
-        recorded = steps.record(plan.slots, then=pipe)  # [5]
+        recorded = steps.record(plan.slots, then=pipe,  # [5]
+                                prepared=prepared[0] if prepared else None)
         report.firings, report.jobs = recorded.firings, recorded.jobs
         try:
             report.deadlines = steps.acknowledge(  # [6]: the XACK last

@@ -97,6 +97,10 @@ def _nothing(whole: bool) -> None:
     return None
 
 
+def _nothing_to_wait_for() -> None:
+    return None
+
+
 class LoadedAutomations:
     """The automations as this engine sees them, and their candidate index."""
 
@@ -155,12 +159,16 @@ class LoadedAutomations:
 
     def in_order(self, items: list[T], change_of: Callable[[T], AutomationChange | None],
                  id_of: Callable[[T], str], evaluate: Callable[[list[T], str | None], R],
-                 clock: Callable[[], float], version: int | None = None) -> list[R]:
+                 clock: Callable[[], float], version: int | None = None,
+                 before_reading: Callable[[], None] = _nothing_to_wait_for) -> list[R]:
         """Evaluate a batch part by part (`evaluate(part, id of the change entry after it)`,
         acknowledged with it): caught up first [2] (`version`: the counter read right
         after the batch, if it was), then each change not loaded yet applied where its
-        entry stands [3]; a part may hold change entries already loaded [4]."""
+        entry stands [3]; a part may hold change entries already loaded [4].
+        `before_reading` is called before this reads Redis (the engine's `settle`)."""
         changes = [change.version for item in items if (change := change_of(item))]
+        if changes or version is None or version != self.version:
+            before_reading()
         self.catch_up(changes, clock(), version)
         if not changes:  # no change entry: one part (split_at_changes would find none)
             return [evaluate(list(items), None)]

@@ -79,18 +79,29 @@ def firing_record(automation: Automation, firing: Firing,
 
 
 def pending_firings(slot: Slot) -> list[Pending]:
-    """The firings of a slot to record: new ones, and any a crashed engine left behind."""
+    """The firings of a slot to record: new ones, and any a crashed engine left behind
+    (those `pending_items` names, in its order)."""
     if not slot.fresh and not slot.recovered:  # most slots of a batch
         return []
     automation = slot.loaded.automation
     found = [Pending(slot, item, firing_record(automation, firing, event))
              for item, firing, event in slot.fresh]
-    fresh = {item for item, _, _ in slot.fresh}
-    for item in dict.fromkeys(slot.recovered):
-        if item not in fresh:
-            firing, event_data = parse_outbox_item(item)
-            found.append(Pending(slot, item, firing_record(automation, firing, event_data)))
+    for item in _recovered_only(slot):
+        firing, event_data = parse_outbox_item(item)
+        found.append(Pending(slot, item, firing_record(automation, firing, event_data)))
     return found
+
+
+def pending_items(slot: Slot) -> list[str]:
+    """The outbox items of the firings `pending_firings` records, without building them."""
+    if not slot.fresh and not slot.recovered:
+        return []
+    return [item for item, _, _ in slot.fresh] + _recovered_only(slot)
+
+
+def _recovered_only(slot: Slot) -> list[str]:
+    fresh = {item for item, _, _ in slot.fresh}
+    return [item for item in dict.fromkeys(slot.recovered) if item not in fresh]
 
 
 def triggered_event(record: FiringRecord) -> Event:

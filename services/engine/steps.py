@@ -19,6 +19,10 @@ Implementation notes (at least once, effectively once):
   a new firing in the slot's outbox (buckets.py [2][3]). A slot written meanwhile by
   another replica is reloaded and its events are evaluated again; after
   MAX_CAS_ATTEMPTS the batch raises WriteConflict, unacknowledged, and is redelivered.
+  While Redis runs the first attempt, [5]'s transaction is built (`prepare`) as if every
+  firing were new and no slot in conflict, as is the rule; [5] sends it only if it holds
+  exactly the firings the write left to record, and builds another otherwise (a firing
+  claimed already by a redelivery, a conflict). Building sends nothing.
 - [5] Record: the firings in the outboxes (this batch's, and those recovered at [2]) are
   recorded, `automation.triggered` is emitted (once: buckets.py [5]) and their action
   jobs are enqueued, each under an id derived from the firing (recording.py), in one
@@ -86,6 +90,17 @@ class Plan:
     slots: list[Slot] = field(default_factory=list)
     subjects: set[Subject] = field(default_factory=set)
     unreadable: list[stream.Entry] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class Prepared:
+    """[5]'s transaction, built and not sent (`BatchSteps.prepare`), for these firings
+    ((slot, outbox item) in order)."""
+
+    pending: list[recording.Pending]
+    firings: list[tuple[Slot, str]]
+    pipe: redis.client.Pipeline | None = None
+    jobs: int = 0
 
 
 @dataclass(slots=True)
@@ -203,12 +218,17 @@ class BatchSteps:
         if evaluation is not None:
             slot.apply(evaluation, event)
 
-    def write(self, slots: list[Slot], now: float, redo: Callable[[Slot], object]) -> int:
-        """[4] Compare-and-set the slots, `redo`ing those in conflict; the conflicts met."""
+    def write(self, slots: list[Slot], now: float, redo: Callable[[Slot], object],
+              meanwhile: Callable[[], object] | None = None) -> int:
+        """[4] Compare-and-set the slots, `redo`ing those in conflict; the conflicts met.
+        `meanwhile` is called while Redis runs the first attempt (`prepare`)."""
         conflicts = 0
         todo = slots
-        for _ in range(MAX_CAS_ATTEMPTS):
-            todo = buckets.write(self.client, self.cas, todo, now)
+        for attempt in range(MAX_CAS_ATTEMPTS):
+            sent = buckets.send_write(self.client, self.cas, todo, now)
+            if attempt == 0 and meanwhile is not None:
+                meanwhile()
+            todo = sent.conflicts()
             if not todo:
                 return conflicts
             conflicts += len(todo)
@@ -218,18 +238,33 @@ class BatchSteps:
         raise WriteConflict(f"{len(todo)} buckets kept changing during {MAX_CAS_ATTEMPTS} "
                             "attempts; the batch will be redelivered")
 
-    def record(self, slots: list[Slot], then: redis.client.Pipeline) -> Recorded:
-        """[5] Send the transaction that records and enqueues the slots' firings (the
-        caller builds the acknowledgement while Redis runs it, then `wait`s); `then` (the
-        acknowledging pipeline) drops them from their outboxes."""
+    def prepare(self, slots: list[Slot]) -> Prepared:
+        """[5]'s transaction for the slots' firings as they stand, built and not sent: while
+        Redis runs [4], with every firing taken as new (buckets.send_write)."""
         pending = [item for slot in slots for item in recording.pending_firings(slot)]
-        recorded = Recorded()
+        prepared = Prepared(pending, [(item.slot, item.item) for item in pending])
         if pending:
-            pipe = self.rq_client.pipeline()  # one transaction (recording.py)
-            pipe.multi()  # before any command: enqueue_actions needs it so
-            recording.record_ops(pipe, self.keys, pending, self.events_maxlen, self.emit)
-            recorded.jobs = recording.enqueue_actions(self.rq_client, pending, pipe)
-            recorded.sent = SentPipeline(pipe)
+            prepared.pipe = self.rq_client.pipeline()  # one transaction (recording.py)
+            prepared.pipe.multi()  # before any command: enqueue_actions needs it so
+            recording.record_ops(prepared.pipe, self.keys, pending, self.events_maxlen,
+                                 self.emit)
+            prepared.jobs = recording.enqueue_actions(self.rq_client, pending, prepared.pipe)
+        return prepared
+
+    def record(self, slots: list[Slot], then: redis.client.Pipeline,
+               prepared: Prepared | None = None) -> Recorded:
+        """[5] Send the transaction that records and enqueues the slots' firings (the
+        caller builds the acknowledgement while Redis runs it, then `wait`s): `prepared`'s
+        if it holds exactly the firings to record, else one built now; `then` (the
+        acknowledging pipeline) drops them from their outboxes."""
+        wanted = [(slot, item) for slot in slots for item in recording.pending_items(slot)]
+        if prepared is None or prepared.firings != wanted:
+            prepared = self.prepare(slots)
+        pending = prepared.pending
+        recorded = Recorded()
+        if prepared.pipe is not None:
+            recorded.sent = SentPipeline(prepared.pipe)
+            recorded.jobs = prepared.jobs
             recorded.firings = len(pending)
             for item in pending:
                 log.info("automation %s fired (%s): %s", item.record.automation_name,

@@ -155,16 +155,16 @@ def test_replicas_racing_on_one_bucket_reevaluate_and_fire_exactly_once(settings
     emit(store, *(run_event(a_run(), StateType.FAILED) for _ in range(6)))
     entries = {name: stream.read_group(store.client, store.keys, first.group, name, count=3,
                                        block_ms=None) for name in ("b", "a")}
-    write = buckets.write
+    send_write = buckets.send_write
     raced = []
 
     def write_after_the_other_replica(client, script, slots, now):
         if not raced:  # replica b processes its batch between a's read and a's write
             raced.append(None)
             raced[0] = second.process_entries(entries["b"])
-        return write(client, script, slots, now)
+        return send_write(client, script, slots, now)
 
-    monkeypatch.setattr(buckets, "write", write_after_the_other_replica)
+    monkeypatch.setattr(buckets, "send_write", write_after_the_other_replica)
     report = first.process_entries(entries["a"])
 
     # each replica counted 3 of 4 on its own; a's write finds b's count and a counts again

@@ -29,14 +29,14 @@ class OtherReplica:
 
     def __init__(self, client, times: int) -> None:
         self.client, self.times, self.writes = client, times, 0
-        self.write = buckets.write
+        self.send_write = buckets.send_write
 
     def __call__(self, client, script, slots, now):
         if self.writes < self.times:
             self.writes += 1
             for slot in slots:
                 self.client.set(slot.state_key, BucketState(count=self.writes).to_json())
-        return self.write(client, script, slots, now)
+        return self.send_write(client, script, slots, now)
 
 
 
@@ -46,7 +46,7 @@ def test_a_batch_that_conflicts_on_every_attempt_is_left_whole_for_redelivery(
     engine = Engine(settings, store.client, consumer="engine-a")
     emit(store, run_event(a_run(), StateType.FAILED))
     other = OtherReplica(store.client, times=MAX_CAS_ATTEMPTS)
-    monkeypatch.setattr(buckets, "write", other)
+    monkeypatch.setattr(buckets, "send_write", other)
 
     with pytest.raises(WriteConflict, match=f"kept changing during {MAX_CAS_ATTEMPTS} attempts"):
         engine.run_until_idle()
@@ -71,7 +71,7 @@ def test_a_batch_that_conflicts_on_all_but_the_last_attempt_is_written(
     automation = create(automations, EVERY_FAILURE)
     engine = Engine(settings, store.client, consumer="engine-a")
     emit(store, run_event(a_run(), StateType.FAILED))
-    monkeypatch.setattr(buckets, "write", OtherReplica(store.client, times=MAX_CAS_ATTEMPTS - 1))
+    monkeypatch.setattr(buckets, "send_write", OtherReplica(store.client, times=MAX_CAS_ATTEMPTS - 1))
 
     report = engine.run_until_idle()
 

@@ -60,16 +60,16 @@ def test_the_replica_with_the_later_events_going_first_loses_no_count(store, aut
 def test_replicas_racing_on_a_split_bucket_fire_it_once(store, automations, replicas,
                                                        monkeypatch):
     automation, first, second, entries = replicas
-    write = buckets.write
+    send_write = buckets.send_write
     raced = []
 
     def write_after_the_other_replica(client, script, slots, now):
         if not raced:  # b counts the later events between a's read and a's write
             raced.append(None)
             raced[0] = second.process_entries(entries["b"])
-        return write(client, script, slots, now)
+        return send_write(client, script, slots, now)
 
-    monkeypatch.setattr(buckets, "write", write_after_the_other_replica)
+    monkeypatch.setattr(buckets, "send_write", write_after_the_other_replica)
     report = first.process_entries(entries["a"])
 
     # a's write finds b's window, evaluates its earlier events again and moves it back
