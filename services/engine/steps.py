@@ -226,9 +226,11 @@ class BatchSteps:
         todo = slots
         for attempt in range(MAX_CAS_ATTEMPTS):
             sent = buckets.send_write(self.client, self.cas, todo, now)
-            if attempt == 0 and meanwhile is not None:
-                meanwhile()
-            todo = sent.conflicts()
+            try:
+                if attempt == 0 and meanwhile is not None:
+                    meanwhile()
+            finally:  # the replies are read, whatever `meanwhile` did
+                todo = sent.conflicts()
             if not todo:
                 return conflicts
             conflicts += len(todo)

@@ -220,6 +220,27 @@ def test_a_recording_refused_by_redis_leaves_the_batch_unacknowledged(store, aut
     assert store.client.xpending(store.keys.events, engine.group)["pending"] == 0
 
 
+def test_a_recording_that_fails_to_build_leaves_no_reply_unread(store, automations, engine,
+                                                                  monkeypatch):
+    # the recording is built while Redis runs the compare-and-set (steps.py [4]): when the
+    # building fails, the compare-and-set's replies are read all the same
+    automation = create(automations, ON_FAILURE)
+    emit(store, run_event(a_run(), StateType.FAILED))
+
+    def broken(slots):
+        raise RuntimeError("building failed")
+
+    monkeypatch.setattr(engine.steps, "prepare", broken)
+    with pytest.raises(RuntimeError, match="building failed"):
+        engine.run_until_idle()
+    assert len(store.client.connection_pool._in_use_connections) == 0
+    assert store.client.xpending(store.keys.events, engine.group)["pending"] == 1
+    monkeypatch.undo()
+
+    assert engine.recover_own().firings == 1
+    assert len(automations.firings(automation.id)) == 1
+
+
 def age_pending(store, group: str, consumer: str, times: int = 1) -> None:
     """Make the entries pending on `consumer` look idle for a minute (delivered `times`)."""
     ids = [item["message_id"] for item in store.client.xpending_range(
