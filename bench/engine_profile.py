@@ -58,19 +58,22 @@ class RoundTrips:
 
 
 class StepTimes:
-    """Wall time spent in each step of steps.py (and the read and parse before them),
-    without cProfile's overhead: patched in for a run."""
+    """Wall time spent in each step of steps.py (and the read and parse before them, and the
+    replies `settle` reads), without cProfile's overhead: patched in for a run."""
 
     STEPS = ("plan", "load", "evaluate", "write", "record", "acknowledge")
 
     def __init__(self) -> None:
         from services.core import stream
+        from services.engine.engine import Engine
         from services.engine.steps import BatchSteps
 
         self.seconds: dict[str, float] = {}
         self._patched = [(BatchSteps, name, getattr(BatchSteps, name)) for name in self.STEPS]
+        # a batch read ahead arrives with the replies `settle` reads (engine.py [7])
         self._patched += [(stream, "read_group_raw", stream.read_group_raw),
-                          (stream, "parse_wanted", stream.parse_wanted)]
+                          (stream, "parse_wanted", stream.parse_wanted),
+                          (Engine, "settle", Engine.settle)]
         for owner, name, original in self._patched:
             setattr(owner, name, self._timed(name, original))
 
