@@ -1,5 +1,6 @@
 """The engine process: read, evaluate and acknowledge batches; fire deadlines; claim the
-entries of replicas that died; finish the batch in hand on SIGTERM and exit."""
+entries of replicas that died; on SIGTERM finish the batch in hand, and the one read ahead
+(engine.py [7]), and exit."""
 
 from __future__ import annotations
 
