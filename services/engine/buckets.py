@@ -258,12 +258,6 @@ def take(slots: list[Slot], replies: list[Any], *, with_outbox: bool) -> list[An
     return replies[position:]
 
 
-def write(client: redis.Redis, script: str, slots: list[Slot], now: float) -> list[Slot]:
-    """Compare-and-set every slot that changed or fired [2][3], CAS_CHUNK slots a call
-    [6]; returns those in conflict. `script` is CAS_SCRIPT's text."""
-    return send_write(client, script, slots, now).conflicts()
-
-
 class SentWrite:
     """A compare-and-set sent [6]; `conflicts` reads what Redis answered."""
 
@@ -290,9 +284,10 @@ class SentWrite:
 
 
 def send_write(client: redis.Redis, script: str, slots: list[Slot], now: float) -> SentWrite:
-    """`write`, sent: until its `conflicts()` are read, each slot's `fresh` holds all its
-    firings, as if all were new (the common case, which the caller may prepare
-    meanwhile: services/engine/steps.py [4])."""
+    """Send the compare-and-set of every slot that changed or fired [2][3], CAS_CHUNK
+    slots a call [6] (`script` is CAS_SCRIPT's text); `conflicts()` reads the answer.
+    Until then each slot's `fresh` holds all its firings, as if all were new (the common
+    case, which the caller may prepare meanwhile: services/engine/steps.py [4])."""
     pending = [slot for slot in slots if slot.changed or slot.firings]
     if not pending:
         return SentWrite([], [], None)

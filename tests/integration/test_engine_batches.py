@@ -141,8 +141,9 @@ def test_a_bucket_written_by_another_replica_meanwhile_is_a_conflict(store, auto
     slot.apply(evaluate(loaded.trigger, slot.state, event, time.time()), event)
     stale.apply(evaluate(loaded.trigger, stale.state, event, time.time()), event)
 
-    assert buckets.write(store.client, engine.steps.cas, [slot], time.time()) == []
-    assert buckets.write(store.client, engine.steps.cas, [stale], time.time()) == [stale]
+    cas = engine.steps.cas
+    assert buckets.send_write(store.client, cas, [slot], time.time()).conflicts() == []
+    assert buckets.send_write(store.client, cas, [stale], time.time()).conflicts() == [stale]
 
 
 def test_replicas_racing_on_one_bucket_reevaluate_and_fire_exactly_once(settings, store,
