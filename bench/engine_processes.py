@@ -1,6 +1,6 @@
 """What the engine benchmarks that run processes share: a fresh installation on the
 benchmark's Redis, a service in its own process, automations created through the store,
-waiting with a deadline, and a percentile."""
+waiting with a deadline, a percentile, and the CPU time of Redis and of a process."""
 
 from __future__ import annotations
 
@@ -22,6 +22,20 @@ def percentile(values: list[float], share: float) -> float:
     """Nearest-rank percentile."""
     ordered = sorted(values)
     return ordered[max(0, math.ceil(share * len(ordered)) - 1)]
+
+
+def redis_cpu_s(client) -> float:  # noqa: ANN001
+    """Seconds of CPU the Redis server has used since it started (INFO cpu)."""
+    info = client.info("cpu")
+    return float(info["used_cpu_user"]) + float(info["used_cpu_sys"])
+
+
+def process_cpu_s(pid: int) -> float:
+    """Seconds of CPU a live process on this (Linux) machine has used, user and system."""
+    with open(f"/proc/{pid}/stat") as handle:
+        # the command name in parentheses may hold spaces: count the fields after it
+        fields = handle.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def wait_until(predicate: Callable[[], object], timeout: float, what: str,

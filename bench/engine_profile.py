@@ -19,6 +19,7 @@ import tempfile
 import time
 
 from bench.engine import _raw_rate, loaded_engine, make_events
+from bench.engine_processes import redis_cpu_s
 from bench.harness import private_redis
 
 
@@ -99,16 +100,11 @@ def _commands(client) -> dict[str, int]:  # noqa: ANN001
             for name, stats in client.info("commandstats").items()}
 
 
-def _redis_cpu(client) -> float:  # noqa: ANN001
-    info = client.info("cpu")
-    return float(info["used_cpu_sys"]) + float(info["used_cpu_user"])
-
-
 def one_run(url: str, automations: int, events: list, profile: int) -> dict:
     """Load `automations`, append the events, time raw reading, then the engine."""
     engine, client, keys = loaded_engine(url, automations, events, f"profile{automations}")
     raw = _raw_rate(client, keys, len(events))
-    before, redis_cpu = _commands(client), _redis_cpu(client)
+    before, redis_cpu = _commands(client), redis_cpu_s(client)
     trips, steps = RoundTrips(), StepTimes()
     profiler = cProfile.Profile() if profile else None
     cpu, started = time.process_time(), time.perf_counter()
@@ -122,7 +118,7 @@ def one_run(url: str, automations: int, events: list, profile: int) -> dict:
         trips.close()
         steps.close()
     elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu
-    redis_cpu = _redis_cpu(client) - redis_cpu
+    redis_cpu = redis_cpu_s(client) - redis_cpu
     after = _commands(client)
     per_k = 1000 / len(events)
     spent = {name: (after[name] - before.get(name, 0)) * per_k for name in after

@@ -18,18 +18,13 @@ import time
 from contextlib import ExitStack
 
 from bench.engine import RAW_BATCH, automation_spec, make_events
-from bench.engine_processes import create_all, installation, service, wait_until
+from bench.engine_processes import create_all, installation, redis_cpu_s, service, wait_until
 from bench.harness import Row, private_redis
 
 REPLICAS = (1, 2, 4)
 AUTOMATIONS = 1_000
 EVENT_SEEDS = (7, 8, 9)  # three batches of runs: ~78,000 events, a few seconds per pass
 DRAIN_TIMEOUT_S = 600
-
-
-def _redis_cpu_s(client) -> float:
-    info = client.info("cpu")
-    return float(info["used_cpu_user"]) + float(info["used_cpu_sys"])
 
 
 def _consumers(client, keys, group: str) -> int:
@@ -62,14 +57,14 @@ def _engines_rate(replicas: int, events: list) -> tuple[float, float, float]:
                 service("services.engine", "--consumer", f"bench-replica-{index}"))
             logs.append(log)
         wait_until(lambda: _consumers(client, keys, ENGINE_GROUP) >= replicas, 120, f"{replicas} engines to join", logs[0])
-        cpu_before = _redis_cpu_s(client)
+        cpu_before = redis_cpu_s(client)
         started = time.perf_counter()
         for start in range(0, len(events), 1_000):
             stream.append_many(client, keys, events[start:start + 1_000], maxlen=10_000_000)
         wait_until(lambda: _drained(client, keys, ENGINE_GROUP), DRAIN_TIMEOUT_S,
                    "the engines to drain the stream", logs[0])
         elapsed = time.perf_counter() - started
-        redis_share = (_redis_cpu_s(client) - cpu_before) / elapsed
+        redis_share = (redis_cpu_s(client) - cpu_before) / elapsed
         raw = _raw_rate(client, keys)
     return len(events) / elapsed, redis_share, raw
 

@@ -75,3 +75,17 @@ def test_soak_flags_a_python_process_that_grew_past_its_bound() -> None:
     # bound: 15 MB + 20 % of the start; Redis holds the data and is not bounded
     assert growth_verdicts(first, last) == ["api: 100 -> 150 MB (bound +35 MB)"]
     assert growth_verdicts(first, first) == []
+
+
+def test_process_cpu_counts_this_process_busy_time() -> None:
+    import os
+    import time
+
+    from bench.engine_processes import process_cpu_s
+
+    before = process_cpu_s(os.getpid())
+    spin_until = time.process_time() + 0.3
+    while time.process_time() < spin_until:
+        pass
+    # the kernel counts in clock ticks (10 ms): allow a few of them either way
+    assert 0.2 <= process_cpu_s(os.getpid()) - before <= 2.0
