@@ -23,7 +23,9 @@ RUNS = 2_000
 TASKS_PER_RUN = 3
 FAIL_SHARE = 0.1
 AUTOMATION_COUNTS = (10, 100, 1_000, 10_000)
-TARGET_AT_1000 = 20_000
+# Issue 13 raised the target from 20,000/s: measured against raw XREADGROUP+XACK in the
+# same run, since the absolute figure moves with the machine's load.
+TARGET_AT_1000 = 50_000
 RAW_BATCH = 500
 
 
