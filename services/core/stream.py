@@ -276,6 +276,24 @@ def forget_idle_consumers(client: redis.Redis, keys: Keys, group: str, keep: str
     return removed
 
 
+# one step, so that no entry can become this consumer's between the check and the removal
+# (XGROUP DELCONSUMER drops a consumer's pending entries with it)
+_LEAVE_SCRIPT = """
+local mine = redis.call('XPENDING', KEYS[1], ARGV[1], '-', '+', 1, ARGV[2])
+if #mine > 0 then
+  return 0
+end
+redis.call('XGROUP', 'DELCONSUMER', KEYS[1], ARGV[1], ARGV[2])
+return 1
+"""
+
+
+def leave_group(client: redis.Redis, keys: Keys, group: str, consumer: str) -> bool:
+    """Remove a consumer that stops from the group, unless entries are still pending on it
+    (they stay, for another consumer to claim). True if it left."""
+    return bool(client.eval(_LEAVE_SCRIPT, 1, keys.events, group, consumer))
+
+
 def dead_letter(client: redis.Redis | redis.client.Pipeline, keys: Keys, entry: Entry,
                 reason: str, maxlen: int = DEFAULT_MAXLEN) -> Any:
     """Keep an entry that cannot be processed, with the reason, on the dead-letter stream."""

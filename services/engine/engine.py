@@ -256,6 +256,13 @@ class Engine:
             report.add(self.process_raw(raw, redelivered=True))
         return report
 
+    def leave_group(self) -> bool:
+        """On a clean stop: remove this consumer from the group if nothing is pending on it,
+        so that stopped replicas do not pile up in the group (and in `/api/system`) until
+        `forget_dead_consumers` removes them a day later. True if it left."""
+        self.settle()
+        return stream.leave_group(self.client, self.keys, self.group, self.consumer)
+
     def forget_dead_consumers(self) -> int:
         """Remove consumers idle for a day with nothing pending (stopped replicas)."""
         self.settle()

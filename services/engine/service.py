@@ -100,12 +100,17 @@ class _Replica:
 
     def finish(self) -> None:
         """On the way out: the batch read ahead is processed, not left to be claimed
-        (engine.py [7]); if Redis is gone, it is claimed later like any pending entry."""
+        (engine.py [7]), and the consumer leaves the group if nothing is pending on it; if
+        Redis is gone, what is pending is claimed later like any pending entry, and the
+        consumer is forgotten a day later."""
         if self.engine is None:
             return
         try:
             count_reports(self.tally, [self.engine.finish()])
             self.tally.flush(self.client)
+            if not self.engine.leave_group():
+                log.warning("entries are still pending on %s: another engine will claim "
+                            "them", self.engine.consumer)
         except REDIS_OUTAGE_ERRORS as error:
             log.warning("could not finish the batch in hand (%s): it will be claimed", error)
         except Exception:  # noqa: BLE001 - stopping anyway; its entries stay pending

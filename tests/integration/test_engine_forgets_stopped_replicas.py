@@ -1,15 +1,18 @@
-"""A replica that stopped leaves its consumer in the engine's group; the engine removes it
-once it has been idle that long with nothing pending, and keeps a consumer whose entries
-still wait to be claimed, one still active, and itself."""
+"""A replica that stops cleanly leaves the engine's group when nothing is pending on it; one
+that died stays in it, and the engine removes it once it has been idle that long with
+nothing pending, and keeps a consumer whose entries still wait to be claimed, one still
+active, and itself."""
 
 from __future__ import annotations
+
+import redis
 
 from services.core import stream
 from services.core.models import StateType
 from services.engine import Engine
 from services.engine import engine as engine_module
 from tests.conftest import wait_until
-from tests.integration.engine_helpers import a_run, emit, run_event
+from tests.integration.engine_helpers import EngineProcess, a_run, emit, run_event
 
 IDLE_MS = 500
 
@@ -52,3 +55,37 @@ def test_only_idle_consumers_with_nothing_pending_are_forgotten(settings, store,
 
     assert engine.forget_dead_consumers() == 1
     assert set(consumers(store, group)) == {"holding", "engine-a"}
+
+
+def test_a_consumer_leaves_the_group_only_with_nothing_pending(store):
+    group = "engine"
+    stream.ensure_group(store.client, store.keys, group, start_id="0")
+    emit(store, *(run_event(a_run(), StateType.FAILED) for _ in range(2)))
+    read_one(store, group, "done", ack=True)
+    read_one(store, group, "holding", ack=False)
+
+    assert stream.leave_group(store.client, store.keys, group, "done") is True
+    assert stream.leave_group(store.client, store.keys, group, "holding") is False
+    assert stream.leave_group(store.client, store.keys, group, "never-joined") is True
+
+    assert set(consumers(store, group)) == {"holding"}
+    assert store.client.xpending(store.keys.events, group)["pending"] == 1
+
+
+def test_an_engine_stopped_cleanly_leaves_the_group_and_one_killed_stays(store, tmp_path):
+    with (EngineProcess(tmp_path, "stopped") as stopped,
+          EngineProcess(tmp_path, "killed") as killed):
+        wait_until(lambda: {"stopped", "killed"} <= set(_group_consumers(store)), 20,
+                   message="both engines to join the group")
+        killed.kill()
+        assert stopped.terminate() == 0, stopped.log()
+
+    assert set(_group_consumers(store)) == {"killed"}
+    assert "still pending" not in stopped.log()
+
+
+def _group_consumers(store) -> dict[str, dict]:
+    try:
+        return consumers(store, "engine")
+    except redis.ResponseError:  # the engines have not made the group yet
+        return {}
