@@ -52,13 +52,17 @@ def recent(client: redis.Redis, keys: Keys, count: int = 100, *, names: set[str]
 
     With `max_bytes`, stops before the events found would exceed that many bytes of
     JSON. An entry larger than any event can be today (MAX_EVENT_BYTES) is left out."""
-
-    def wanted(name: str) -> bool:
-        return (not names or name in names) and (not prefix or name.startswith(prefix))
-
-    page = feed(client, keys, count, name_filter=wanted if names or prefix else None,
+    page = feed(client, keys, count, name_filter=names_and_prefix(names, prefix),
                 resource_id=resource_id, scan_limit=scan_limit, max_bytes=max_bytes)
     return [event for _, event in page.entries]
+
+
+def names_and_prefix(names: set[str] | None,
+                     prefix: str | None) -> Callable[[str], bool] | None:
+    """The name filter of exact `names` and a name `prefix` (both must hold), or None."""
+    if not names and not prefix:
+        return None
+    return lambda name: (not names or name in names) and (not prefix or name.startswith(prefix))
 
 
 @dataclass

@@ -108,3 +108,30 @@ def test_a_rare_filter_stops_after_the_scan_limit_with_a_cursor(api, store, monk
 
     assert first["items"] == [] and first["next_before"] is not None
     assert [item["event"]["event"] for item in second["items"]] == ["rare.event"]
+
+
+def test_the_plain_list_says_where_a_rare_filter_goes_on(api, store, monkeypatch):
+    from services.api.routes import events as event_routes
+
+    monkeypatch.setattr(event_routes, "FEED_SCAN_LIMIT", 30)
+    post_events(store, 1, name="rare.event")
+    post_events(store, 50)
+
+    first = api.get("/api/events", params={"event": "rare.event"})
+    second = api.get("/api/events", params={"event": "rare.event",
+                                            "before": first.headers["X-Next-Before"]})
+
+    assert first.status_code == 200 and first.json() == []
+    assert [event["event"] for event in second.json()] == ["rare.event"]
+    assert "X-Next-Before" not in second.headers  # the start of the stream was reached
+
+
+def test_the_plain_list_has_no_cursor_when_it_holds_every_event(api, store):
+    post_events(store, 3)
+
+    response = api.get("/api/events", params={"limit": 10})
+
+    assert len(response.json()) == 3
+    assert "X-Next-Before" not in response.headers
+    assert api.get("/api/events", params={"before": "x"}).json()["errors"][0]["loc"] == [
+        "query", "before"]

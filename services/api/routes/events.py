@@ -62,20 +62,38 @@ def _name_patterns(names: list[str] | None) -> NamePatterns | None:
     return NamePatterns(names)
 
 
-@router.get("", response_model=list[Event])
+NEXT_BEFORE_HEADER = "X-Next-Before"
+
+
+@router.get("", response_model=list[Event], responses={200: {"headers": {
+    NEXT_BEFORE_HEADER: {"description": "set when older events may match: the entry id to "
+                                        "give as `before` to go on",
+                         "schema": {"type": "string", "pattern": STREAM_ID_PATTERN}}}}})
 def recent_events(
     caller: ReadScope,
     store: StoreDep,
+    response: Response,
     event: Annotated[list[str] | None, Query(description="exact event names (repeatable)")] = None,
     prefix: Annotated[str | None, Query(description="event name prefix, e.g. 'flow-run.'")] = None,
     resource_id: Annotated[str | None, Query(description="resource or related resource id")] = None,
+    before: Annotated[str | None, Query(
+        pattern=STREAM_ID_PATTERN, description="only events older than this entry id (the "
+                                               f"`{NEXT_BEFORE_HEADER}` header of the "
+                                               "previous answer)")] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_LIST_LIMIT)] = 100,
 ) -> list[Event]:
     """The newest events first: at most `limit`, and fewer when they would exceed
-    8 MiB of JSON (ask again with a narrower filter)."""
-    return feeds.recent(store.client, store.keys, limit, names=set(event) if event else None,
-                         prefix=prefix, resource_id=resource_id,
-                         max_bytes=MAX_LIST_RESPONSE_BYTES)
+    8 MiB of JSON (ask again with a narrower filter). One request reads at most 10,000
+    stream entries, so a rare filter may answer with fewer events than there are, or
+    none: whenever older events may match, the `X-Next-Before` header holds the entry id
+    to give as `before` to go on."""
+    page = feeds.feed(store.client, store.keys, limit, before=_stream_id(before),
+                      name_filter=feeds.names_and_prefix(set(event) if event else None, prefix),
+                      resource_id=resource_id, scan_limit=FEED_SCAN_LIMIT,
+                      max_bytes=MAX_LIST_RESPONSE_BYTES)
+    if page.next_before is not None:
+        response.headers[NEXT_BEFORE_HEADER] = page.next_before
+    return [event for _, event in page.entries]
 
 
 @router.get("/feed", response_model=EventPage)
