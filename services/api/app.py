@@ -73,11 +73,12 @@ def create_app(settings: Settings, client: redis.Redis,
 
 
 def run_api(settings: Settings, host: str | None = None, port: int | None = None, *,
-            shared_port: bool = False) -> None:
-    """Serve the API with uvicorn until interrupted: in this process; with `shared_port`, on
-    a listening socket of its own that the other processes of `flowkeeper api` bind too
-    (see `shares_port_across_processes`); or, where sockets cannot share a port,
-    in FLOWKEEPER_API_WORKERS uvicorn worker processes that share one socket."""
+            shared_port: bool = False, sock: socket.socket | None = None) -> None:
+    """Serve the API with uvicorn until interrupted: in this process (on `sock` if given,
+    a listening socket); with `shared_port`, on a listening socket of its own that the
+    other processes of `flowkeeper api` bind too (see `shares_port_across_processes`); or,
+    where sockets cannot share a port, in FLOWKEEPER_API_WORKERS uvicorn worker processes
+    that share one socket."""
     import uvicorn
 
     from services.core.connection import connect
@@ -94,8 +95,9 @@ def run_api(settings: Settings, host: str | None = None, port: int | None = None
         uvicorn.Server(config).run(sockets=[port_socket(host, port, listen=True)])
         return
     if settings.api_workers == 1:
-        uvicorn.run(create_app(settings, client), host=host, port=port, log_level="info",
-                    access_log=settings.api_access_log)
+        config = uvicorn.Config(create_app(settings, client), host=host, port=port,
+                                log_level="info", access_log=settings.api_access_log)
+        uvicorn.Server(config).run(sockets=[sock] if sock is not None else None)
         return
     client.close()
     # a worker process builds its settings from the environment, as this one did, with
@@ -128,14 +130,16 @@ def reserve_port(host: str, port: int) -> socket.socket:
     return port_socket(host, port, listen=False)
 
 
-def port_socket(host: str, port: int, *, listen: bool) -> socket.socket:
-    """A TCP socket bound to host:port with SO_REUSEPORT, listening (a process's own) or
-    not (`reserve_port`); OSError when the address is in use or not this machine's."""
+def port_socket(host: str, port: int, *, listen: bool, shared: bool = True) -> socket.socket:
+    """A TCP socket bound to host:port, with SO_REUSEPORT when `shared`, listening (a
+    process's own) or not (`reserve_port`); OSError when the address is in use or not this
+    machine's. Not `shared`: the socket of the one process of `flowkeeper api`."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        if shared:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
         sock.bind((host, port))
         if listen:
             sock.listen(LISTEN_BACKLOG)

@@ -9,13 +9,17 @@ These commands are the one entry point of each process: `python -m services.engi
 from __future__ import annotations
 
 import os
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from services.cli.common import console, load_settings, plain
 from services.core.logs import configure_logging
 from services.core.queues import CONTROL_QUEUE, FLOW_RUNS_QUEUE, NOTIFY_QUEUE
+
+if TYPE_CHECKING:
+    import socket
+    from collections.abc import Callable
 
 Host = Annotated[str | None, typer.Option(help="address to listen on [default: 127.0.0.1]")]
 Port = Annotated[int | None, typer.Option(help="port to listen on [default: 8000]")]
@@ -42,7 +46,7 @@ def api(host: Host = None, port: Port = None,
     """
     import logging
 
-    from services.api.app import run_api, shares_port_across_processes
+    from services.api.app import port_socket, run_api, shares_port_across_processes
     from services.cli.token_cmds import access_lines
 
     configure_logging()
@@ -67,7 +71,19 @@ def api(host: Host = None, port: Port = None,
     if settings.api_workers > 1 and shares_port_across_processes():
         _serve_api_processes(settings, host, port)
         return
-    run_api(settings, host, port)
+    # one process: bound here, so that an address in use is a clear error, not uvicorn's
+    sock = (_bound(host, port, lambda: port_socket(host, port, listen=True, shared=False))
+            if settings.api_workers == 1 else None)
+    run_api(settings, host, port, sock=sock)
+
+
+def _bound(host: str, port: int, bind: Callable[[], socket.socket]) -> socket.socket:
+    """`bind()`, or exit with the address and why it cannot be listened on."""
+    try:
+        return bind()
+    except OSError as error:
+        raise typer.BadParameter(f"cannot listen on {host}:{port}: {error.strerror}",
+                                 param_hint="--host/--port") from error
 
 
 def _serve_api_processes(settings, host: str, port: int) -> None:
@@ -80,12 +96,8 @@ def _serve_api_processes(settings, host: str, port: int) -> None:
     from services.cli.supervisor import SignalLatch, Supervisor, child_environment
 
     log = logging.getLogger("flowkeeper.api")
-    try:
-        # bound, not listening: an address in use fails here, once, not in every child
-        reserved = reserve_port(host, port)
-    except OSError as error:
-        raise typer.BadParameter(f"cannot listen on {host}:{port}: {error.strerror}",
-                                 param_hint="--host/--port") from error
+    # bound, not listening: an address in use fails here, once, not in every child
+    reserved = _bound(host, port, lambda: reserve_port(host, port))
     signals = SignalLatch()
     supervisor = Supervisor(child_environment(str(settings.home_dir)))
     try:
@@ -190,6 +202,7 @@ def up(
     again (and the embedded Redis, from its append-only file). Ctrl-C stops everything;
     a second Ctrl-C stops it without waiting for running jobs.
     """
+    from services.api.app import port_socket
     from services.cli.supervisor import (
         SignalLatch,
         Supervisor,
@@ -204,6 +217,9 @@ def up(
     settings = load_settings()
     host = host or settings.api_host
     port = port or settings.api_port
+    # an address in use is refused before anything starts, rather than an API process
+    # that exits, is started again and exits again
+    _bound(host, port, lambda: port_socket(host, port, listen=False, shared=False)).close()
     queues = queue or [FLOW_RUNS_QUEUE]
     out = console()
     signals = SignalLatch()

@@ -42,6 +42,13 @@ def served(monkeypatch):
     """What uvicorn was asked to serve, instead of serving it."""
     calls: list[tuple[object, dict]] = []
     monkeypatch.setattr("uvicorn.run", lambda app, **options: calls.append((app, options)))
+
+    def server_run(server, sockets=None) -> None:  # noqa: ANN001
+        config = server.config
+        calls.append((config.app, {"host": config.host, "port": config.port,
+                                   "access_log": config.access_log, "sockets": sockets}))
+
+    monkeypatch.setattr("uvicorn.Server.run", server_run)
     monkeypatch.setattr(services.core.connection, "connect", lambda settings: _Client())
     monkeypatch.setattr(services.core.run_index, "build_missing_indexes", lambda *args: None)
     for name in ("FLOWKEEPER_API_HOST", "FLOWKEEPER_API_PORT"):
@@ -66,6 +73,17 @@ def test_one_worker_serves_the_app_from_this_process(served, monkeypatch):
     assert app == "the app" and "workers" not in options
     assert (options["host"], options["port"]) == ("127.0.0.1", 8123)
     assert options["access_log"] is True
+    assert options["sockets"] is None
+
+
+def test_one_worker_serves_on_the_socket_it_is_given(served, monkeypatch):
+    monkeypatch.setattr(api_app, "create_app", lambda settings, client: "the app")
+    with api_app.port_socket("127.0.0.1", 0, listen=True, shared=False) as sock:
+        api_app.run_api(Settings(api_workers=1), "127.0.0.1", sock.getsockname()[1],
+                        sock=sock)
+
+    ((app, options),) = served
+    assert app == "the app" and options["sockets"] == [sock]
 
 
 def test_the_access_log_can_be_turned_off(served):
@@ -127,8 +145,10 @@ def test_a_process_that_dies_is_started_again_and_none_outlives_the_command(sett
                timeout=30, message="the processes ended with the command")
 
 
-def test_a_port_in_use_is_refused_once_with_the_address(settings, store, monkeypatch):
-    monkeypatch.setenv("FLOWKEEPER_API_WORKERS", "2")
+@pytest.mark.parametrize("processes", ["1", "2"])
+def test_a_port_in_use_is_refused_once_with_the_address(settings, store, monkeypatch,
+                                                        processes):
+    monkeypatch.setenv("FLOWKEEPER_API_WORKERS", processes)
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen()

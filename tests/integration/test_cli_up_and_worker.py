@@ -108,3 +108,25 @@ def test_the_worker_command_runs_a_deployments_run_to_completion(settings, store
     finished = store.require_flow_run(run.id)
     assert finished.state.value == "Completed", (finished.state_message, worker.stderr[-3000:])
     assert runner.invoke(app, ["run", "wait", run.id]).exit_code == 0
+
+
+def test_up_on_a_port_in_use_says_so_and_starts_nothing(tmp_path):
+    import socket
+
+    from services.core.settings import Settings
+
+    home = tmp_path / "home"
+    env = {**os.environ, "FLOWKEEPER_HOME": str(home), "COLUMNS": "200"}
+    env.pop("REDIS_URL", None)
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        answer = subprocess.run([sys.executable, "-m", "services.cli.main", "up", "--port",
+                                 str(port)], env=env, capture_output=True, text=True,
+                                timeout=60)
+
+    assert answer.returncode == 2, answer.stdout + answer.stderr
+    assert f"cannot listen on 127.0.0.1:{port}: Address already in use" in answer.stderr
+    assert "Traceback" not in answer.stderr
+    assert not Settings(home=home).redis_socket.exists()  # not even Redis was started
