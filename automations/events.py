@@ -3,7 +3,9 @@
 It follows Prefect 3's event model (names such as `flow-run.Failed`, a
 `resource` of labels with `resource.id`, `related` resources with a
 `resource.role`) so that Prefect automations import with their `prefect.`
-prefixes mapped.
+prefixes mapped. An event given with Prefect's own label names (`prefect.resource.id`,
+`.name`, `.role`, as code written for Prefect's `emit_event` sends them) is taken with
+ours.
 """
 
 from __future__ import annotations
@@ -98,6 +100,26 @@ UtcDatetime = Annotated[datetime, AfterValidator(to_utc)]
 # validation context of an event read back from the stream: its limits are not checked
 STORED: dict[str, bool] = {"stored": True}
 
+# Prefect's names of the resource labels, and ours
+_PREFECT_LABELS = {"prefect.resource.id": "resource.id",
+                   "prefect.resource.name": "resource.name",
+                   "prefect.resource.role": "resource.role"}
+
+
+def _with_our_label_names(labels: dict[str, str], where: str) -> dict[str, str]:
+    """`labels` with Prefect's resource label names renamed to ours."""
+    if not any(name in labels for name in _PREFECT_LABELS):
+        return labels
+    renamed = {}
+    for name, value in labels.items():
+        ours = _PREFECT_LABELS.get(name, name)
+        if ours in renamed and renamed[ours] != value:
+            raise ValueError(f"{where} has both '{ours}' and 'prefect.{ours}', with different "
+                             "values")
+        renamed[ours] = value
+    return renamed
+
+
 def _check_labels(labels: dict[str, str], where: str, required: tuple[str, ...],
                   bounded: bool) -> dict[str, str]:
     for name in required:
@@ -140,7 +162,10 @@ class Event(BaseModel):
     @field_validator("resource")
     @classmethod
     def _resource_has_id(cls, value: dict[str, str], info: ValidationInfo) -> dict[str, str]:
-        return _check_labels(value, "resource", ("resource.id",), info.context is not STORED)
+        bounded = info.context is not STORED
+        if bounded:  # what is stored already has our names
+            value = _with_our_label_names(value, "resource")
+        return _check_labels(value, "resource", ("resource.id",), bounded)
 
     @field_validator("related")
     @classmethod
@@ -150,6 +175,9 @@ class Event(BaseModel):
         if bounded and len(value) > MAX_RELATED:
             raise ValueError(f"{len(value)} related resources; at most {MAX_RELATED} are "
                              "allowed")
+        if bounded:
+            value = [_with_our_label_names(labels, f"related[{index}]")
+                     for index, labels in enumerate(value)]
         for index, labels in enumerate(value):
             _check_labels(labels, f"related[{index}]", ("resource.id", "resource.role"), bounded)
         return value

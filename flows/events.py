@@ -45,7 +45,9 @@ def emit_event(event: str, resource: dict[str, str], *,
     related = list(related or [])
     if flow_ctx is not None:
         task_ctx = TASK_RUN.get()
-        given = {labels.get("resource.id") for labels in related if isinstance(labels, dict)}
+        # by our label name or by Prefect's (automations.events takes both)
+        given = {labels.get("resource.id") or labels.get("prefect.resource.id")
+                 for labels in related if isinstance(labels, dict)}
         own = run_related(flow_ctx.run, task_ctx.task_run if task_ctx is not None else None)
         related = [labels for labels in own if labels["resource.id"] not in given] + related
     fields: dict[str, Any] = {"event": event, "resource": resource, "related": related,

@@ -131,3 +131,25 @@ def test_the_openapi_docs_list_every_resource(api):
                  "/api/flow-runs/{run_id}/cancel", "/api/flow-runs/{run_id}/retry",
                  "/api/deployments", "/api/deployments/{name}/run", "/api/events"):
         assert path in paths
+
+
+def test_a_posted_event_with_prefect_label_names_is_stored_with_ours(api, store):
+    response = api.post("/api/events", json={
+        "event": "data.arrived",
+        "resource": {"prefect.resource.id": "dataset.x", "prefect.resource.name": "x"},
+        "related": [{"prefect.resource.id": "tag.nightly", "prefect.resource.role": "tag"}]})
+
+    assert response.status_code == 201
+    (stored,) = event_feed.recent(store.client, store.keys, 10, resource_id="dataset.x")
+    assert stored.resource == {"resource.id": "dataset.x", "resource.name": "x"}
+    assert stored.related == [{"resource.id": "tag.nightly", "resource.role": "tag"}]
+
+
+def test_a_posted_event_with_both_label_names_disagreeing_names_the_field(api, store):
+    response = api.post("/api/events", json={
+        "event": "data.arrived",
+        "resource": {"resource.id": "dataset.x", "prefect.resource.id": "dataset.y"}})
+
+    assert response.status_code == 422
+    assert response.json()["errors"][0]["loc"] == ["body", "resource"]
+    assert event_feed.recent(store.client, store.keys, 10) == []

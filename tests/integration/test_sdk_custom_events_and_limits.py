@@ -83,3 +83,16 @@ def test_an_event_emitted_in_a_task_relates_to_its_flow_run_task_run_and_flow(sd
     roles = {labels["resource.role"]: labels["resource.id"] for labels in arrived.related}
     assert roles == {"flow-run": f"flow-run.{run.id}", "task-run": f"task-run.{task_run.id}",
                      "flow": "flow.announcing", "tag": "tag.nightly", "bucket": "bucket.raw"}
+
+
+def test_prefect_label_names_are_taken_as_ours(sdk):
+    # as code ported from Prefect calls it, its labels unchanged
+    emit_event("data.arrived", {"prefect.resource.id": "dataset.green-2023-04",
+                                "prefect.resource.name": "green 2023-04"},
+               related=[{"prefect.resource.id": "tag.nightly",
+                         "prefect.resource.role": "tag"}])
+
+    (arrived,) = sdk.events("dataset.green-2023-04")
+    assert arrived.resource == {"resource.id": "dataset.green-2023-04",
+                                "resource.name": "green 2023-04"}
+    assert arrived.related == [{"resource.id": "tag.nightly", "resource.role": "tag"}]
