@@ -208,7 +208,8 @@ def delete(name: Name) -> None:
 
 
 @automation_app.command("firings")
-def firings(name: Name, limit: Annotated[int, typer.Option(min=1, max=1000)] = 20) -> None:
+def firings(name: Name, limit: Annotated[int, typer.Option(
+        "--limit", "-n", min=1, max=1000, help="at most this many firings")] = 20) -> None:
     """The latest firings of an automation, with the outcome of each action."""
     from services.cli.automation_render import firings_table
 

@@ -184,7 +184,8 @@ def list_notifications(
     outbox: Annotated[bool, typer.Option("--outbox", help="the outbox's messages")] = False,
     status: Annotated[str | None, typer.Option(help="only this status (sent, retrying, "
                                                     "deferred, silenced, grouped, dead)")] = None,
-    limit: Annotated[int, typer.Option(min=1, max=1000)] = 20,
+    limit: Annotated[int, typer.Option(
+        "--limit", "-n", min=1, max=1000, help="at most this many notifications")] = 20,
 ) -> None:
     """Recent notifications with their last answer, and the outbox's latest messages."""
     from services.cli.notify_render import notifications_table, outbox_view

@@ -39,7 +39,8 @@ def list_runs(
     flow: Annotated[str | None, typer.Option(help="only runs of this flow")] = None,
     deployment: Annotated[str | None, typer.Option(help="only runs of this deployment")] = None,
     tag: Annotated[str | None, typer.Option(help="only runs with this tag")] = None,
-    limit: Annotated[int, typer.Option(min=1, help="at most this many runs")] = 20,
+    limit: Annotated[int, typer.Option(
+        "--limit", "-n", min=1, help="at most this many runs")] = 20,
 ) -> None:
     """List flow runs, newest first."""
     from services.cli.render import runs_table

@@ -132,8 +132,10 @@ def test_run_ls_lists_and_filters_runs(cli, store):
     everything = cli("run", "ls").stdout
     completed = cli("run", "ls", "--state", "completed").stdout
     tagged = cli("run", "ls", "--tag", "ml").stdout
+    newest = cli("run", "ls", "-n", "1").stdout
 
     assert done.id[:8] in everything and waiting.id[:8] in everything
+    assert waiting.id[:8] in newest and done.id[:8] not in newest
     assert "done-run" in completed and "waiting-run" not in completed
     assert "waiting-run" in tagged and "done-run" not in tagged
     assert_clean_error(cli("run", "ls", "--state", "sleepy"), 2, "'sleepy' is not a state")
