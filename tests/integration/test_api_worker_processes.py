@@ -22,7 +22,7 @@ from services.api import app as api_app
 from services.core.settings import Settings
 from services.core.tokens import Scope, TokenStore
 from tests.conftest import wait_until
-from tests.integration.up_process import children_of, command_line, free_port
+from tests.integration.up_process import children_of, command_line, free_port, on_a_taken_port
 
 
 def test_the_setting_defaults_to_one_process_and_is_read_from_the_environment(monkeypatch):
@@ -149,12 +149,7 @@ def test_a_process_that_dies_is_started_again_and_none_outlives_the_command(sett
 def test_a_port_in_use_is_refused_once_with_the_address(settings, store, monkeypatch,
                                                         processes):
     monkeypatch.setenv("FLOWKEEPER_API_WORKERS", processes)
-    with socket.socket() as taken:
-        taken.bind(("127.0.0.1", 0))
-        taken.listen()
-        port = taken.getsockname()[1]
-        answer = subprocess.run([sys.executable, "-m", "services.cli.main", "api", "--port",
-                                 str(port)], capture_output=True, text=True, timeout=60)
+    port, answer = on_a_taken_port("api")
     assert answer.returncode == 2
     assert f"cannot listen on 127.0.0.1:{port}: Address already in use" in answer.stderr
     assert "Traceback" not in answer.stderr

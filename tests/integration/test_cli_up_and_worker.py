@@ -13,7 +13,7 @@ import threading
 import pytest
 
 from tests.conftest import wait_until
-from tests.integration.up_process import children_of, free_port
+from tests.integration.up_process import children_of, free_port, on_a_taken_port
 
 
 def alive(pid: int) -> bool:
@@ -111,20 +111,12 @@ def test_the_worker_command_runs_a_deployments_run_to_completion(settings, store
 
 
 def test_up_on_a_port_in_use_says_so_and_starts_nothing(tmp_path):
-    import socket
-
     from services.core.settings import Settings
 
     home = tmp_path / "home"
     env = {**os.environ, "FLOWKEEPER_HOME": str(home), "COLUMNS": "200"}
     env.pop("REDIS_URL", None)
-    with socket.socket() as taken:
-        taken.bind(("127.0.0.1", 0))
-        taken.listen()
-        port = taken.getsockname()[1]
-        answer = subprocess.run([sys.executable, "-m", "services.cli.main", "up", "--port",
-                                 str(port)], env=env, capture_output=True, text=True,
-                                timeout=60)
+    port, answer = on_a_taken_port("up", env)
 
     assert answer.returncode == 2, answer.stdout + answer.stderr
     assert f"cannot listen on 127.0.0.1:{port}: Address already in use" in answer.stderr

@@ -37,6 +37,19 @@ def aof_redis_fixture() -> Iterator[RedisServer]:
     shutil.rmtree(directory, ignore_errors=True)
 
 
+def on_a_taken_port(command: str, env: dict[str, str] | None = None
+                    ) -> tuple[int, subprocess.CompletedProcess[str]]:
+    """`flowkeeper <command> --port P` while another socket listens on P: P and the answer."""
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        answer = subprocess.run([sys.executable, "-m", "services.cli.main", command, "--port",
+                                 str(port)], env=env, capture_output=True, text=True,
+                                timeout=60)
+    return port, answer
+
+
 def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
