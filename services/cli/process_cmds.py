@@ -22,7 +22,8 @@ if TYPE_CHECKING:
     from collections.abc import Callable
 
 Host = Annotated[str | None, typer.Option(help="address to listen on [default: 127.0.0.1]")]
-Port = Annotated[int | None, typer.Option(help="port to listen on [default: 8000]")]
+Port = Annotated[int | None, typer.Option(min=1, max=65535,
+                                          help="port to listen on [default: 8000]")]
 Queues = Annotated[list[str] | None, typer.Option(
     "--queue", "-q", metavar="QUEUE",
     help="work queue to take jobs from (repeatable) [default: default, control and notify]")]
@@ -46,7 +47,7 @@ def api(host: Host = None, port: Port = None,
     """
     import logging
 
-    from services.api.app import port_socket, run_api, shares_port_across_processes
+    from services.api.app import port_socket, reserve_port, run_api, shares_port_across_processes
     from services.cli.token_cmds import access_lines
 
     configure_logging()
@@ -62,19 +63,30 @@ def api(host: Host = None, port: Port = None,
         die_with_parent(process_of)
         run_api(settings, host, port, shared_port=True)
         return
-    access = _api_access(settings, host)
-    lines = access_lines(access, f"http://{_reachable(host)}:{port}/api")
-    if access.created_token:
-        console(stderr=True).print("\n".join(lines), soft_wrap=True, markup=False)
-    else:
-        logging.getLogger("flowkeeper.api").info(lines[0])
-    if settings.api_workers > 1 and shares_port_across_processes():
-        _serve_api_processes(settings, host, port)
-        return
-    # one process: bound here, so that an address in use is a clear error, not uvicorn's
-    sock = (_bound(host, port, lambda: port_socket(host, port, listen=True, shared=False))
-            if settings.api_workers == 1 else None)
-    run_api(settings, host, port, sock=sock)
+    # the address first: one in use is refused before Redis starts or a token is made.
+    # Several processes: bound, not listening, so that it fails here once, not in every
+    # child; one: the socket it serves on, so that the error is this, not uvicorn's
+    processes = settings.api_workers > 1 and shares_port_across_processes()
+    if processes:
+        held = _bound(host, port, lambda: reserve_port(host, port))
+    elif settings.api_workers == 1:
+        held = _bound(host, port, lambda: port_socket(host, port, listen=True, shared=False))
+    else:  # uvicorn's worker processes, where sockets cannot share a port: it binds
+        held = None
+    try:
+        access = _api_access(settings, host)
+        lines = access_lines(access, f"http://{_reachable(host)}:{port}/api")
+        if access.created_token:
+            console(stderr=True).print("\n".join(lines), soft_wrap=True, markup=False)
+        else:
+            logging.getLogger("flowkeeper.api").info(lines[0])
+        if processes:
+            _serve_api_processes(settings, host, port)
+        else:
+            run_api(settings, host, port, sock=held)
+    finally:
+        if held is not None:
+            held.close()
 
 
 def _bound(host: str, port: int, bind: Callable[[], socket.socket]) -> socket.socket:
@@ -88,16 +100,13 @@ def _bound(host: str, port: int, bind: Callable[[], socket.socket]) -> socket.so
 
 def _serve_api_processes(settings, host: str, port: int) -> None:
     """FLOWKEEPER_API_WORKERS children of this command, each listening on the port with a
-    socket of its own (services/api/app.py `shares_port_across_processes`), started again
-    when one exits and stopped with this command."""
+    socket of its own (services/api/app.py `shares_port_across_processes`; the caller holds
+    the port reserved), started again when one exits and stopped with this command."""
     import logging
 
-    from services.api.app import reserve_port
     from services.cli.supervisor import SignalLatch, Supervisor, child_environment
 
     log = logging.getLogger("flowkeeper.api")
-    # bound, not listening: an address in use fails here, once, not in every child
-    reserved = _bound(host, port, lambda: reserve_port(host, port))
     signals = SignalLatch()
     supervisor = Supervisor(child_environment(str(settings.home_dir)))
     try:
@@ -111,7 +120,6 @@ def _serve_api_processes(settings, host: str, port: int) -> None:
     finally:
         supervisor.stop(force_requested=lambda: signals.count > 1)
         signals.restore()
-        reserved.close()
 
 
 def worker(

@@ -69,7 +69,7 @@ class Settings(BaseSettings):
     # where the API listens; `up` and `api` pass their --host/--port to their children as
     # FLOWKEEPER_API_HOST/FLOWKEEPER_API_PORT, so links in messages point at it
     api_host: str = "127.0.0.1"
-    api_port: int = 8000
+    api_port: int = Field(8000, ge=1, le=65535)
     # uvicorn worker processes of `flowkeeper api` (and so of `up`), each with its own
     # event loop and Redis connections; more than the machine's cores adds nothing
     api_workers: int = Field(1, ge=1, le=64)

@@ -153,6 +153,23 @@ def test_a_port_in_use_is_refused_once_with_the_address(settings, store, monkeyp
     assert answer.returncode == 2
     assert f"cannot listen on 127.0.0.1:{port}: Address already in use" in answer.stderr
     assert "Traceback" not in answer.stderr
+    # refused before anything else: no token made for an API that does not run
+    assert "token" not in answer.stderr
+    assert TokenStore(store.client, store.keys).list() == []
+
+
+@pytest.mark.parametrize(("command", "port"), [("api", "70000"), ("api", "0"), ("up", "0"),
+                                               ("up", "-1")])
+def test_a_port_out_of_range_is_refused_with_the_option(command, port):
+    from typer.testing import CliRunner
+
+    from services.cli.main import app
+
+    result = CliRunner().invoke(app, [command, "--port", port])
+
+    assert result.exit_code == 2
+    assert "Invalid value for '--port'" in result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit)
 
 
 @pytest.mark.slow
