@@ -79,6 +79,14 @@ def _root(
                                           help="Print the version and exit.")] = False,
 ) -> None:
     """Observed, self-healing ML pipelines: flows, runs, events on Redis."""
+    import os
+
+    from services.core.lifeline import SUPERVISOR_PID_VAR
+
+    if SUPERVISOR_PID_VAR in os.environ:  # a child of `up`'s supervisor: dies with it
+        from services.core.lifeline import die_with_supervisor
+
+        die_with_supervisor()
 
 
 def main(args: list[str] | None = None) -> None:

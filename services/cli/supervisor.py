@@ -11,6 +11,11 @@ Implementation notes:
   the job now", and that must stay the user's choice (a second Ctrl-C here).
 - A child still alive after the grace period is killed with its whole process group,
   which takes an RQ work horse (the worker's forked child) down with it.
+- A child dies with its supervisor (services.core.lifeline `die_with_supervisor`): a
+  supervisor killed with SIGKILL has no chance to stop them, and they would run on
+  unsupervised. They get SIGTERM, and stop as they do on a Ctrl-C.
+- Children are started from the supervisor's main thread only: the kernel's death signal
+  follows the thread that started a child, not the process.
 """
 
 from __future__ import annotations
@@ -94,8 +99,12 @@ class Supervisor:
         return child
 
     def _spawn(self, args: tuple[str, ...]) -> subprocess.Popen:
+        from services.core.lifeline import SUPERVISOR_PID_VAR
+
+        # the child dies with this process (services.core.lifeline `die_with_supervisor`)
+        env = {**self.env, SUPERVISOR_PID_VAR: str(os.getpid())}
         return subprocess.Popen(
-            flowkeeper_command(*args), env=self.env, stdin=subprocess.DEVNULL,
+            flowkeeper_command(*args), env=env, stdin=subprocess.DEVNULL,
             stdout=self.output, stderr=subprocess.STDOUT if self.output else None,
             start_new_session=True,
         )

@@ -1,6 +1,8 @@
 """A process that must not outlive its parent: an RQ work horse, whose worker owns its
 job. When the worker dies (kill -9, OOM), nobody is left to report the run, deliver a
-forced cancel, or reap the horse, so the horse ends its run itself.
+forced cancel, or reap the horse, so the horse ends its run itself. The same holds for
+the children of `flowkeeper up`: without it they would run on, unsupervised
+(`die_with_supervisor`).
 
 Implementation notes:
 - On Linux the kernel sends the horse DEATH_SIGNAL the moment its parent dies
@@ -21,7 +23,6 @@ Implementation notes:
 
 from __future__ import annotations
 
-import ctypes
 import logging
 import os
 import signal
@@ -35,8 +36,21 @@ DEATH_SIGNAL = signal.SIGTERM
 PARENT_EXIT_SETTLE_S = 0.2
 SETTLE_POLL_S = 0.01
 _PR_SET_PDEATHSIG = 1
+# set by services.cli.supervisor in each child it starts: the supervisor's pid
+SUPERVISOR_PID_VAR = "FLOWKEEPER_SUPERVISOR_PID"
 
 _expected_parent: int | None = None
+
+
+def die_with_supervisor() -> None:
+    """In a child of `flowkeeper up`'s (or `api`'s, or `demo`'s) supervisor, which names
+    itself in SUPERVISOR_PID_VAR: get DEATH_SIGNAL when it dies, so that an `up` killed
+    with SIGKILL (or by the OOM killer) leaves no engine, scheduler or worker running
+    without it, and a new `up` starts no second set. The variable leaves this process's
+    environment: what this process starts is not the supervisor's child."""
+    supervisor = os.environ.pop(SUPERVISOR_PID_VAR, None)
+    if supervisor is not None:
+        die_with_parent(int(supervisor))
 
 
 def die_with_parent(parent_pid: int) -> None:
@@ -69,6 +83,8 @@ def parent_gone(settle_s: float = 0.0) -> bool:
 def _request_parent_death_signal() -> None:
     if not sys.platform.startswith("linux"):
         return  # parent_gone() (the heartbeat) covers it
+    import ctypes  # here: every CLI command imports this module, few ask for the signal
+
     try:
         libc = ctypes.CDLL(None, use_errno=True)
         if libc.prctl(_PR_SET_PDEATHSIG, int(DEATH_SIGNAL), 0, 0, 0) != 0:

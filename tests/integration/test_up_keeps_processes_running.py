@@ -1,5 +1,6 @@
 """`flowkeeper up` as a supervisor: every process outlives a Redis outage, a child that
-dies is started again (and why is logged), and so is the embedded Redis, with its data."""
+dies is started again (and why is logged), and so is the embedded Redis, with its data;
+the children do not outlive an `up` killed with SIGKILL."""
 
 from __future__ import annotations
 
@@ -155,6 +156,18 @@ def test_up_stops_everything_and_exits_0_when_asked_during_an_outage(aof_redis, 
     assert returncode == 0, up.output
     assert not any(is_alive(pid) for pid in children), up.output
     assert "stopped" in up.output and "Traceback" not in up.output
+
+
+def test_the_children_of_an_up_killed_with_sigkill_stop_with_it(aof_redis, tmp_path):
+    with UpProcess(up_environment(tmp_path / "home", aof_redis.url)) as up:
+        children = up.wait_up()
+        up.wait_workers(redis.Redis(unix_socket_path=str(aof_redis.socket)))
+
+        up.process.kill()  # no chance to stop them: they see it go
+        up.process.wait(10)
+
+        wait_until(lambda: not any(is_alive(pid) for pid in children), 60,
+                   message="every child of the killed up to stop")
 
 
 def test_an_embedded_redis_stopped_on_request_is_left_stopped(tmp_path):
