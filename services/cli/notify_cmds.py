@@ -178,16 +178,23 @@ def remove_notifier(name: Name) -> None:
 # --- notifications -----------------------------------------------------------------------
 
 
+# the outbox messages `notifications ls` shows under its table
+OUTBOX_SHOWN = 5
+
+
 @notifications_app.command("ls")
 def list_notifications(
     dead: Annotated[bool, typer.Option("--dead", help="only the dead letters")] = False,
-    outbox: Annotated[bool, typer.Option("--outbox", help="the outbox's messages")] = False,
+    outbox: Annotated[bool, typer.Option(
+        "--outbox", help="only the outbox's latest messages (at most --limit)")] = False,
     status: Annotated[str | None, typer.Option(help="only this status (sent, retrying, "
                                                     "deferred, silenced, grouped, dead)")] = None,
     limit: Annotated[int, typer.Option(
-        "--limit", "-n", min=1, max=1000, help="at most this many notifications")] = 20,
+        "--limit", "-n", min=1, max=1000,
+        help="at most this many notifications (and outbox messages)")] = 20,
 ) -> None:
-    """Recent notifications with their last answer, and the outbox's latest messages."""
+    """Recent notifications with their last answer, and the outbox's latest messages (at
+    most 5 of them, and no more than --limit)."""
     from services.cli.notify_render import notifications_table, outbox_view
 
     deliveries = open_deliveries()
@@ -202,10 +209,11 @@ def list_notifications(
     else:
         out.print(notifications_table(items))
     if not dead and status is None:
-        entries = deliveries.outbox.entries(5)
+        entries = deliveries.outbox.entries(min(limit, OUTBOX_SHOWN))
         if entries:
             out.print()
-            out.print(outbox_view(entries, title="Outbox (latest; all with --outbox)"))
+            out.print(outbox_view(entries, title=f"Outbox (latest {len(entries)}; more "
+                                                 "with --outbox)"))
 
 
 @notifications_app.command("show")

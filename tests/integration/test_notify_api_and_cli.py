@@ -236,6 +236,7 @@ def test_notifications_ls_shows_deliveries_and_the_outbox_and_resend_works(
     listed = cli("notifications", "ls")
     dead = cli("notifications", "ls", "--dead")
     outbox = cli("notifications", "ls", "--outbox")
+    just_one = cli("notifications", "ls", "-n", "1")
     shown = cli("notifications", "show", dead_id[:10])
     resent = cli("notifications", "resend", dead_id[:10])
     no_more = cli("notifications", "ls", "--dead")
@@ -243,6 +244,7 @@ def test_notifications_ls_shows_deliveries_and_the_outbox_and_resend_works(
     assert listed.exit_code == 0, listed.output
     assert "dead" in listed.output and "sent" in listed.output
     assert "Outbox" in listed.output and "calm-owl" in listed.output
+    assert "Outbox (latest 1; more with --outbox)" in just_one.output  # -n bounds it too
     # the default subject's "[flowkeeper]" is text, not Rich markup
     assert "[flowkeeper]" in listed.output and "[flowkeeper] taxi-training" in outbox.output
     assert dead_id[:12] in dead.output
