@@ -35,9 +35,18 @@ def tail(
     # the newest id first, so following starts exactly where the recent events end
     last_id = stream.last_entry_id(client, keys)
     shown = set()
-    for event in reversed(event_feed.recent(client, keys, count, prefix=name) if count else []):
+    page = event_feed.feed(client, keys, count, scan_limit=event_feed.SCAN_LIMIT,
+                           name_filter=event_feed.names_and_prefix(None, name)
+                           ) if count else event_feed.FeedPage([], None)
+    for _, event in reversed(page.entries):
         shown.add(event.id)
         out.print(event_line(event))
+    if name and len(page.entries) < count and page.next_before is not None:
+        # the scan stopped before the start of the stream: say so, not a silent nothing
+        console(stderr=True).print(
+            f"(looked at the newest {event_feed.SCAN_LIMIT:,} events only: older ones may "
+            f"match; GET /api/events?prefix=...&before={page.next_before} goes on)",
+            markup=False)
     if not follow:
         return
     while True:

@@ -21,6 +21,10 @@ from services.core.stream import change_of, from_fields
 # bytes: an event stored before the limits existed (100 MB was seen) must not be
 # copied into a reader's memory only to be skipped. Such an entry comes back with an
 # empty `data` and its size in `oversized`.
+# entries one filtered read looks at by default, whatever its filters keep: a rare
+# filter answers with fewer events and a cursor to go on from
+SCAN_LIMIT = 10_000
+
 _REVRANGE_BOUNDED = """
 local entries = redis.call('XREVRANGE', KEYS[1], ARGV[1], '-', 'COUNT', tonumber(ARGV[2]))
 local max_bytes = tonumber(ARGV[3])
@@ -47,7 +51,7 @@ def _revrange_bounded(client: redis.Redis, keys: Keys, last: str, count: int,
 
 def recent(client: redis.Redis, keys: Keys, count: int = 100, *, names: set[str] | None = None,
            prefix: str | None = None, resource_id: str | None = None,
-           scan_limit: int = 10_000, max_bytes: int | None = None) -> list[Event]:
+           scan_limit: int = SCAN_LIMIT, max_bytes: int | None = None) -> list[Event]:
     """The newest events first, filtered by exact names, a name prefix or a resource id.
 
     With `max_bytes`, stops before the events found would exceed that many bytes of
@@ -76,7 +80,7 @@ class FeedPage:
 
 def feed(client: redis.Redis, keys: Keys, count: int, *, before: str | None = None,
          name_filter: Callable[[str], bool] | None = None, resource_id: str | None = None,
-         scan_limit: int = 10_000, max_bytes: int | None = None) -> FeedPage:
+         scan_limit: int = SCAN_LIMIT, max_bytes: int | None = None) -> FeedPage:
     """Up to `count` events older than entry `before` (the newest without it), newest first,
     whose name passes `name_filter` and whose resource or a related one is `resource_id`.
 

@@ -50,6 +50,22 @@ def test_events_tail_filters_by_name_prefix(cli, store):
     assert "flow-run.Pending" in output and "data.arrived" not in output
 
 
+def test_events_tail_says_when_older_events_may_match_its_name(cli, store, monkeypatch):
+    from services.core import event_feed
+
+    monkeypatch.setattr(event_feed, "SCAN_LIMIT", 5)
+    stream.append(store.client, store.keys, data_event("data.arrived", "old"))
+    for index in range(10):
+        stream.append(store.client, store.keys, data_event("model.scored", str(index)))
+
+    filtered = cli("events", "tail", "--name", "data.")
+    newest = cli("events", "tail", "-n", "3")
+
+    assert filtered.exit_code == 0 and "data.arrived" not in filtered.output
+    assert "looked at the newest 5 events only: older ones may match" in filtered.output
+    assert len(newest.stdout.splitlines()) == 3 and "older ones" not in newest.output
+
+
 def test_events_tail_follow_prints_events_as_they_arrive(settings, store):
     stream.append(store.client, store.keys, data_event("data.arrived", "old"))
     process = subprocess.Popen(

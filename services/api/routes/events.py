@@ -22,8 +22,8 @@ from services.core.tokens import ApiToken, Scope
 router = APIRouter(prefix="/api/events", tags=["events"], responses=AUTH_RESPONSES)
 
 STREAM_ID_PATTERN = r"^[0-9]{1,20}-[0-9]{1,20}$"
-# entries one feed request reads at most, whatever its filters keep
-FEED_SCAN_LIMIT = 10_000
+# entries one request reads at most, whatever its filters keep
+FEED_SCAN_LIMIT = feeds.SCAN_LIMIT
 MAX_NAME_PATTERNS = 50
 
 
