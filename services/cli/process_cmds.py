@@ -289,6 +289,11 @@ def up(
         if started_redis:
             stop_embedded(settings)
         signals.restore()
+    if settings.uses_embedded_redis and not started_redis:
+        # "stopped" must not read as "everything stopped": say what is still running
+        out.print("stopped; the embedded Redis, started before this command, keeps running "
+                  "(`flowkeeper redis stop` stops it)")
+        return
     out.print("stopped")
 
 

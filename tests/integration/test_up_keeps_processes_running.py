@@ -183,3 +183,23 @@ def test_an_embedded_redis_stopped_on_request_is_left_stopped(tmp_path):
         assert not embedded_redis.is_answering(socket_path)
     finally:
         embedded_redis.stop(redis_dir, socket_path)
+
+
+def test_up_says_that_an_embedded_redis_it_did_not_start_keeps_running(tmp_path):
+    from services.core import embedded_redis
+    from services.core.settings import Settings
+
+    home = Path(tempfile.mkdtemp(prefix="fk-up-", dir="/tmp"))
+    settings = Settings(home=home)
+    # started before `up`, as a script's first run starts it
+    assert embedded_redis.ensure_running(settings.redis_dir, settings.redis_socket)
+    try:
+        with UpProcess(up_environment(home, None)) as up:
+            up.wait_up()
+            assert up.stop() == 0, up.output
+
+        assert "the embedded Redis, started before this command, keeps running" in up.output
+        assert embedded_redis.is_answering(settings.redis_socket)
+    finally:
+        embedded_redis.stop(settings.redis_dir, settings.redis_socket)
+        shutil.rmtree(home, ignore_errors=True)
