@@ -124,7 +124,9 @@ def apply(files: Files, force: Annotated[bool, typer.Option(
         results = apply_files(automations, files, force=force,
                               notifier_exists=notifier_check(automations))
     except AutomationError as error:
-        raise _report_invalid(error, EXIT_BAD_INPUT, hint=_force_hint(error)) from None
+        # every file is checked before any is written: say that none was, one or many
+        hint = "\n".join(filter(None, ["nothing was applied", _force_hint(error)]))
+        raise _report_invalid(error, EXIT_BAD_INPUT, hint=hint) from None
     out = console()
     for result in results:
         style = {"created": "green", "updated": "cyan"}.get(result.status, "dim")

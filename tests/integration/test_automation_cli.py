@@ -88,6 +88,7 @@ def test_apply_refuses_a_missing_notifier_and_applies_nothing(cli, automations, 
     assert result.exit_code == 2
     assert f"{mail}:" in result.output
     assert "actions[1].notifier: no notifier named 'ops-mail'" in result.output
+    assert "nothing was applied" in result.output  # not even good.json, and it says so
     assert automations.list() == []
 
 
@@ -115,6 +116,7 @@ def test_apply_of_a_bad_file_applies_nothing_and_names_file_line_and_field(cli, 
                 if '"threshold"' in text)
     assert (f"error: {bad}:{line}: trigger.threshold: Input should be greater than or equal "
             "to 1") in result.stderr
+    assert "nothing was applied" in result.stderr
     assert automations.list() == []
 
 
