@@ -50,8 +50,11 @@ def describe_trigger(trigger: Any) -> str:
 
 def automations_table(automations: list[Automation]) -> Table:
     table = Table(box=None, pad_edge=False)
-    for column in ("NAME", "STATE", "TRIGGER", "ACTIONS", "ID"):
+    # the name is what commands take: whole on a narrow terminal, the others wrap
+    table.add_column("NAME", no_wrap=True)
+    for column in ("STATE", "TRIGGER", "ACTIONS"):
         table.add_column(column)
+    table.add_column("ID", overflow="fold")
     for automation in automations:
         state = Text("enabled", style="green") if automation.enabled else Text("paused",
                                                                                 style="yellow")

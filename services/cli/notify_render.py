@@ -64,7 +64,9 @@ def step_line(notification: NotificationPublic) -> str:
 
 def notifications_table(items: list[NotificationPublic]) -> Table:
     table = Table(title="Notifications", title_justify="left")
-    for column in ("ID", "CREATED", "STATUS", "NOTIFIER", "SUBJECT", "ANSWER"):
+    # the id is what `notifications show|resend` take: on one line, the others wrap
+    table.add_column("ID", no_wrap=True)
+    for column in ("CREATED", "STATUS", "NOTIFIER", "SUBJECT", "ANSWER"):
         table.add_column(column, overflow="fold")
     for item in items:
         step = item.last_step

@@ -81,8 +81,8 @@ def test_table_artifacts_render_records_and_columns():
     assert "2023-02" in columns and "5.4" in columns
 
 
-def printed(renderable) -> str:
-    console = Console(width=200, record=True, force_terminal=False)
+def printed(renderable, width: int = 200) -> str:
+    console = Console(width=width, record=True, force_terminal=False)
     console.print(renderable)
     return console.export_text()
 
@@ -129,3 +129,30 @@ def test_watching_a_run_off_a_terminal_ends_the_table_before_the_next_line():
     lines = output.getvalue().splitlines()
     assert lines[-1] == "flow run swift-fox Completed"
     assert lines[-2].startswith("└") and lines[-2].endswith("┘")
+
+
+def test_names_and_ids_users_copy_stay_whole_at_80_columns():
+    from automations.schema import Automation, AutomationCreate
+    from notifiers.message import Message
+    from services.cli.automation_render import automations_table
+    from services.cli.notify_render import notifications_table
+    from services.notify.records import NotificationPublic
+
+    spec = AutomationCreate.model_validate({
+        "name": "cancel-stuck-training-runs-after-ten-minutes",
+        "trigger": {"posture": "Proactive", "expect": ["flow-run.Completed"],
+                    "after": ["flow-run.Running"], "for_each": ["resource.id"],
+                    "within": 600},
+        "actions": [{"type": "cancel-flow-run"}, {"type": "send-email"}]})
+    automation = Automation.from_create(spec, id="3fa85f64-5717-4562-b3fc-2c963f66afa6",
+                                        now=datetime.now(UTC))
+    notification = NotificationPublic(
+        id="adfbe6221c8b7f00", idempotency_key="k", created_at=0, updated_at=0,
+        status="sent", message=Message(subject="[flowkeeper] taxi-training run calm-owl "
+                                               "Failed after three retries", text="t"))
+
+    automations = printed(automations_table([automation]), width=80)
+    notifications = printed(notifications_table([notification]), width=80)
+
+    assert "cancel-stuck-training-runs-after-ten-minutes" in automations
+    assert "adfbe6221c8b" in notifications
