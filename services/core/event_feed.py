@@ -72,7 +72,8 @@ def names_and_prefix(names: set[str] | None,
 @dataclass
 class FeedPage:
     """Events newest first with their entry ids, and the cursor to the older ones: the id
-    to give as `before` next (None once the start of the stream was reached)."""
+    to give as `before` next (None once the start of the stream was reached; a page that
+    ends exactly at the start says so when its read showed it)."""
 
     entries: list[tuple[str, Event]]
     next_before: str | None
@@ -90,12 +91,13 @@ def feed(client: redis.Redis, keys: Keys, count: int, *, before: str | None = No
     found: list[tuple[str, Event]] = []
     last = before or "+"
     scanned = total_bytes = 0
-    # without a filter, one more than asked (XREVRANGE's end repeats `before`) is enough
-    batch = min(count + 1 if name_filter is None and resource_id is None else max(count, 200),
+    # without a filter, two more than asked: XREVRANGE's end repeats `before`, and one
+    # more says whether anything is older, so the last page carries no cursor
+    batch = min(count + 2 if name_filter is None and resource_id is None else max(count, 200),
                 1000)
     while True:
         raw = _revrange_bounded(client, keys, last, batch, MAX_EVENT_BYTES)
-        for entry_id, fields in raw:
+        for position, (entry_id, fields) in enumerate(raw):
             if entry_id == last:  # XREVRANGE's end is inclusive
                 continue
             scanned += 1
@@ -108,7 +110,8 @@ def feed(client: redis.Redis, keys: Keys, count: int, *, before: str | None = No
                         return FeedPage(found, found[-1][0] if found else None)
                 found.append((entry_id, event))
             if len(found) >= count or scanned >= scan_limit:
-                return FeedPage(found, entry_id)
+                at_the_start = position == len(raw) - 1 and len(raw) < batch
+                return FeedPage(found, None if at_the_start else entry_id)
         if len(raw) < batch:
             return FeedPage(found, None)
 

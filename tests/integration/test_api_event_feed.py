@@ -41,6 +41,18 @@ def test_pages_walk_back_through_every_event_once(api, store):
     assert pages == 3
 
 
+def test_a_page_that_ends_at_the_start_of_the_stream_has_no_cursor(api, store):
+    post_events(store, 20)
+
+    first = api.get("/api/events/feed", params={"limit": 10}).json()
+    second = api.get("/api/events/feed", params={"limit": 10,
+                                                 "before": first["next_before"]}).json()
+    exactly_all = api.get("/api/events", params={"limit": 20})
+
+    assert len(second["items"]) == 10 and second["next_before"] is None
+    assert len(exactly_all.json()) == 20 and "X-Next-Before" not in exactly_all.headers
+
+
 def test_items_carry_their_entry_ids_newest_first(api, store):
     post_events(store, 3)
 
