@@ -47,8 +47,9 @@ def api(host: Host = None, port: Port = None,
     """
     import logging
 
-    from services.api.app import port_socket, reserve_port, run_api, shares_port_across_processes
+    from services.api.app import run_api
     from services.cli.token_cmds import access_lines
+    from services.core.ports import port_socket, reserve_port, shares_port_across_processes
 
     configure_logging()
     settings = load_settings()
@@ -100,7 +101,7 @@ def _bound(host: str, port: int, bind: Callable[[], socket.socket]) -> socket.so
 
 def _serve_api_processes(settings, host: str, port: int) -> None:
     """FLOWKEEPER_API_WORKERS children of this command, each listening on the port with a
-    socket of its own (services/api/app.py `shares_port_across_processes`; the caller holds
+    socket of its own (services/core/ports.py `shares_port_across_processes`; the caller holds
     the port reserved), started again when one exits and stopped with this command."""
     import logging
 
@@ -210,7 +211,6 @@ def up(
     again (and the embedded Redis, from its append-only file). Ctrl-C stops everything;
     a second Ctrl-C stops it without waiting for running jobs.
     """
-    from services.api.app import port_socket
     from services.cli.supervisor import (
         SignalLatch,
         Supervisor,
@@ -219,6 +219,7 @@ def up(
     )
     from services.cli.token_cmds import access_lines
     from services.core.connection import start_embedded, stop_embedded
+    from services.core.ports import port_socket
     from services.core.queues import CONTROL_QUEUE, FLOW_RUNS_QUEUE, NOTIFY_QUEUE
     from services.core.web_sessions import admin_signin_line
 

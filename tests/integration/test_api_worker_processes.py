@@ -78,7 +78,9 @@ def test_one_worker_serves_the_app_from_this_process(served, monkeypatch):
 
 def test_one_worker_serves_on_the_socket_it_is_given(served, monkeypatch):
     monkeypatch.setattr(api_app, "create_app", lambda settings, client: "the app")
-    with api_app.port_socket("127.0.0.1", 0, listen=True, shared=False) as sock:
+    from services.core.ports import port_socket
+
+    with port_socket("127.0.0.1", 0, listen=True, shared=False) as sock:
         api_app.run_api(Settings(api_workers=1), "127.0.0.1", sock.getsockname()[1],
                         sock=sock)
 
